@@ -1,0 +1,349 @@
+"""Config document v1: load, validate, persist.
+
+Everything that reaches AMI or the dialplan passes through here first, so the rules are
+strict and every error names the key path and the offending value.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:7391"
+DEFAULT_JOIN_CONTEXT = "conflink-join"
+DEFAULT_BACKOFF = (5.0, 15.0, 30.0, 60.0, 120.0)
+
+DTMF_CHARS = frozenset("0123456789*#ABCDwW")
+_ROOM_RE = re.compile(r"^[0-9]{1,20}$")
+_LINK_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9_.~+-]{1,80}$")
+_NUMBER_RE = re.compile(r"^[0-9+*#]{1,32}$")
+_CALLERID_RE = re.compile(r"^[0-9+]{0,32}$")
+_AMI_USER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_CONTEXT_RE = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
+_HOST_RE = re.compile(r"^[A-Za-z0-9.-]{1,253}$")
+_TOKEN_RE = re.compile(r"^[!-~]{0,256}$")
+_SECRET_RE = re.compile(r"^[ -~]{1,128}$")
+_TCP_RE = re.compile(r"^tcp://(127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})$")
+_MAX_DTMF = 64
+
+
+class ConfigError(ValueError):
+    """A config document was refused; str() names the key path and the value."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class RetryConfig:
+    max_attempts: int = 5
+    backoff: tuple[float, ...] = DEFAULT_BACKOFF
+    redial_on_drop: bool = True
+
+    def delay_before(self, attempt: int) -> float:
+        """Back-off before attempt number `attempt` (2 = the first retry); the last value repeats."""
+        index = max(0, min(attempt - 2, len(self.backoff) - 1))
+        return self.backoff[index]
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    id: str
+    room: str
+    endpoint: str
+    number: str
+    enabled: bool = True
+    dtmf: str = ""
+    dtmf_delay: float = 1.0
+    callerid: str = ""
+    ring_timeout: int = 60
+    arm_delay: float = 0.0
+    linger: float = 0.0
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+    def dial_settings(self) -> tuple[object, ...]:
+        """What a running call depends on; a change here applies at the next dial."""
+        return (self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class AmiConfig:
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "conflink"
+    secret: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ControlConfig:
+    endpoint: str = DEFAULT_ENDPOINT
+    token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DialplanConfig:
+    join_context: str = DEFAULT_JOIN_CONTEXT
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    version: int = 1
+    ami: AmiConfig = field(default_factory=AmiConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    dialplan: DialplanConfig = field(default_factory=DialplanConfig)
+    links: tuple[LinkConfig, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def link(self, link_id: str) -> LinkConfig | None:
+        for link in self.links:
+            if link.id == link_id:
+                return link
+        return None
+
+
+# ---------------------------------------------------------------- field readers
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _mapping(value: object, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(path, f"expected a mapping, got {_show(value)}")
+    for key in value:
+        if not isinstance(key, str):
+            raise ConfigError(path, f"key {_show(key)} is not a string")
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key}" if path else key, "unknown key")
+    for key in sorted(required):
+        if key not in value:
+            raise ConfigError(f"{path}.{key}" if path else key, "is required")
+    return value
+
+
+def _string(value: object, path: str, pattern: re.Pattern[str], what: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a quoted string ({what})")
+    if not pattern.match(value) or "\n" in value:
+        raise ConfigError(path, f"{_show(value)} is not {what}")
+    return value
+
+
+def _number(value: object, path: str, low: float, high: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(path, f"{_show(value)} is not a number")
+    number = float(value)
+    if not math.isfinite(number) or not low <= number <= high:
+        raise ConfigError(path, f"{_show(value)} is out of range {low:g}..{high:g}")
+    return number
+
+
+def _integer(value: object, path: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(path, f"{_show(value)} is not an integer")
+    if not low <= value <= high:
+        raise ConfigError(path, f"{_show(value)} is out of range {low}..{high}")
+    return value
+
+
+def _boolean(value: object, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(path, f"{_show(value)} is not true or false")
+    return value
+
+
+def _dtmf(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a quoted string of DTMF characters")
+    if len(value) > _MAX_DTMF:
+        raise ConfigError(path, f"is longer than {_MAX_DTMF} characters")
+    for char in value:
+        if char not in DTMF_CHARS:
+            raise ConfigError(path, f"{_show(char)} is not a DTMF character (0-9 * # A-D w W)")
+    return value
+
+
+def _endpoint(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a string")
+    if value.startswith("ipc://"):
+        socket_path = value[len("ipc://"):]
+        if not socket_path.startswith("/") or len(socket_path) > 100 or any(
+            ord(c) < 33 or ord(c) > 126 for c in socket_path
+        ):
+            raise ConfigError(path, f"{_show(value)} must be ipc://<absolute path> of at most 100 characters")
+        return value
+    match = _TCP_RE.match(value)
+    if not match:
+        raise ConfigError(path, f"{_show(value)} is not a local endpoint (tcp://127.0.0.1:<port> or ipc://<path>)")
+    _integer(int(match.group(2)), path, 1, 65535)
+    return value
+
+
+def _host(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a string")
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _HOST_RE.match(value):
+        raise ConfigError(path, f"{_show(value)} is not a host name or IP address")
+    return value
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _parse_retry(value: object, path: str) -> RetryConfig:
+    doc = _mapping(value, path, {"max_attempts", "backoff", "redial_on_drop"})
+    max_attempts = _integer(doc.get("max_attempts", 5), f"{path}.max_attempts", 0, 100)
+    backoff_doc = doc.get("backoff", list(DEFAULT_BACKOFF))
+    if not isinstance(backoff_doc, list) or not 1 <= len(backoff_doc) <= 20:
+        raise ConfigError(f"{path}.backoff", f"{_show(backoff_doc)} must be a list of 1 to 20 numbers")
+    backoff = tuple(_number(item, f"{path}.backoff[{i}]", 0.1, 3600) for i, item in enumerate(backoff_doc))
+    redial = _boolean(doc.get("redial_on_drop", True), f"{path}.redial_on_drop")
+    return RetryConfig(max_attempts=max_attempts, backoff=backoff, redial_on_drop=redial)
+
+
+_LINK_KEYS = {
+    "id", "room", "enabled", "endpoint", "number", "dtmf", "dtmf_delay", "callerid",
+    "ring_timeout", "arm_delay", "linger", "retry",
+}
+
+
+def _parse_link(value: object, path: str) -> LinkConfig:
+    doc = _mapping(value, path, _LINK_KEYS, {"id", "room", "endpoint", "number"})
+    return LinkConfig(
+        id=_string(doc["id"], f"{path}.id", _LINK_ID_RE, "a link id (1-32 of A-Z a-z 0-9 _)"),
+        room=_string(doc["room"], f"{path}.room", _ROOM_RE, "a room number (1-20 digits)"),
+        endpoint=_string(doc["endpoint"], f"{path}.endpoint", _ENDPOINT_RE, "a PJSIP endpoint name"),
+        number=_string(doc["number"], f"{path}.number", _NUMBER_RE, "a number (1-32 of 0-9 + * #)"),
+        enabled=_boolean(doc.get("enabled", True), f"{path}.enabled"),
+        dtmf=_dtmf(doc.get("dtmf", ""), f"{path}.dtmf"),
+        dtmf_delay=_number(doc.get("dtmf_delay", 1.0), f"{path}.dtmf_delay", 0, 60),
+        callerid=_string(doc.get("callerid", ""), f"{path}.callerid", _CALLERID_RE, "a caller ID (digits, +)"),
+        ring_timeout=_integer(doc.get("ring_timeout", 60), f"{path}.ring_timeout", 5, 300),
+        arm_delay=_number(doc.get("arm_delay", 0), f"{path}.arm_delay", 0, 3600),
+        linger=_number(doc.get("linger", 0), f"{path}.linger", 0, 3600),
+        retry=_parse_retry(doc.get("retry", {}), f"{path}.retry"),
+    )
+
+
+def parse_config(doc: object) -> Config:
+    """Validate a decoded document (dict) into a Config; raises ConfigError naming the key path."""
+    if doc is None:
+        doc = {}
+    root = _mapping(doc, "", {"version", "ami", "control", "dialplan", "links"}, {"version"})
+    version = root["version"]
+    if isinstance(version, bool) or version != 1:
+        raise ConfigError("version", f"{_show(version)} is not a supported version (expected 1)")
+
+    ami_doc = _mapping(root.get("ami", {}), "ami", {"host", "port", "username", "secret"})
+    ami = AmiConfig(
+        host=_host(ami_doc.get("host", "127.0.0.1"), "ami.host"),
+        port=_integer(ami_doc.get("port", 5038), "ami.port", 1, 65535),
+        username=_string(ami_doc.get("username", "conflink"), "ami.username", _AMI_USER_RE, "an AMI user name"),
+        secret=_string(ami_doc.get("secret", ""), "ami.secret", _SECRET_RE, "1-128 printable characters")
+        if "secret" in ami_doc
+        else "",
+    )
+
+    control_doc = _mapping(root.get("control", {}), "control", {"endpoint", "token"})
+    control = ControlConfig(
+        endpoint=_endpoint(control_doc.get("endpoint", DEFAULT_ENDPOINT), "control.endpoint"),
+        token=_string(control_doc.get("token", ""), "control.token", _TOKEN_RE, "a token (printable, no spaces)"),
+    )
+
+    dialplan_doc = _mapping(root.get("dialplan", {}), "dialplan", {"join_context"})
+    dialplan = DialplanConfig(
+        join_context=_string(
+            dialplan_doc.get("join_context", DEFAULT_JOIN_CONTEXT), "dialplan.join_context", _CONTEXT_RE,
+            "a dialplan context name",
+        )
+    )
+
+    links_doc = root.get("links", [])
+    if links_doc is None:
+        links_doc = []
+    if not isinstance(links_doc, list):
+        raise ConfigError("links", f"{_show(links_doc)} must be a list")
+    if len(links_doc) > 10000:
+        raise ConfigError("links", "more than 10000 links")
+    links: list[LinkConfig] = []
+    seen: set[str] = set()
+    for index, item in enumerate(links_doc):
+        link = _parse_link(item, f"links[{index}]")
+        if link.id in seen:
+            raise ConfigError(f"links[{index}].id", f"{_show(link.id)} is used by another link")
+        seen.add(link.id)
+        links.append(link)
+
+    return Config(
+        version=1, ami=ami, control=control, dialplan=dialplan, links=tuple(links), raw=copy.deepcopy(root)
+    )
+
+
+def parse_config_text(text: str) -> Config:
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"not valid YAML: {exc}") from None
+    return parse_config(doc)
+
+
+def load_config_file(path: str) -> Config | None:
+    """Read the config file; None when it is missing or empty (the worker then waits for a push)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise ConfigError("", f"{path} is not UTF-8 text") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError("", f"{path} is not valid YAML: {exc}") from None
+    if doc is None:
+        return None
+    return parse_config(doc)
+
+
+def write_config_atomic(path: str, doc: dict[str, Any]) -> None:
+    """Persist a validated document: temp file in the same folder, fsync, rename (never a torn file)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    fd, tmp_path = tempfile.mkstemp(prefix=".conflink-", suffix=".yaml.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_path, 0o600)
+        os.replace(tmp_path, path)
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp_path)
+        except FileNotFoundError:
+            pass
+        raise
