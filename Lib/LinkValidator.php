@@ -1,0 +1,369 @@
+<?php
+
+/*
+ * ModuleConferenceLink — keeps an external party in a MikoPBX conference room.
+ *
+ * This program is free software: you can redistribute it and/or modify
+ * it under the terms of the GNU General Public License as published by
+ * the Free Software Foundation; either version 3 of the License, or
+ * (at your option) any later version.
+ */
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Lib;
+
+/**
+ * Server-side validation and normalisation of one link row (the authority; the UI's JS mirrors it).
+ *
+ * Error translation keys returned per field (add their texts to Messages/en.php and ru.php):
+ *
+ *   module_conflink_error_not_text              value is not a string/number (array, object, null)
+ *   module_conflink_error_too_long              input longer than MAX_INPUT_BYTES before any other check
+ *   module_conflink_error_id                    id: not a positive integer
+ *   module_conflink_error_room_required         conference_extension: empty
+ *   module_conflink_error_room_format           conference_extension: not ^[0-9]{1,20}$
+ *   module_conflink_error_room_unknown          conference_extension: no such conference room
+ *   module_conflink_error_provider_required     provider_uniqid: empty
+ *   module_conflink_error_provider_unknown      provider_uniqid: no such active SIP provider
+ *   module_conflink_error_provider_endpoint     provider_uniqid: its PJSIP endpoint name is unusable
+ *   module_conflink_error_number_required       dst_number: empty
+ *   module_conflink_error_number_format         dst_number: not ^[0-9+*#]{1,32}$
+ *   module_conflink_error_dtmf_format           dtmf: not ^[0-9*#A-Dabcdw W]{0,64}$
+ *   module_conflink_error_dtmf_delay_range      dtmf_delay: not a number 0–60
+ *   module_conflink_error_callerid_format       callerid: not ^[0-9+]{0,32}$
+ *   module_conflink_error_ring_timeout_range    ring_timeout: not an integer 5–300
+ *   module_conflink_error_arm_delay_range       arm_delay: not a number 0–3600
+ *   module_conflink_error_linger_range          linger: not a number 0–3600
+ *   module_conflink_error_max_attempts_range    max_attempts: not an integer 0–100
+ *   module_conflink_error_backoff_format        backoff: not a comma-separated list of 1–20 numbers
+ *   module_conflink_error_backoff_range         backoff: an item outside 1–3600
+ *   module_conflink_error_checkbox              redial_on_drop / enabled: not a yes/no value
+ *   module_conflink_error_description_too_long  description: more than 255 characters
+ *   module_conflink_error_description_chars     description: control characters or invalid UTF-8
+ *
+ * Accepted input forms (what the JS must mirror):
+ * - numbers: plain decimal `^[0-9]{1,5}(\.[0-9]{1,3})?$` (no sign, exponent, comma or spaces), then the range;
+ *   integers `^[0-9]{1,5}$`; PHP int/float values are accepted as well (REST callers);
+ * - backoff: items as above separated by commas, spaces around items allowed ("5, 15, 30");
+ * - checkboxes: '1'/'0', 'on'/'off'/'', 'true'/'false', bool, int 1/0; a missing checkbox takes the
+ *   default (so the UI must send unchecked boxes explicitly, e.g. Form.convertCheckboxesToBool = true);
+ * - dtmf: spaces are dropped, a–d upper-cased, w/W kept (see normaliseDtmf()).
+ * Missing optional fields take the defaults of /tmp/fields.md (DEFAULTS below).
+ */
+final class LinkValidator
+{
+    public const ERROR_PREFIX = 'module_conflink_error_';
+
+    /** Raw inputs longer than this are refused before any regex runs (10 kB strings etc.). */
+    public const MAX_INPUT_BYTES = 1024;
+
+    public const MAX_DESCRIPTION_CHARS = 255;
+
+    /** Column defaults, as stored in the DB (strings, like Phalcon hands them over). */
+    public const DEFAULTS = [
+        'dtmf'           => '',
+        'dtmf_delay'     => '1',
+        'callerid'       => '',
+        'ring_timeout'   => '60',
+        'arm_delay'      => '0',
+        'linger'         => '0',
+        'max_attempts'   => '5',
+        'backoff'        => '5,15,30,60,120',
+        'redial_on_drop' => '1',
+        'enabled'        => '1',
+        'description'    => '',
+    ];
+
+    /** Every column a link row has, in table order (id first). */
+    public const FIELDS = [
+        'id',
+        'conference_extension',
+        'provider_uniqid',
+        'dst_number',
+        'dtmf',
+        'dtmf_delay',
+        'callerid',
+        'ring_timeout',
+        'arm_delay',
+        'linger',
+        'max_attempts',
+        'backoff',
+        'redial_on_drop',
+        'enabled',
+        'description',
+    ];
+
+    public const ROOM_RE = '/^[0-9]{1,20}$/D';
+    public const NUMBER_RE = '/^[0-9+*#]{1,32}$/D';
+    public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw W]{0,64}$/D';
+    public const DTMF_CANONICAL_RE = '/^[0-9*#ABCDwW]{0,64}$/D';
+    public const CALLERID_RE = '/^[0-9+]{0,32}$/D';
+    public const ENDPOINT_RE = '/^[A-Za-z0-9_.~+-]{1,80}$/D';
+    private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';
+    private const INTEGER_RE = '/^[0-9]{1,5}$/D';
+
+    /** @var array<string, true> */
+    private array $rooms = [];
+
+    /** @var array<string, string> provider uniqid => resolved PJSIP endpoint name */
+    private array $providerEndpoints;
+
+    /**
+     * @param list<string>          $roomExtensions     existing ConferenceRooms.extension values
+     * @param array<string, string> $providerEndpoints  active SIP providers: uniqid => endpoint name
+     *                                                  (see EndpointResolver::activeProviderEndpoints())
+     */
+    public function __construct(array $roomExtensions, array $providerEndpoints)
+    {
+        foreach ($roomExtensions as $room) {
+            $this->rooms[(string)$room] = true;
+        }
+        $this->providerEndpoints = $providerEndpoints;
+    }
+
+    /**
+     * Validates and normalises one submitted row.
+     *
+     * @param array<string, mixed> $input raw request data; unknown keys are ignored
+     */
+    public function check(array $input): ValidationResult
+    {
+        $errors = [];
+        $values = [];
+
+        $text = function (string $field) use ($input, &$errors): ?string {
+            $raw = array_key_exists($field, $input) ? $input[$field] : (self::DEFAULTS[$field] ?? '');
+            if (is_int($raw) || is_float($raw)) {
+                $raw = is_float($raw) ? self::formatFloat($raw) : (string)$raw;
+            }
+            if (!is_string($raw)) {
+                $errors[$field] = self::ERROR_PREFIX . 'not_text';
+                return null;
+            }
+            if (strlen($raw) > self::MAX_INPUT_BYTES) {
+                $errors[$field] = self::ERROR_PREFIX . 'too_long';
+                return null;
+            }
+            return $raw;
+        };
+
+        // id: absent or empty for a new row.
+        if (array_key_exists('id', $input) && $input['id'] !== '' && $input['id'] !== null) {
+            $id = $input['id'];
+            if (is_int($id)) {
+                $id = (string)$id;
+            }
+            if (is_string($id) && preg_match('/^[1-9][0-9]{0,17}$/D', $id) === 1) {
+                $values['id'] = $id;
+            } else {
+                $errors['id'] = self::ERROR_PREFIX . 'id';
+            }
+        }
+
+        $room = $text('conference_extension');
+        if ($room !== null) {
+            if ($room === '') {
+                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_required';
+            } elseif (preg_match(self::ROOM_RE, $room) !== 1) {
+                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_format';
+            } elseif (!isset($this->rooms[$room])) {
+                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_unknown';
+            } else {
+                $values['conference_extension'] = $room;
+            }
+        }
+
+        $provider = $text('provider_uniqid');
+        if ($provider !== null) {
+            if ($provider === '') {
+                $errors['provider_uniqid'] = self::ERROR_PREFIX . 'provider_required';
+            } elseif (!array_key_exists($provider, $this->providerEndpoints)) {
+                $errors['provider_uniqid'] = self::ERROR_PREFIX . 'provider_unknown';
+            } elseif (preg_match(self::ENDPOINT_RE, $this->providerEndpoints[$provider]) !== 1) {
+                $errors['provider_uniqid'] = self::ERROR_PREFIX . 'provider_endpoint';
+            } else {
+                $values['provider_uniqid'] = $provider;
+            }
+        }
+
+        $number = $text('dst_number');
+        if ($number !== null) {
+            if ($number === '') {
+                $errors['dst_number'] = self::ERROR_PREFIX . 'number_required';
+            } elseif (preg_match(self::NUMBER_RE, $number) !== 1) {
+                $errors['dst_number'] = self::ERROR_PREFIX . 'number_format';
+            } else {
+                $values['dst_number'] = $number;
+            }
+        }
+
+        $dtmf = $text('dtmf');
+        if ($dtmf !== null) {
+            $canonical = self::normaliseDtmf($dtmf);
+            if ($canonical === null) {
+                $errors['dtmf'] = self::ERROR_PREFIX . 'dtmf_format';
+            } else {
+                $values['dtmf'] = $canonical;
+            }
+        }
+
+        $callerId = $text('callerid');
+        if ($callerId !== null) {
+            if (preg_match(self::CALLERID_RE, $callerId) !== 1) {
+                $errors['callerid'] = self::ERROR_PREFIX . 'callerid_format';
+            } else {
+                $values['callerid'] = $callerId;
+            }
+        }
+
+        $decimals = [
+            'dtmf_delay' => [0.0, 60.0, 'dtmf_delay_range'],
+            'arm_delay'  => [0.0, 3600.0, 'arm_delay_range'],
+            'linger'     => [0.0, 3600.0, 'linger_range'],
+        ];
+        foreach ($decimals as $field => [$low, $high, $key]) {
+            $raw = $text($field);
+            if ($raw === null) {
+                continue;
+            }
+            $canonical = self::canonicalDecimal($raw, $low, $high);
+            if ($canonical === null) {
+                $errors[$field] = self::ERROR_PREFIX . $key;
+            } else {
+                $values[$field] = $canonical;
+            }
+        }
+
+        $integers = [
+            'ring_timeout' => [5, 300, 'ring_timeout_range'],
+            'max_attempts' => [0, 100, 'max_attempts_range'],
+        ];
+        foreach ($integers as $field => [$low, $high, $key]) {
+            $raw = $text($field);
+            if ($raw === null) {
+                continue;
+            }
+            if (preg_match(self::INTEGER_RE, $raw) !== 1 || (int)$raw < $low || (int)$raw > $high) {
+                $errors[$field] = self::ERROR_PREFIX . $key;
+            } else {
+                $values[$field] = (string)(int)$raw;
+            }
+        }
+
+        $backoff = $text('backoff');
+        if ($backoff !== null) {
+            $result = self::canonicalBackoff($backoff);
+            if (str_starts_with($result, self::ERROR_PREFIX)) {
+                $errors['backoff'] = $result;
+            } else {
+                $values['backoff'] = $result;
+            }
+        }
+
+        foreach (['redial_on_drop', 'enabled'] as $field) {
+            $raw  = array_key_exists($field, $input) ? $input[$field] : self::DEFAULTS[$field];
+            $flag = self::normaliseCheckbox($raw);
+            if ($flag === null) {
+                $errors[$field] = self::ERROR_PREFIX . 'checkbox';
+            } else {
+                $values[$field] = $flag;
+            }
+        }
+
+        $description = $text('description');
+        if ($description !== null) {
+            // /u fails on invalid UTF-8; \p{Cc} covers C0, DEL and C1 controls (newline, CR, tab, ESC…).
+            if (preg_match('/^\P{Cc}*$/Du', $description) !== 1) {
+                $errors['description'] = self::ERROR_PREFIX . 'description_chars';
+            } elseif (preg_match_all('/./su', $description) > self::MAX_DESCRIPTION_CHARS) {
+                $errors['description'] = self::ERROR_PREFIX . 'description_too_long';
+            } else {
+                $values['description'] = $description;
+            }
+        }
+
+        return new ValidationResult($errors === [] ? $values : [], $errors);
+    }
+
+    /**
+     * Canonical DTMF: spaces removed, a–d upper-cased, w/W kept. Null if the input breaks the rule.
+     */
+    public static function normaliseDtmf(string $input): ?string
+    {
+        if (preg_match(self::DTMF_INPUT_RE, $input) !== 1) {
+            return null;
+        }
+
+        return strtr(str_replace(' ', '', $input), 'abcd', 'ABCD');
+    }
+
+    /** '1' or '0', or null for anything that is not clearly a yes/no value. */
+    public static function normaliseCheckbox(mixed $raw): ?string
+    {
+        if ($raw === true || $raw === 1) {
+            return '1';
+        }
+        if ($raw === false || $raw === 0) {
+            return '0';
+        }
+        if (!is_string($raw)) {
+            return null;
+        }
+
+        return match (strtolower($raw)) {
+            '1', 'on', 'true', 'yes' => '1',
+            '0', 'off', 'false', 'no', '' => '0',
+            default => null,
+        };
+    }
+
+    /**
+     * Canonical decimal text within [low, high] ("01.50" → "1.5"), or null.
+     */
+    public static function canonicalDecimal(string $raw, float $low, float $high): ?string
+    {
+        if (preg_match(self::DECIMAL_RE, $raw) !== 1) {
+            return null;
+        }
+        $value = (float)$raw;
+        if ($value < $low || $value > $high) {
+            return null;
+        }
+
+        return self::formatFloat($value);
+    }
+
+    /**
+     * Canonical backoff text ("5, 15" → "5,15") or an error key (starts with ERROR_PREFIX).
+     */
+    public static function canonicalBackoff(string $raw): string
+    {
+        $items = explode(',', $raw);
+        if (count($items) > 20) {
+            return self::ERROR_PREFIX . 'backoff_format';
+        }
+        $out = [];
+        foreach ($items as $item) {
+            $item = trim($item, ' ');
+            if (preg_match(self::DECIMAL_RE, $item) !== 1) {
+                return self::ERROR_PREFIX . 'backoff_format';
+            }
+            $canonical = self::canonicalDecimal($item, 1.0, 3600.0);
+            if ($canonical === null) {
+                return self::ERROR_PREFIX . 'backoff_range';
+            }
+            $out[] = $canonical;
+        }
+
+        return implode(',', $out);
+    }
+
+    /** Shortest decimal text of a float without exponent: 1.0 → "1", 0.25 → "0.25". */
+    public static function formatFloat(float $value): string
+    {
+        $text = rtrim(rtrim(sprintf('%.3F', $value), '0'), '.');
+
+        return $text === '' || $text === '-0' ? '0' : $text;
+    }
+}
