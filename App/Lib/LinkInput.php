@@ -1,0 +1,106 @@
+<?php
+
+declare(strict_types=1);
+
+/*
+ * ModuleConferenceLink — admin UI helpers (plain PHP, no Phalcon).
+ */
+
+namespace Modules\ModuleConferenceLink\App\Lib;
+
+/**
+ * Turns the POST body of the modify form into the column values of one link.
+ *
+ * Kept apart from the controller so the exact shaping (trim, checkboxes, defaults) is
+ * unit-tested; the JS twin is `prepare()` in public/assets/js/src/conference-link-rules.js.
+ * Canonical forms (DTMF, decimals, back-off) come from the validator, Lib/LinkValidator.
+ */
+final class LinkInput
+{
+    /** Editable columns of m_ConferenceLinks, in form order. */
+    public const FIELDS = [
+        'conference_extension',
+        'provider_uniqid',
+        'dst_number',
+        'dtmf',
+        'dtmf_delay',
+        'callerid',
+        'ring_timeout',
+        'arm_delay',
+        'linger',
+        'max_attempts',
+        'backoff',
+        'redial_on_drop',
+        'enabled',
+        'description',
+    ];
+
+    public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
+
+    public const DEFAULTS = [
+        'conference_extension' => '',
+        'provider_uniqid' => '',
+        'dst_number' => '',
+        'dtmf' => '',
+        'dtmf_delay' => '1',
+        'callerid' => '',
+        'ring_timeout' => '60',
+        'arm_delay' => '0',
+        'linger' => '0',
+        'max_attempts' => '5',
+        'backoff' => '5,15,30,60,120',
+        'redial_on_drop' => '1',
+        'enabled' => '1',
+        'description' => '',
+    ];
+
+    /**
+     * Trims text like form.js does before sending, and turns an absent checkbox into '0'
+     * (an HTML form omits unchecked boxes; the validator would take the default '1').
+     *
+     * @param array<string, mixed> $post raw request values
+     * @return array<string, mixed> one value per field in FIELDS (strings, unless the client sent arrays)
+     */
+    public static function fromPost(array $post): array
+    {
+        $values = [];
+        foreach (self::FIELDS as $field) {
+            if (in_array($field, self::CHECKBOX_FIELDS, true)) {
+                // An unchecked box is simply absent from the POST body.
+                $values[$field] = self::isChecked($post[$field] ?? null) ? '1' : '0';
+                continue;
+            }
+            $raw = $post[$field] ?? null;
+            if ($raw === null) {
+                $values[$field] = self::DEFAULTS[$field];
+                continue;
+            }
+            // Arrays (field[]=…) go through untouched: the validator names them (not_text).
+            $values[$field] = is_string($raw) ? trim($raw) : $raw;
+        }
+        return $values;
+    }
+
+    /**
+     * Values of an existing record (or defaults for a new one) for the form.
+     *
+     * @param array<string, mixed> $record
+     * @return array<string, string>
+     */
+    public static function forForm(array $record): array
+    {
+        $values = [];
+        foreach (self::FIELDS as $field) {
+            $value = $record[$field] ?? null;
+            $values[$field] = ($value === null || $value === '') && !in_array($field, ['dtmf', 'callerid', 'description'], true)
+                ? self::DEFAULTS[$field]
+                : (string)$value;
+        }
+        return $values;
+    }
+
+    public static function isChecked(mixed $value): bool
+    {
+        return $value === true || $value === 1 || $value === '1' || $value === 'on' || $value === 'true';
+    }
+}

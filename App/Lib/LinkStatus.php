@@ -1,0 +1,201 @@
+<?php
+
+declare(strict_types=1);
+
+/*
+ * ModuleConferenceLink — admin UI helpers (plain PHP, no Phalcon).
+ */
+
+namespace Modules\ModuleConferenceLink\App\Lib;
+
+/**
+ * Reduces the worker's `status` reply to the shape the admin pages render.
+ *
+ * The worker's reply is outside input to the web UI: every value is type-checked and
+ * bounded here so the pages never have to guess (and never render markup from it).
+ * Field names follow the control protocol in design.md; a few aliases are accepted
+ * because the worker may add detail under slightly different names.
+ */
+final class LinkStatus
+{
+    public const LOG_LIMIT = 20;
+
+    /** Text fields are cut to this length: status is a summary, not a log file. */
+    private const TEXT_MAX = 300;
+
+    /**
+     * @param mixed $reply decoded worker reply ({"ok": true, "ami": {…}, "links": […]}) or anything else
+     * @return array{ok: bool, error: string, ami_connected: bool|null, links: array<string, array<string, mixed>>}
+     */
+    public static function fromWorkerReply(mixed $reply): array
+    {
+        $result = ['ok' => false, 'error' => '', 'ami_connected' => null, 'links' => []];
+        if (!is_array($reply)) {
+            $result['error'] = 'worker_unreachable';
+            return $result;
+        }
+        if (($reply['ok'] ?? false) !== true) {
+            $result['error'] = self::text($reply['error'] ?? 'worker_error');
+            return $result;
+        }
+        $result['ok'] = true;
+        if (is_array($reply['ami'] ?? null) && is_bool($reply['ami']['connected'] ?? null)) {
+            $result['ami_connected'] = $reply['ami']['connected'];
+        }
+        foreach (is_array($reply['links'] ?? null) ? $reply['links'] : [] as $link) {
+            if (!is_array($link)) {
+                continue;
+            }
+            $id = $link['id'] ?? null;
+            if (!is_string($id) && !is_int($id)) {
+                continue;
+            }
+            $id = (string)$id;
+            if (preg_match('/^[A-Za-z0-9_]{1,32}$/D', $id) !== 1) {
+                continue;
+            }
+            $result['links'][$id] = self::link($link);
+        }
+        return $result;
+    }
+
+    /**
+     * @param array<string, mixed> $link
+     * @return array<string, mixed>
+     */
+    public static function link(array $link): array
+    {
+        $retry = is_array($link['retry'] ?? null) ? $link['retry'] : [];
+        return [
+            'state' => self::token($link['state'] ?? '') ?: 'unknown',
+            'room' => self::text($link['room'] ?? ''),
+            'internal_participants' => self::count($link['internal_participants'] ?? null),
+            'external_channel' => self::text($link['external_channel'] ?? ''),
+            'since' => self::time(self::first($link, ['state_since', 'since', 'external_since', 'connected_since'])),
+            'attempts' => self::count($link['attempts'] ?? null) ?? 0,
+            'max_attempts' => self::count(self::first($link, ['max_attempts']) ?? ($retry['max_attempts'] ?? null)),
+            'next_attempt_in' => self::seconds($link['next_attempt_in'] ?? null),
+            'last_error' => self::text($link['last_error'] ?? ''),
+            'log' => self::log(self::first($link, ['attempt_log', 'history', 'log']) ?? []),
+        ];
+    }
+
+    /**
+     * Merges the status into list rows by link id; rows without status get state 'unknown'
+     * (worker down) or 'absent' (worker up but the link is not in its config yet).
+     *
+     * @param array<int, array<string, mixed>> $rows each with key 'id'
+     * @param array{ok: bool, links: array<string, array<string, mixed>>} $status from fromWorkerReply()
+     * @return array<int, array<string, mixed>>
+     */
+    public static function mergeIntoRows(array $rows, array $status): array
+    {
+        foreach ($rows as $i => $row) {
+            $id = (string)($row['id'] ?? '');
+            $live = $status['links'][$id] ?? null;
+            if ($live === null) {
+                $rows[$i]['state'] = $status['ok'] ? 'absent' : 'unknown';
+                $rows[$i]['live_error'] = '';
+                $rows[$i]['internal_participants'] = null;
+                continue;
+            }
+            $rows[$i]['state'] = $live['state'];
+            $rows[$i]['live_error'] = $live['last_error'];
+            $rows[$i]['internal_participants'] = $live['internal_participants'];
+        }
+        return $rows;
+    }
+
+    /**
+     * @return array<int, array{time: float|string|null, result: string, cause: string, duration: float|null}>
+     */
+    private static function log(mixed $entries): array
+    {
+        if (!is_array($entries)) {
+            return [];
+        }
+        $log = [];
+        foreach (array_values($entries) as $entry) {
+            if (!is_array($entry)) {
+                continue;
+            }
+            $log[] = [
+                'time' => self::time(self::first($entry, ['time', 'at', 'started_at', 'start'])),
+                'result' => self::token(self::first($entry, ['result', 'outcome', 'status']) ?? ''),
+                'cause' => self::text(self::first($entry, ['cause', 'reason', 'error']) ?? ''),
+                'duration' => self::seconds(self::first($entry, ['duration', 'seconds'])),
+            ];
+        }
+        // Newest last in the worker's order; keep the most recent entries.
+        return array_slice($log, -self::LOG_LIMIT);
+    }
+
+    /**
+     * @param array<string, mixed> $data
+     * @param list<string> $keys
+     */
+    private static function first(array $data, array $keys): mixed
+    {
+        foreach ($keys as $key) {
+            if (array_key_exists($key, $data) && $data[$key] !== null) {
+                return $data[$key];
+            }
+        }
+        return null;
+    }
+
+    private static function text(mixed $value): string
+    {
+        if (!is_string($value) && !is_int($value) && !is_float($value)) {
+            return '';
+        }
+        $text = (string)$value;
+        if (!mb_check_encoding($text, 'UTF-8')) {
+            $text = mb_convert_encoding($text, 'UTF-8', 'UTF-8');
+        }
+        $text = (string)preg_replace('/[\x00-\x1F\x7F]+/u', ' ', $text);
+        return mb_substr(trim($text), 0, self::TEXT_MAX);
+    }
+
+    /** Machine words such as state names: [a-z0-9_] only, lower case. */
+    private static function token(mixed $value): string
+    {
+        if (!is_string($value)) {
+            return '';
+        }
+        $token = strtolower($value);
+        return preg_match('/^[a-z0-9_]{1,40}$/D', $token) === 1 ? $token : '';
+    }
+
+    private static function count(mixed $value): ?int
+    {
+        if (is_int($value) && $value >= 0) {
+            return $value;
+        }
+        if (is_array($value)) {
+            // Some replies list the participants instead of counting them.
+            return count($value);
+        }
+        return null;
+    }
+
+    private static function seconds(mixed $value): ?float
+    {
+        if ((is_int($value) || is_float($value)) && is_finite((float)$value) && $value >= 0) {
+            return round((float)$value, 1);
+        }
+        return null;
+    }
+
+    /** Epoch seconds stay numbers; ISO-8601 strings pass through checked. */
+    private static function time(mixed $value): float|string|null
+    {
+        if ((is_int($value) || is_float($value)) && is_finite((float)$value) && $value > 0) {
+            return (float)$value;
+        }
+        if (is_string($value) && preg_match('/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$/D', $value) === 1) {
+            return $value;
+        }
+        return null;
+    }
+}
