@@ -1,0 +1,103 @@
+"""Why an external call attempt failed, from what Asterisk reports.
+
+OriginateResponse's Reason cannot tell busy from 503 from 404 (all 0), so the Hangup
+event's Cause/TechCause and DialEnd's DialStatus decide; Reason is the last resort.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# SIP responses and Q.850 causes that mean "this number will not work": retrying only
+# annoys the far end and burns trunk attempts.
+_PERMANENT_SIP = {
+    403: "call forbidden by the provider (403)",
+    404: "number not found (404)",
+    410: "number gone (410)",
+    484: "number incomplete or invalid (484)",
+    485: "number ambiguous (485)",
+    603: "call declined (603)",
+    604: "number does not exist anywhere (604)",
+}
+_PERMANENT_Q850 = {
+    1: "unallocated number (cause 1)",
+    21: "call rejected (cause 21)",
+    22: "number changed (cause 22)",
+    28: "invalid number format (cause 28)",
+}
+_TRANSIENT_SIP = {
+    408: "no response (408)",
+    480: "temporarily unavailable (480)",
+    486: "busy (486)",
+    487: "request terminated (487)",
+    488: "not acceptable here (488)",
+    500: "provider error (500)",
+    502: "bad gateway (502)",
+    503: "service unavailable (503)",
+    504: "gateway timeout (504)",
+    600: "busy everywhere (600)",
+}
+_DIALSTATUS = {
+    "BUSY": "busy",
+    "CONGESTION": "congestion",
+    "NOANSWER": "no answer",
+    "CHANUNAVAIL": "channel unavailable",
+    "CANCEL": "cancelled",
+}
+_ORIGINATE_REASON = {
+    1: "hung up while dialling",
+    3: "no answer",
+    5: "busy",
+    8: "congestion",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """One failed or ended attempt: a short category, a readable text, and whether to stop retrying."""
+
+    category: str
+    text: str
+    permanent: bool = False
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(
+    *,
+    cause: object = None,
+    tech_cause: object = None,
+    dial_status: object = None,
+    reason: object = None,
+) -> Failure:
+    """Classify a failure from the Hangup/DialEnd/OriginateResponse fields (any may be missing)."""
+    sip = _int(tech_cause)
+    q850 = _int(cause)
+    if sip in _PERMANENT_SIP:
+        return Failure("rejected", _PERMANENT_SIP[sip], permanent=True)
+    if q850 in _PERMANENT_Q850 and sip is None:
+        return Failure("rejected", _PERMANENT_Q850[q850], permanent=True)
+    if sip in _TRANSIENT_SIP:
+        category = "busy" if sip in (486, 600) else "no_answer" if sip in (408, 480) else "congestion"
+        return Failure(category, _TRANSIENT_SIP[sip])
+    if sip is not None and 400 <= sip <= 699:
+        return Failure("congestion", f"provider answered {sip}")
+    if q850 == 17:
+        return Failure("busy", "busy (cause 17)")
+    if q850 in (18, 19):
+        return Failure("no_answer", f"no answer (cause {q850})")
+    status = str(dial_status or "").strip().upper()
+    if status in _DIALSTATUS:
+        return Failure(status.lower(), _DIALSTATUS[status])
+    if q850 is not None and q850 not in (0, 16):
+        return Failure("congestion", f"network failure (cause {q850})")
+    number = _int(reason)
+    if number in _ORIGINATE_REASON:
+        text = _ORIGINATE_REASON[number]
+        return Failure(text.replace(" ", "_"), text)
+    return Failure("failed", "call failed" + (f" (cause {q850})" if q850 else ""))

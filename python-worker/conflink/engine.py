@@ -1,0 +1,555 @@
+"""Runs one LinkMachine per link: feeds it AMI events and timers, carries out its actions.
+
+All of this runs on the event loop without awaiting inside event handlers, so a join is
+turned into an Originate on the wire within the same callback that read the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar
+
+from . import __version__
+from .ami import AmiClient, AmiNotReady
+from .causes import Failure, classify
+from .config import Config, LinkConfig
+from .fsm import (
+    Action,
+    CancelTimer,
+    Decision,
+    Hangup,
+    LinkMachine,
+    Originate,
+    SnapshotCall,
+    StartTimer,
+)
+
+log = logging.getLogger("conflink.engine")
+
+CALL_PREFIX = "conflink-"
+RECONCILE_INTERVAL = 60.0
+GONE_MEMORY_SECONDS = 120.0
+
+
+def link_id_of(uniqueid: str) -> str | None:
+    """`conflink-<link id>-<suffix>` → link id; None for channels that are not ours."""
+    if not uniqueid.startswith(CALL_PREFIX):
+        return None
+    body = uniqueid[len(CALL_PREFIX):]
+    link_id, sep, suffix = body.rpartition("-")
+    return link_id if sep and link_id and suffix else None
+
+
+def _field(message: Any, name: str) -> str:
+    value = message.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value)
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        reconcile_interval: float = RECONCILE_INTERVAL,
+        ami_factory: Callable[..., AmiClient] = AmiClient,
+    ) -> None:
+        self.config: Config | None = None
+        self.machines: dict[str, LinkMachine] = {}
+        self.rooms: dict[str, list[str]] = {}
+        self.room_internals: dict[str, set[str]] = {}
+        self.ami: AmiClient | None = None
+        self.started_at = clock()
+        self.reconcile_interval = reconcile_interval
+        self._clock = clock
+        self._ami_factory = ami_factory
+        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._dial_status: dict[str, str] = {}
+        self._gone: dict[str, float] = {}
+        self._journals: dict[str, list[tuple[str, str, str]]] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._reconcile_task: asyncio.Task | None = None
+        self._resync_lock = asyncio.Lock()
+        self.counters = {"originates": 0, "hangups": 0, "resyncs": 0, "reconciles": 0, "events": 0}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, config: Config | None) -> None:
+        if config is not None:
+            await self.apply_config(config)
+        self._reconcile_task = asyncio.get_running_loop().create_task(self._reconcile_loop())
+
+    async def stop(self) -> None:
+        if self._reconcile_task is not None:
+            self._reconcile_task.cancel()
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self.ami is not None:
+            self.ami.stop()
+
+    # ------------------------------------------------------------------ config
+
+    async def apply_config(self, config: Config) -> dict[str, Any]:
+        now = self._clock()
+        old = self.config
+        notes: list[str] = []
+        new_ids = {link.id for link in config.links}
+        for link_id in [i for i in self.machines if i not in new_ids]:
+            notes.append(f"link {link_id}: removed" + (", hanging up its call" if self.machines[link_id].call else ""))
+            self._run(self.machines.pop(link_id).remove(now))
+        new_rooms: set[str] = set()
+        for link in config.links:
+            machine = self.machines.get(link.id)
+            if machine is not None and machine.link.room != link.room:
+                notes.append(f"link {link.id}: room changed {machine.link.room} -> {link.room}")
+                self._run(machine.remove(now))
+                machine = None
+            if machine is None:
+                machine = LinkMachine(link=link, ami_up=False)
+                machine.internals = set(self.room_internals.get(link.room, ()))
+                self.machines[link.id] = machine
+                if link.room not in self.rooms:
+                    new_rooms.add(link.room)
+                self._run(machine.set_ami(bool(self.ami and self.ami.ready), now))
+            elif machine.link != link:
+                if machine.call is not None and machine.link.dial_settings() != link.dial_settings():
+                    notes.append(f"link {link.id}: dial settings changed; the live call stays, "
+                                 "the change applies at the next dial")
+                self._run(machine.update_config(link, now))
+        self.rooms = {}
+        for link in config.links:
+            self.rooms.setdefault(link.room, []).append(link.id)
+        self.config = config
+        if old is None or old.ami != config.ami:
+            if old is not None:
+                notes.append("AMI settings changed; reconnecting")
+            await self._restart_ami(config)
+        elif new_rooms and self.ami is not None and self.ami.ready:
+            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
+        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
+        return {"notes": notes}
+
+    async def _restart_ami(self, config: Config) -> None:
+        if self.ami is not None:
+            self.ami.stop()
+        self.ami = self._ami_factory(config.ami, self.on_ami_event, self.on_ami_ready)
+        await self.ami.start()
+
+    # ------------------------------------------------------------------ control
+
+    def status(self) -> dict[str, Any]:
+        now = self._clock()
+        ami = self.ami
+        return {
+            "ami": {
+                "connected": bool(ami and ami.connected),
+                "logged_in": bool(ami and ami.logged_in),
+                "ready": bool(ami and ami.ready),
+                "host": ami.config.host if ami else None,
+                "port": ami.config.port if ami else None,
+                "last_error": ami.last_error if ami else "no config yet",
+                "requests_sent": ami.requests_sent if ami else 0,
+                "connects": ami.connects if ami else 0,
+            },
+            "links": [machine.status(now) for machine in self.machines.values()],
+            "counters": dict(self.counters),
+            "version": __version__,
+            "uptime": round(now - self.started_at, 3),
+        }
+
+    async def dial(self, link_id: str, *, force: bool = False, seconds: float | None = None) -> dict[str, Any]:
+        machine = self.machines.get(link_id)
+        if machine is None:
+            return {"ok": False, "error": f"no link with id {link_id!r}"}
+        if seconds is not None and not 1 <= seconds <= 3600:
+            return {"ok": False, "error": "seconds: must be between 1 and 3600"}
+        if self.ami is None or not self.ami.ready:
+            return {"ok": False, "error": "AMI is not connected"}
+        ok, message, actions = machine.manual_dial(self._clock(), force=force, seconds=seconds)
+        self._run(actions)
+        return {"ok": True, "message": message} if ok else {"ok": False, "error": message}
+
+    async def hangup(self, link_id: str) -> dict[str, Any]:
+        machine = self.machines.get(link_id)
+        if machine is None:
+            return {"ok": False, "error": f"no link with id {link_id!r}"}
+        ok, message, actions = machine.manual_hangup(self._clock())
+        self._run(actions)
+        return {"ok": True, "message": message} if ok else {"ok": False, "error": message}
+
+    # ------------------------------------------------------------------ AMI input
+
+    def on_ami_ready(self, ready: bool) -> None:
+        now = self._clock()
+        if ready:
+            log.info("AMI ready (FullyBooted); resyncing %d room(s)", len(self.rooms))
+            self._spawn(self.resync("AMI ready"))
+        else:
+            for machine in self.machines.values():
+                self._run(machine.set_ami(False, now))
+
+    def on_ami_event(self, name: str, message: Any) -> None:
+        self.counters["events"] += 1
+        handler = self._handlers.get(name)
+        if handler is not None:
+            handler(self, message)
+
+    def _on_confbridge(self, message: Any, joined: bool) -> None:
+        room = _field(message, "Conference")
+        uid = _field(message, "Uniqueid")
+        channel = _field(message, "Channel")
+        if not room or not uid:
+            return
+        journal = self._journals.get(room)
+        if journal is not None:
+            journal.append(("join" if joined else "leave", uid, channel))
+        now = self._clock()
+        link_id = link_id_of(uid)
+        if link_id is None:
+            internals = self.room_internals.setdefault(room, set())
+            if joined:
+                internals.add(uid)
+            else:
+                internals.discard(uid)
+                if not internals:
+                    del self.room_internals[room]
+            for machine in self._machines_of(room):
+                self._run(machine.internal_joined(uid, now) if joined else machine.internal_left(uid, now))
+            return
+        if not joined:
+            return  # the Hangup event that follows tells us why it ended
+        machine = self.machines.get(link_id)
+        if machine is None or machine.link.room != room:
+            log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
+            self._hangup_channel(uid, channel)
+            return
+        self._run(machine.external_joined(uid, channel, now))
+
+    def _on_join(self, message: Any) -> None:
+        self._on_confbridge(message, True)
+
+    def _on_leave(self, message: Any) -> None:
+        self._on_confbridge(message, False)
+
+    def _on_end(self, message: Any) -> None:
+        # A conference ends only when nobody is left: drop any internal we still count.
+        room = _field(message, "Conference")
+        now = self._clock()
+        for uid in list(self.room_internals.pop(room, set())):
+            for machine in self._machines_of(room):
+                self._run(machine.internal_left(uid, now))
+
+    def _on_newchannel(self, message: Any) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        machine = self.machines.get(link_id) if link_id else None
+        if machine is not None:
+            machine.external_channel(uid, _field(message, "Channel"))
+
+    def _on_dialend(self, message: Any) -> None:
+        for key in ("DestUniqueid", "Uniqueid"):
+            uid = _field(message, key)
+            if link_id_of(uid):
+                self._dial_status[uid] = _field(message, "DialStatus")
+
+    def _on_hangup(self, message: Any) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        if link_id is None:
+            return
+        now = self._clock()
+        self._remember_gone(uid, now)
+        failure = classify(
+            cause=_field(message, "Cause"),
+            tech_cause=_field(message, "TechCause") or None,
+            dial_status=self._dial_status.pop(uid, None),
+        )
+        machine = self.machines.get(link_id)
+        if machine is not None:
+            self._run(machine.external_gone(uid, failure, now))
+
+    def _on_originate_response(self, message: Any) -> None:
+        # Reaches us only for Originates sent by an earlier connection (ours are consumed by
+        # their action future); useful when the worker restarted mid-dial.
+        self._originate_result(_field(message, "Uniqueid"), [message])
+
+    _handlers: ClassVar[dict[str, Callable[[Engine, Any], None]]] = {
+        "ConfbridgeJoin": _on_join,
+        "ConfbridgeLeave": _on_leave,
+        "ConfbridgeEnd": _on_end,
+        "Newchannel": _on_newchannel,
+        "DialEnd": _on_dialend,
+        "Hangup": _on_hangup,
+        "OriginateResponse": _on_originate_response,
+    }
+
+    # ------------------------------------------------------------------ actions
+
+    def _run(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Originate):
+                self._originate(action)
+            elif isinstance(action, Hangup):
+                self._hangup_channel(action.call_id, action.channel)
+            elif isinstance(action, StartTimer):
+                self._start_timer(action.link_id, action.kind, action.delay)
+            elif isinstance(action, CancelTimer):
+                handle = self._timers.pop((action.link_id, action.kind), None)
+                if handle is not None:
+                    handle.cancel()
+            elif isinstance(action, Decision):
+                machine = self.machines.get(action.link_id)
+                state = machine.state if machine else action.state
+                log.info("link=%s room=%s state=%s %s", action.link_id, action.room, state, action.reason)
+
+    def _originate(self, action: Originate) -> None:
+        link: LinkConfig = action.link
+        config = self.config
+        ami = self.ami
+        machine = self.machines.get(action.link_id)
+        if config is None or ami is None or not ami.ready:
+            if machine is not None:
+                self._run(machine.abort_dial(action.call_id, self._clock(), "AMI is not connected"))
+            return
+        request = {
+            "Action": "Originate",
+            "Async": "true",
+            "Channel": f"PJSIP/{link.number}@{link.endpoint}",
+            "Context": config.dialplan.join_context,
+            "Exten": link.room,
+            "Priority": "1",
+            "Timeout": str(link.ring_timeout * 1000),
+            "ChannelId": action.call_id,
+            "Variable": [
+                f"CONFLINK_LINK={link.id}",
+                f"CONFLINK_ROOM={link.room}",
+                f"CONFLINK_DTMF={link.dtmf}",
+                f"CONFLINK_DTMF_DELAY_MS={round(link.dtmf_delay * 1000)}",
+            ],
+        }
+        if link.callerid:
+            request["CallerID"] = f"{link.callerid} <{link.callerid}>"
+        try:
+            future = ami.send(request)
+        except AmiNotReady:
+            if machine is not None:
+                self._run(machine.abort_dial(action.call_id, self._clock(), "AMI is not connected"))
+            return
+        self.counters["originates"] += 1
+        call_id = action.call_id
+        future.add_done_callback(lambda f: self._originate_done(call_id, f))
+
+    def _originate_done(self, call_id: str, future: asyncio.Future) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return  # connection lost: the resync after reconnect finds out what happened
+        result = future.result()
+        self._originate_result(call_id, list(result) if isinstance(result, list) else [result])
+
+    def _originate_result(self, call_id: str, messages: list[Any]) -> None:
+        link_id = link_id_of(call_id)
+        machine = self.machines.get(link_id) if link_id else None
+        if machine is None:
+            return
+        now = self._clock()
+        final = next((m for m in messages if _field(m, "Event") == "OriginateResponse"), messages[-1])
+        response = _field(final, "Response").lower()
+        if response == "success" and _field(final, "Event") == "OriginateResponse":
+            self._run(machine.external_answered(call_id, now))
+        elif response in ("failure", "error"):
+            if _field(final, "Event") == "OriginateResponse":
+                failure = classify(reason=_field(final, "Reason"), dial_status=self._dial_status.get(call_id))
+            else:
+                failure = Failure("originate_error", f"Originate refused: {_field(final, 'Message')}")
+            self._run(machine.originate_failed(call_id, failure, now))
+
+    def _hangup_channel(self, call_id: str, channel: str | None) -> None:
+        ami = self.ami
+        if ami is None or not ami.ready:
+            return  # the hang-up deadline retries; the resync after reconnect catches the rest
+        self.counters["hangups"] += 1
+        if channel:
+            try:
+                ami.send({"Action": "Hangup", "Channel": channel, "Cause": "16"})
+            except AmiNotReady:
+                pass
+            return
+        self._spawn(self._hangup_by_uniqueid(call_id))
+
+    async def _hangup_by_uniqueid(self, call_id: str) -> None:
+        """The channel name is not known yet (still dialling): look it up by Uniqueid."""
+        assert self.ami is not None
+        items = await self.ami.list_events({"Action": "CoreShowChannels"}, "CoreShowChannel")
+        for item in items or []:
+            if _field(item, "Uniqueid") == call_id:
+                self.ami.send({"Action": "Hangup", "Channel": _field(item, "Channel"), "Cause": "16"})
+                return
+
+    def _start_timer(self, link_id: str, kind: str, delay: float) -> None:
+        old = self._timers.pop((link_id, kind), None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[(link_id, kind)] = loop.call_later(delay, self._timer_fired, link_id, kind)
+
+    def _timer_fired(self, link_id: str, kind: str) -> None:
+        self._timers.pop((link_id, kind), None)
+        machine = self.machines.get(link_id)
+        if machine is not None:
+            try:
+                self._run(machine.timer_fired(kind, self._clock()))
+            except Exception:
+                log.exception("link=%s timer %s failed", link_id, kind)
+
+    # ------------------------------------------------------------------ resync / reconcile
+
+    async def resync(self, reason: str, rooms: Iterable[str] | None = None) -> None:
+        """Rebuild rooms from ConfbridgeList and our channels from CoreShowChannels, then act."""
+        ami = self.ami
+        if ami is None or not ami.ready:
+            return
+        async with self._resync_lock:
+            targets = sorted(set(rooms) if rooms is not None else set(self.rooms))
+            full = rooms is None
+            self.counters["resyncs"] += 1
+            for room in targets:
+                self._journals[room] = []
+            try:
+                channels = await ami.list_events({"Action": "CoreShowChannels"}, "CoreShowChannel")
+                ours = {
+                    _field(c, "Uniqueid"): _field(c, "Channel")
+                    for c in channels or []
+                    if link_id_of(_field(c, "Uniqueid"))
+                }
+                for room in targets:
+                    items = await ami.list_events({"Action": "ConfbridgeList", "Conference": room}, "ConfbridgeList")
+                    if items is None:
+                        continue
+                    self._apply_room_snapshot(room, items, ours)
+                if full and channels is not None:
+                    self._hang_up_strays(ours)
+            except AmiNotReady as exc:
+                log.warning("resync (%s) interrupted: %s", reason, exc)
+            finally:
+                for room in targets:
+                    self._journals.pop(room, None)
+            log.info("resync done (%s): %d room(s)", reason, len(targets))
+
+    def _apply_room_snapshot(self, room: str, items: list[Any], channels: dict[str, str]) -> None:
+        now = self._clock()
+        internals: set[str] = set()
+        joined: dict[str, str] = {}
+        for item in items:
+            uid = _field(item, "Uniqueid")
+            if link_id_of(uid):
+                joined[uid] = _field(item, "Channel")
+            elif uid:
+                internals.add(uid)
+        # Replay what happened while the list was in flight, in order, on top of the snapshot.
+        for kind, uid, channel in self._journals.get(room, []):
+            target_join = kind == "join"
+            if link_id_of(uid):
+                if target_join:
+                    joined[uid] = channel
+                else:
+                    joined.pop(uid, None)
+            elif target_join:
+                internals.add(uid)
+            else:
+                internals.discard(uid)
+        self._forget_old_gone(now)
+        if internals:
+            self.room_internals[room] = set(internals)
+        else:
+            self.room_internals.pop(room, None)
+        for link_id in self.rooms.get(room, []):
+            machine = self.machines.get(link_id)
+            if machine is None:
+                continue
+            calls = []
+            prefix = f"{CALL_PREFIX}{link_id}-"
+            for uid in set(joined) | {u for u in channels if u.startswith(prefix)}:
+                if not uid.startswith(prefix) or uid in self._gone:
+                    continue
+                calls.append(SnapshotCall(uid, joined.get(uid) or channels.get(uid), uid in joined))
+            self._run(machine.resync(internals, calls, now))
+        for uid, channel in joined.items():
+            link_id = link_id_of(uid)
+            machine = self.machines.get(link_id) if link_id else None
+            if (machine is None or machine.link.room != room) and uid not in self._gone:
+                log.warning("room=%s stray external call %s: hanging up", room, uid)
+                self._hangup_channel(uid, channel)
+
+    def _hang_up_strays(self, channels: dict[str, str]) -> None:
+        for uid, channel in channels.items():
+            link_id = link_id_of(uid)
+            if link_id not in self.machines and uid not in self._gone:
+                log.warning("stray external call %s of unknown link %s: hanging up", uid, link_id)
+                self._hangup_channel(uid, channel)
+
+    def _remember_gone(self, uid: str, now: float) -> None:
+        self._gone[uid] = now
+        if len(self._gone) > 10000:
+            self._forget_old_gone(now)
+
+    def _forget_old_gone(self, now: float) -> None:
+        for uid in [u for u, t in self._gone.items() if now - t > GONE_MEMORY_SECONDS]:
+            del self._gone[uid]
+
+    async def reconcile(self) -> None:
+        """One cheap request: compare party counts per room with what we believe."""
+        ami = self.ami
+        if ami is None or not ami.ready or not self.rooms:
+            return
+        self.counters["reconciles"] += 1
+        items = await ami.list_events({"Action": "ConfbridgeListRooms"}, "ConfbridgeListRooms")
+        if items is None:
+            return
+        parties = {_field(i, "Conference"): int(_field(i, "Parties") or 0) for i in items}
+        suspicious = []
+        for room, link_ids in self.rooms.items():
+            expected = len(self.room_internals.get(room, ()))
+            for link_id in link_ids:
+                machine = self.machines.get(link_id)
+                if machine is not None and machine.call is not None and machine.call.joined:
+                    expected += 1
+            if parties.get(room, 0) != expected:
+                suspicious.append(room)
+        if suspicious:
+            log.warning("reconcile: %d room(s) differ from what we believe; resyncing", len(suspicious))
+            await self.resync("reconcile", rooms=suspicious)
+
+    async def _reconcile_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.reconcile_interval)
+            try:
+                await self.reconcile()
+            except AmiNotReady as exc:
+                log.warning("reconcile skipped: %s", exc)
+            except Exception:
+                log.exception("reconcile failed")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _machines_of(self, room: str) -> list[LinkMachine]:
+        return [self.machines[i] for i in self.rooms.get(room, ()) if i in self.machines]
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            if isinstance(exc, AmiNotReady):
+                log.warning("AMI task interrupted: %s", exc)
+            else:
+                log.error("background task failed: %r", exc)

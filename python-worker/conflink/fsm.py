@@ -1,0 +1,598 @@
+"""One pure state machine per link.
+
+No I/O, no asyncio, no clock: every input carries `now`, every output is an action for the
+engine to carry out (originate, hang up, start/cancel a timer). That keeps every rule of
+the design's behaviour list a branch here, testable in microseconds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from .causes import Failure
+from .config import LinkConfig
+
+# Timer kinds. The engine keeps at most one timer per (link, kind).
+ARM = "arm"
+LINGER = "linger"
+RETRY = "retry"
+JOIN_DEADLINE = "join_deadline"
+HANGUP_DEADLINE = "hangup_deadline"
+TEST_CALL = "test_call"
+FAILURE_GRACE = "failure_grace"
+
+# A connected call that lasted this long resets the retry count when it drops: the number
+# works, so a later drop starts a fresh series instead of eating the old one's budget.
+STABLE_CALL_SECONDS = 30.0
+# After an OriginateResponse failure, wait this long for the Hangup event that carries the
+# real cause (it travels a different path inside Asterisk and may arrive later).
+FAILURE_GRACE_SECONDS = 1.0
+# A freshly originated call may not be visible in a channel snapshot yet.
+SNAPSHOT_GRACE_SECONDS = 5.0
+HANGUP_DEADLINE_SECONDS = 5.0
+HANGUP_RETRIES = 3
+JOIN_MARGIN_SECONDS = 15.0
+ATTEMPT_LOG_SIZE = 20
+
+
+# ------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class Originate:
+    link_id: str
+    call_id: str
+    link: LinkConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    link_id: str
+    call_id: str
+    channel: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StartTimer:
+    link_id: str
+    kind: str
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class CancelTimer:
+    link_id: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A state change worth logging: what happened and why."""
+
+    link_id: str
+    room: str
+    state: str
+    reason: str
+
+
+Action = Originate | Hangup | StartTimer | CancelTimer | Decision
+
+
+# ------------------------------------------------------------------------- call record
+
+
+@dataclass(slots=True)
+class Call:
+    call_id: str
+    started: float
+    channel: str | None = None
+    answered_at: float | None = None
+    joined_at: float | None = None
+    adopted: bool = False
+    test: bool = False
+    # Set when we decided to end the call; its end is then not a failure.
+    hangup_reason: str | None = None
+    hangup_tries: int = 0
+    pending_failure: Failure | None = None
+
+    @property
+    def joined(self) -> bool:
+        return self.joined_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotCall:
+    """A `conflink-` channel of this link seen in ConfbridgeList/CoreShowChannels."""
+
+    call_id: str
+    channel: str | None
+    joined: bool
+
+
+@dataclass(slots=True)
+class AttemptRecord:
+    time: float
+    call_id: str
+    result: str = "dialling"
+    cause: str = ""
+    duration: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "time": self.time,
+            "call_id": self.call_id,
+            "result": self.result,
+            "cause": self.cause,
+            "duration": None if self.duration is None else round(self.duration, 3),
+        }
+
+
+def dtmf_seconds(dtmf: str) -> float:
+    """Rough time SendDTMF needs for a sequence (250 ms gap, pauses as documented)."""
+    total = 0.0
+    for char in dtmf:
+        total += 0.5 if char == "w" else 1.0 if char == "W" else 0.35
+    return total
+
+
+# ------------------------------------------------------------------------- machine
+
+
+@dataclass(slots=True)
+class LinkMachine:
+    link: LinkConfig
+    internals: set[str] = field(default_factory=set)
+    call: Call | None = None
+    timers: dict[str, float] = field(default_factory=dict)  # kind -> due time
+    attempts: int = 0
+    armed: bool = False
+    stopped_reason: str | None = None  # gave up / held until the room empties
+    last_error: str = ""
+    permanent_failure: bool = False
+    # No dialling while AMI is down; the resync after reconnect decides what is needed.
+    ami_up: bool = True
+    state: str = "idle"
+    state_since: float = 0.0
+    attempt_log: deque[AttemptRecord] = field(default_factory=lambda: deque(maxlen=ATTEMPT_LOG_SIZE))
+    _seq: int = 0
+    _actions: list[Action] = field(default_factory=list)
+
+    # ---------------------------------------------------------------- public inputs
+
+    def internal_joined(self, uid: str, now: float) -> list[Action]:
+        if uid not in self.internals:
+            self.internals.add(uid)
+            if len(self.internals) == 1:
+                self._note(now, f"first internal participant joined ({uid})")
+        return self._step(now)
+
+    def internal_left(self, uid: str, now: float) -> list[Action]:
+        if uid in self.internals:
+            self.internals.discard(uid)
+            if not self.internals:
+                self._note(now, f"last internal participant left ({uid})")
+        return self._step(now)
+
+    def external_answered(self, call_id: str, now: float) -> list[Action]:
+        call = self._own(call_id)
+        if call is not None and call.answered_at is None:
+            call.answered_at = now
+            self._note(now, f"external call {call_id} answered, sending DTMF then joining")
+        return self._step(now)
+
+    def external_joined(self, call_id: str, channel: str | None, now: float) -> list[Action]:
+        self._on_joined(call_id, channel, now)
+        return self._step(now)
+
+    def _on_joined(self, call_id: str, channel: str | None, now: float) -> None:
+        call = self.call
+        if call is None:
+            # Not ours in memory (e.g. after a restart): adopt it rather than dial a second one.
+            self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now, adopted=True)
+            self._note(now, f"adopted external call {call_id} found in the room")
+            return
+        if call.call_id != call_id:
+            self._note(now, f"second external call {call_id} in the room: hanging it up")
+            self._emit(Hangup(self.link.id, call_id, channel))
+            return
+        if channel:
+            call.channel = channel
+        if call.joined_at is None:
+            call.joined_at = now
+            call.answered_at = call.answered_at or now
+            self._cancel(JOIN_DEADLINE)
+            record = self._current_record()
+            if record is not None:
+                record.result = "connected"
+            self.last_error = ""
+            self.permanent_failure = False
+            self._note(now, f"external call {call_id} joined the room")
+
+    def external_channel(self, call_id: str, channel: str) -> None:
+        """Learn the channel name of a call still dialling (from Newchannel/DialBegin)."""
+        if self.call is not None and self.call.call_id == call_id and not self.call.channel:
+            self.call.channel = channel
+
+    def originate_failed(self, call_id: str, failure: Failure, now: float) -> list[Action]:
+        call = self._own(call_id)
+        if call is None:
+            return []
+        if call.pending_failure is None:
+            call.pending_failure = failure
+            self._start(FAILURE_GRACE, FAILURE_GRACE_SECONDS, now)
+        return self._take()
+
+    def external_gone(self, call_id: str, failure: Failure | None, now: float) -> list[Action]:
+        """The channel of `call_id` no longer exists (Hangup event, or absent from a snapshot)."""
+        if self._own(call_id) is None:
+            return []
+        self._on_gone(call_id, failure, now)
+        return self._step(now)
+
+    def _on_gone(self, call_id: str, failure: Failure | None, now: float) -> None:
+        call = self._own(call_id)
+        if call is None:
+            return
+        self.call = None
+        for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE):
+            self._cancel(kind)
+        record = self._record_for(call_id)
+        duration = now - call.joined_at if call.joined_at is not None else None
+        failure = failure or call.pending_failure
+        if call.hangup_reason is not None:
+            self._finish(record, "hung up", call.hangup_reason, duration)
+            self._note(now, f"external call {call_id} ended ({call.hangup_reason})")
+        elif call.test:
+            self._finish(record, "test ended", failure.text if failure else "", duration)
+            self._note(now, f"test call {call_id} ended")
+        elif call.joined:
+            self._finish(record, "dropped", failure.text if failure else "far end hung up", duration)
+            if duration is not None and duration >= STABLE_CALL_SECONDS:
+                self.attempts = 0
+            if self.internals and not self.link.retry.redial_on_drop:
+                self._stop(now, "external side hung up; redial_on_drop is off")
+            else:
+                self.last_error = "external side hung up"
+                self._note(now, f"external call {call_id} dropped by the far end")
+                self._schedule_retry(now)
+        else:
+            failure = failure or Failure("failed", "call ended before joining the room")
+            self._finish(record, "failed", failure.text, None)
+            self.last_error = failure.text
+            if failure.permanent:
+                self.permanent_failure = True
+                self._stop(now, f"number will not work: {failure.text}")
+            else:
+                self._note(now, f"attempt {self.attempts} failed: {failure.text}")
+                self._schedule_retry(now)
+
+    def timer_fired(self, kind: str, now: float) -> list[Action]:
+        if kind not in self.timers:
+            return []  # cancelled meanwhile
+        del self.timers[kind]
+        call = self.call
+        if kind == ARM:
+            self.armed = True
+            self._note(now, f"armed after {self.link.arm_delay:g} s")
+        elif kind == LINGER and call is not None:
+            self._hangup(now, f"linger of {self.link.linger:g} s over, room empty")
+        elif kind == JOIN_DEADLINE and call is not None and not call.joined:
+            call.pending_failure = call.pending_failure or Failure(
+                "not_joined", "call did not reach the room in time"
+            )
+            self._hangup(now, None)
+        elif kind == HANGUP_DEADLINE and call is not None:
+            if call.hangup_tries >= HANGUP_RETRIES:
+                # The channel never confirmed its end; the periodic reconcile will find it if it exists.
+                self._note(now, f"no hang-up confirmation for {call.call_id}; forgetting it")
+                self._on_gone(call.call_id, None, now)
+            else:
+                self._send_hangup(now)
+        elif kind == TEST_CALL and call is not None:
+            self._hangup(now, "test call time over")
+        elif kind == FAILURE_GRACE and call is not None and call.pending_failure is not None:
+            self._on_gone(call.call_id, call.pending_failure, now)
+        return self._step(now)
+
+    def resync(self, internals: set[str], calls: list[SnapshotCall], now: float) -> list[Action]:
+        """Replace what we believe with a snapshot of the room and of our channels."""
+        self.internals = set(internals)
+        self.ami_up = True
+        ours = {c.call_id: c for c in calls}
+        call = self.call
+        if call is not None and call.call_id not in ours:
+            young = not call.joined and now - call.started < SNAPSHOT_GRACE_SECONDS
+            if not young:
+                self._note(now, f"external call {call.call_id} is gone (found by resync)")
+                self._on_gone(call.call_id, call.pending_failure, now)
+        call = self.call
+        extra = [c for c in calls if call is None or c.call_id != call.call_id]
+        if call is None and extra:
+            best = max(extra, key=lambda c: c.joined)
+            self.call = Call(
+                call_id=best.call_id,
+                started=now,
+                channel=best.channel,
+                joined_at=now if best.joined else None,
+                answered_at=now if best.joined else None,
+                adopted=True,
+            )
+            self._note(now, f"adopted external call {best.call_id} ({'in room' if best.joined else 'dialling'})")
+            if not best.joined:
+                self._start(JOIN_DEADLINE, self._join_deadline(), now)
+            extra = [c for c in extra if c.call_id != best.call_id]
+        elif call is not None:
+            seen = ours.get(call.call_id)
+            if seen is not None:
+                if seen.channel:
+                    call.channel = seen.channel
+                if seen.joined and call.joined_at is None:
+                    self._on_joined(call.call_id, seen.channel, now)
+        for duplicate in extra:
+            self._note(now, f"duplicate external call {duplicate.call_id}: hanging it up")
+            self._emit(Hangup(self.link.id, duplicate.call_id, duplicate.channel))
+        call = self.call
+        if call is not None and not self.internals and LINGER not in self.timers and not call.test:
+            # Found alone with no linger running: nobody to keep it for.
+            self._hangup(now, "external call alone in the room")
+        return self._step(now)
+
+    def set_ami(self, up: bool, now: float) -> list[Action]:
+        self.ami_up = up
+        return self._step(now)
+
+    def abort_dial(self, call_id: str, now: float, reason: str) -> list[Action]:
+        """The Originate could not be sent at all: not an attempt, just wait for AMI."""
+        call = self._own(call_id)
+        if call is None:
+            return []
+        self.call = None
+        self.attempts = max(0, self.attempts - 1)
+        self._cancel(JOIN_DEADLINE)
+        record = self._record_for(call_id)
+        if record is not None:
+            self.attempt_log.remove(record)
+        self.ami_up = False
+        self._note(now, f"could not dial: {reason}")
+        return self._step(now)
+
+    def update_config(self, link: LinkConfig, now: float) -> list[Action]:
+        old = self.link
+        self.link = link
+        if old.enabled != link.enabled:
+            self._note(now, "link enabled" if link.enabled else "link disabled")
+        if old.retry != link.retry and self.stopped_reason and not self.permanent_failure:
+            self.stopped_reason = None
+        return self._step(now)
+
+    def remove(self, now: float) -> list[Action]:
+        """The link left the config: end its call and its timers."""
+        for kind in list(self.timers):
+            self._cancel(kind)
+        if self.call is not None:
+            self._emit(Hangup(self.link.id, self.call.call_id, self.call.channel))
+            self._note(now, "link removed from the config; hanging up its call")
+        return self._take()
+
+    def manual_dial(
+        self, now: float, *, force: bool = False, seconds: float | None = None
+    ) -> tuple[bool, str, list[Action]]:
+        if not self.link.enabled:
+            return False, "link is disabled", []
+        if self.call is not None:
+            return False, f"a call is already {'in the room' if self.call.joined else 'in progress'}", []
+        if not self.internals and not force:
+            return False, "room is empty; use force for a test call", []
+        self.stopped_reason = None
+        self.permanent_failure = False
+        self.attempts = 0
+        self._cancel(RETRY)
+        self._cancel(ARM)
+        self.armed = True
+        test = not self.internals
+        self._originate(now, test=test)
+        message = "dialling now"
+        if test:
+            duration = seconds if seconds is not None else 30.0
+            self._start(TEST_CALL, duration, now)
+            message = f"test call started for {duration:g} s"
+        return True, message, self._step(now)
+
+    def manual_hangup(self, now: float) -> tuple[bool, str, list[Action]]:
+        if self.call is None:
+            return False, "no external call", []
+        self._hangup(now, "hung up by the administrator")
+        if self.internals:
+            self.stopped_reason = "hung up by the administrator; dials again when the room refills"
+        return True, "hanging up", self._step(now)
+
+    # ---------------------------------------------------------------- status
+
+    def status(self, now: float) -> dict[str, object]:
+        call = self.call
+        retry_due = self.timers.get(RETRY)
+        return {
+            "id": self.link.id,
+            "room": self.link.room,
+            "enabled": self.link.enabled,
+            "state": self.state,
+            "state_since": self.state_since,
+            "internal_participants": len(self.internals),
+            "external_call_id": call.call_id if call else None,
+            "external_channel": call.channel if call else None,
+            "external_joined": bool(call and call.joined),
+            "external_since": (call.joined_at or call.started) if call else None,
+            "attempts": self.attempts,
+            "max_attempts": self._max_attempts(),
+            "last_error": self.last_error,
+            "permanent_failure": self.permanent_failure,
+            "stopped_reason": self.stopped_reason or "",
+            "next_attempt_in": None if retry_due is None else round(max(0.0, retry_due - now), 3),
+            "attempt_log": [r.as_dict() for r in self.attempt_log],
+        }
+
+    # ---------------------------------------------------------------- core rule
+
+    def _drive(self, now: float) -> list[Action]:
+        link = self.link
+        call = self.call
+        if not link.enabled:
+            for kind in (ARM, RETRY, LINGER):
+                self._cancel(kind)
+            if call is not None and call.hangup_reason is None:
+                self._hangup(now, "link disabled")
+        elif self.internals:
+            self._cancel(LINGER)
+            if call is not None and call.test:
+                call.test = False  # someone came in: the test call becomes the real one
+                self._cancel(TEST_CALL)
+            if not self.armed and ARM not in self.timers:
+                if link.arm_delay > 0 and call is None:
+                    self._start(ARM, link.arm_delay, now)
+                else:
+                    self.armed = True
+            if (
+                self.armed
+                and call is None
+                and RETRY not in self.timers
+                and self.stopped_reason is None
+                and self.ami_up
+            ):
+                self._originate(now)
+        else:
+            # Room empty: the busy period is over, so is its retry budget.
+            for kind in (ARM, RETRY):
+                self._cancel(kind)
+            self.armed = False
+            self.attempts = 0
+            self.stopped_reason = None
+            if call is not None and call.hangup_reason is None and not call.test:
+                if link.linger > 0:
+                    if LINGER not in self.timers:
+                        self._start(LINGER, link.linger, now)
+                else:
+                    self._hangup(now, "room empty")
+        self._set_state(now)
+
+    def _step(self, now: float) -> list[Action]:
+        self._drive(now)
+        return self._take()
+
+    # ---------------------------------------------------------------- helpers
+
+    def _max_attempts(self) -> int:
+        # 0 and 1 both mean one attempt and no retries.
+        return max(1, self.link.retry.max_attempts)
+
+    def _join_deadline(self) -> float:
+        link = self.link
+        return link.ring_timeout + link.dtmf_delay + dtmf_seconds(link.dtmf) + JOIN_MARGIN_SECONDS
+
+    def _originate(self, now: float, *, test: bool = False) -> None:
+        self._seq += 1
+        self.attempts += 1
+        call_id = f"conflink-{self.link.id}-{int(now * 1000):x}{self._seq:x}"
+        self.call = Call(call_id=call_id, started=now, test=test)
+        self.attempt_log.append(AttemptRecord(time=now, call_id=call_id))
+        self._emit(Originate(self.link.id, call_id, self.link))
+        self._start(JOIN_DEADLINE, self._join_deadline(), now)
+        kind = "test call" if test else f"attempt {self.attempts} of {self._max_attempts()}"
+        self._note(now, f"dialling {self.link.number} via {self.link.endpoint} ({kind}, {call_id})")
+
+    def _schedule_retry(self, now: float) -> None:
+        if not self.internals:
+            return
+        if self.attempts >= self._max_attempts():
+            self._stop(now, f"gave up after {self.attempts} attempt(s): {self.last_error}")
+            return
+        delay = self.link.retry.delay_before(self.attempts + 1)
+        self._start(RETRY, delay, now)
+        self._note(now, f"next attempt in {delay:g} s")
+
+    def _stop(self, now: float, reason: str) -> None:
+        self.stopped_reason = reason
+        self._cancel(RETRY)
+        self._note(now, reason)
+
+    def _hangup(self, now: float, reason: str | None) -> None:
+        call = self.call
+        if call is None:
+            return
+        if reason is not None and call.hangup_reason is None:
+            call.hangup_reason = reason
+        self._cancel(LINGER)
+        self._note(now, f"hanging up {call.call_id}: {reason or 'attempt abandoned'}")
+        self._send_hangup(now)
+
+    def _send_hangup(self, now: float) -> None:
+        call = self.call
+        assert call is not None
+        call.hangup_tries += 1
+        self._emit(Hangup(self.link.id, call.call_id, call.channel))
+        self._start(HANGUP_DEADLINE, HANGUP_DEADLINE_SECONDS, now)
+
+    def _own(self, call_id: str) -> Call | None:
+        return self.call if self.call is not None and self.call.call_id == call_id else None
+
+    def _current_record(self) -> AttemptRecord | None:
+        return self._record_for(self.call.call_id) if self.call else None
+
+    def _record_for(self, call_id: str) -> AttemptRecord | None:
+        for record in reversed(self.attempt_log):
+            if record.call_id == call_id:
+                return record
+        return None
+
+    @staticmethod
+    def _finish(record: AttemptRecord | None, result: str, cause: str, duration: float | None) -> None:
+        if record is not None:
+            record.result = result
+            record.cause = cause
+            record.duration = duration
+
+    def _start(self, kind: str, delay: float, now: float) -> None:
+        self.timers[kind] = now + delay
+        self._emit(StartTimer(self.link.id, kind, delay))
+
+    def _cancel(self, kind: str) -> None:
+        if self.timers.pop(kind, None) is not None:
+            self._emit(CancelTimer(self.link.id, kind))
+
+    def _emit(self, action: Action) -> None:
+        self._actions.append(action)
+
+    def _take(self) -> list[Action]:
+        actions, self._actions = self._actions, []
+        return actions
+
+    def _note(self, now: float, reason: str) -> None:
+        self._emit(Decision(self.link.id, self.link.room, self.state, reason))
+
+    def _set_state(self, now: float) -> None:
+        state = self._derive_state()
+        if state != self.state:
+            self.state = state
+            self.state_since = now
+
+    def _derive_state(self) -> str:
+        call = self.call
+        if call is not None:
+            if call.hangup_reason is not None:
+                return "hanging_up"
+            if LINGER in self.timers:
+                return "lingering"
+            if call.test:
+                return "test_call"
+            return "connected" if call.joined else "dialing"
+        if not self.link.enabled:
+            return "disabled"
+        if not self.internals:
+            return "idle"
+        if self.stopped_reason is not None:
+            return "failed" if not self.stopped_reason.startswith("hung up") else "held"
+        if RETRY in self.timers:
+            return "backoff"
+        if ARM in self.timers:
+            return "arming"
+        return "idle"
