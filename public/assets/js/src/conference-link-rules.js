@@ -224,7 +224,15 @@
         if (field === 'redial_on_drop' || field === 'enabled') {
             return normalizeCheckbox(value) === null ? err('checkbox') : null;
         }
-        if (FIELDS.indexOf(field) === -1 && field !== 'id') {
+        if (field === 'id') {
+            // Hidden field; absent or empty for a new link.
+            if (value === undefined || value === null || value === '') {
+                return null;
+            }
+            const id = asText(value);
+            return id !== null && PATTERNS.id.test(id) ? null : err('id');
+        }
+        if (FIELDS.indexOf(field) === -1) {
             return err('unknown_field');
         }
         const text = asText(value);
@@ -235,8 +243,6 @@
             return err('too_long');
         }
         switch (field) {
-            case 'id':
-                return text === '' || PATTERNS.id.test(text) ? null : err('id');
             case 'conference_extension':
                 if (text === '') {
                     return err('room_required');
