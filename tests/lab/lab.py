@@ -1,0 +1,1072 @@
+"""A real Asterisk 22 lab for the end-to-end tests, the benchmarks and the demo.
+
+Import it as ``lab`` with ``tests/lab`` on ``sys.path`` (tests/e2e/pytest.ini and
+tests/e2e/conftest.py do that; scripts do ``sys.path.insert(0, "<repo>/tests/lab")``)::
+
+    from lab import Lab
+    with Lab() as L:
+        sipp = L.sipp("answer-and-hold")
+        h = L.join("354233")
+        ...
+
+What one ``Lab`` is:
+- an Asterisk from the Debian sid root (``CONFLINK_ASTERISK_ROOT``, default
+  /var/cache/conflink/asterisk-root, built by tests/lab/build-root.sh), run with ``chroot``, with
+  its own config/run/log/spool/db folders under ``<root>/tmp/conflink-lab-*`` and its own ports
+  (AMI, PJSIP UDP, RTP range), so several labs can run at once;
+- a PJSIP endpoint ``SIP-TEST`` (more with ``endpoints=``) whose contact is a SIPp port: SIPp plays
+  the provider and the remote conference;
+- a stand-in for MikoPBX's room context (``lab-conference-rooms``), stand-ins for
+  ``AGI(meetme_dial.php)`` and ``hangup_handler_meetme``, and the module's ``conflink-join``
+  context exactly as ``php bin/conflink-dialplan.php`` renders it;
+- an AMI user for the worker (``conflink``) and one for the lab itself, whose connection records
+  every event with its arrival time.
+
+The lab's AMI client reads in one background thread on purpose: the tests are plain sequential
+scripts that block while waiting, and the events must still be timestamped when they arrive.
+Everything the lab starts (Asterisk, SIPp, the worker) is stopped by its own PID.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as _dt
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LAB_DIR = Path(__file__).resolve().parent
+REPO = LAB_DIR.parent.parent
+SIPP_DIR = LAB_DIR / "sipp"
+DEFAULT_ROOT = "/var/cache/conflink/asterisk-root"
+ROOM_CONTEXT = "lab-conference-rooms"
+JOIN_CONTEXT = "conflink-join"
+WORKER_AMI_USER = "conflink"
+# Uniqueid prefix of the lab's own internal participants; never "conflink-".
+INTERNAL_PREFIX = "labjoin-"
+
+# Defaults for the @NAME@ placeholders of the templated SIPp scenarios.
+SIPP_DEFAULTS = {"BUSY_CALLS": "2", "BYE_CALLS": "1", "HOLD_MS": "3000"}
+
+# Modules the lab loads (autoload=no keeps boot fast and opens no port but ours).
+MODULES = [
+    "res_timing_timerfd", "res_sorcery_config", "res_sorcery_memory", "res_sorcery_astdb",
+    "res_pjproject", "res_pjsip", "res_pjsip_session", "res_pjsip_pubsub", "res_pjsip_sdp_rtp",
+    "res_pjsip_endpoint_identifier_ip", "res_pjsip_caller_id", "res_pjsip_dtmf_info",
+    "res_pjsip_rfc3326", "res_pjsip_logger", "chan_pjsip", "res_rtp_asterisk", "codec_ulaw",
+    "format_pcm", "format_wav", "format_gsm", "bridge_simple", "bridge_softmix", "app_confbridge",
+    "pbx_config", "app_dial", "app_senddtmf", "app_exec", "app_stack", "app_verbose", "app_echo",
+    "app_system", "res_speech", "res_agi", "func_channel", "func_strings", "func_callerid", "func_logic",
+    "func_math", "func_cdr",
+]
+
+_LIVE: set[Any] = set()  # everything started and not yet stopped, for the atexit safety net
+
+
+class LabError(RuntimeError):
+    """The lab cannot do what was asked (missing root, sipp, php, a timeout...)."""
+
+
+def asterisk_root() -> Path:
+    return Path(os.environ.get("CONFLINK_ASTERISK_ROOT", DEFAULT_ROOT))
+
+
+def check_prerequisites() -> None:
+    """Raise LabError naming what is missing: the suites must fail, never skip."""
+    root = asterisk_root()
+    problems = []
+    if os.geteuid() != 0:
+        problems.append("the lab needs root (it runs Asterisk with chroot)")
+    if not (root / "usr/sbin/asterisk").exists():
+        problems.append(f"no Asterisk root at {root} (run: sudo tests/lab/build-root.sh)")
+    if shutil.which("sipp") is None:
+        problems.append("sipp not found (Debian package sip-tester; tests/lab/build-root.sh installs it)")
+    if problems:
+        raise LabError("; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------
+# ports
+
+_port_lock = threading.Lock()
+_handed_out: set[int] = set()
+
+
+def _port_free(port: int, udp: bool = True, tcp: bool = True) -> bool:
+    kinds = ([socket.SOCK_DGRAM] if udp else []) + ([socket.SOCK_STREAM] if tcp else [])
+    for kind in kinds:
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port_block(size: int = 1, step: int = 1, lo: int = 20000, hi: int = 60000) -> int:
+    """First port of `size` consecutive free ports (UDP and TCP), not handed out before by this
+    process. Random start points keep parallel processes from picking the same block."""
+    with _port_lock:
+        for _ in range(500):
+            base = random.randrange(lo, hi - size * step) // 2 * 2  # even: RTP ranges like it
+            ports = range(base, base + size * step, step) if size > 1 else [base]
+            span = set(range(base, base + size * step + 4))
+            if span & _handed_out:
+                continue
+            if all(_port_free(p) for p in ports):
+                _handed_out.update(span)
+                return base
+        raise LabError(f"no block of {size} free ports found")
+
+
+# ---------------------------------------------------------------------------------------------
+# AMI
+
+
+class AmiClient:
+    """Minimal AMI client: one reader thread, actions answered by ActionID, every event kept with
+    its arrival time in ``self.events`` (keys ``_t`` = time.time(), ``_mono`` = time.monotonic())."""
+
+    def __init__(self, host: str, port: int, username: str, secret: str, timeout: float = 20.0):
+        self.host, self.port = host, port
+        self.events: list[dict[str, Any]] = []
+        self._cond = threading.Condition()
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._closed = False
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self._sock = socket.create_connection((host, port), timeout=2)
+                break
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    raise LabError(f"AMI {host}:{port} not reachable: {exc}") from exc
+                time.sleep(0.05)
+        self._sock.settimeout(None)
+        self._file = self._sock.makefile("rb")
+        self.greeting = self._file.readline().decode(errors="replace").strip()
+        self._thread = threading.Thread(target=self._reader, name=f"ami-{port}", daemon=True)
+        self._thread.start()
+        resp = self.action({"Action": "Login", "Username": username, "Secret": secret}, timeout=10)
+        if resp[0].get("Response") != "Success":
+            raise LabError(f"AMI login as {username} failed: {resp[0]}")
+
+    def _reader(self) -> None:
+        msg: dict[str, Any] = {}
+        try:
+            for raw in self._file:
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                if line:
+                    key, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if key in msg:
+                        prev = msg[key]
+                        msg[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+                    else:
+                        msg[key] = value
+                    continue
+                if msg:
+                    self._dispatch(msg)
+                    msg = {}
+        except (OSError, ValueError):
+            pass
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def _dispatch(self, msg: dict[str, Any]) -> None:
+        msg["_t"] = time.time()
+        msg["_mono"] = time.monotonic()
+        with self._cond:
+            aid = msg.get("ActionID")
+            pending = self._pending.get(aid) if isinstance(aid, str) else None
+            if pending is not None:
+                pending["msgs"].append(msg)
+                if "Response" in msg and len(pending["msgs"]) == 1:
+                    if str(msg.get("EventList", "")).lower() != "start":
+                        pending["done"] = True
+                elif str(msg.get("EventList", "")).lower() == "complete":
+                    pending["done"] = True
+            else:
+                self.events.append(msg)
+            self._cond.notify_all()
+
+    def action(self, fields: dict[str, Any], timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Send one action; return [Response, list items…] (the list is complete)."""
+        aid = f"lab-{uuid.uuid4().hex[:12]}"
+        lines = [f"ActionID: {aid}"]
+        for key, value in fields.items():
+            for v in value if isinstance(value, list | tuple) else [value]:
+                lines.append(f"{key}: {v}")
+        data = ("\r\n".join(lines) + "\r\n\r\n").encode()
+        with self._cond:
+            if self._closed:
+                raise LabError("AMI connection is closed")
+            self._pending[aid] = {"msgs": [], "done": False}
+        self._sock.sendall(data)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._pending[aid]["done"]:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    self._pending.pop(aid, None)
+                    raise LabError(f"AMI action {fields.get('Action')} got no complete answer")
+                self._cond.wait(left)
+            return self._pending.pop(aid)["msgs"]
+
+    def wait_event(
+        self, pred: Callable[[dict[str, Any]], bool], timeout: float, start: int = 0
+    ) -> dict[str, Any]:
+        """First event (index >= start) matching pred; waits up to timeout s."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            i = start
+            while True:
+                while i < len(self.events):
+                    if pred(self.events[i]):
+                        return self.events[i]
+                    i += 1
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    raise LabError(f"no matching AMI event within {timeout} s")
+                self._cond.wait(left)
+
+    def find_events(self, name: str | None = None, start: int = 0, **match: str) -> list[dict[str, Any]]:
+        with self._cond:
+            evs = self.events[start:]
+        return [
+            e for e in evs
+            if (name is None or e.get("Event") == name) and all(e.get(k) == v for k, v in match.items())
+        ]
+
+    def mark(self) -> int:
+        """Index to pass as `start` to look only at events from now on."""
+        with self._cond:
+            return len(self.events)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        self._thread.join(timeout=2)
+
+
+def ami_list(resp: list[dict[str, Any]], item_event: str) -> list[dict[str, Any]]:
+    return [m for m in resp if m.get("Event") == item_event]
+
+
+# ---------------------------------------------------------------------------------------------
+# SIPp
+
+
+@dataclass
+class SipMsg:
+    t: float  # time.time() when SIPp logged it
+    direction: str  # "in" (SIPp received) or "out" (SIPp sent)
+    method: str | None  # request method, None for responses
+    status: int | None  # response code, None for requests
+    call_id: str
+    cseq: int
+    cseq_method: str
+    ruri_user: str | None  # user part of the request URI (the dialled number)
+    digit: str | None  # INFO Signal=
+    raw: str = field(repr=False, default="")
+
+
+_SIPP_SEP = re.compile(r"^-{20,} (\d{4}-\d\d-\d\d)\s+(\d\d:\d\d:\d\d\.\d+)\s*$", re.M)
+
+
+def parse_sipp_messages(text: str) -> list[SipMsg]:
+    """Parse a SIPp -trace_msg message file."""
+    out: list[SipMsg] = []
+    parts = _SIPP_SEP.split(text)
+    # parts = [preamble, date, time, body, date, time, body, ...]
+    for i in range(1, len(parts) - 2, 3):
+        stamp = _dt.datetime.strptime(f"{parts[i]} {parts[i + 1][:15]}", "%Y-%m-%d %H:%M:%S.%f")
+        body = parts[i + 2].lstrip("\n")
+        head, _, sip = body.partition("\n\n")
+        if "received" in head:
+            direction = "in"
+        elif "sent" in head:
+            direction = "out"
+        else:
+            continue
+        sip = sip.replace("\r\n", "\n").lstrip("\n")
+        if not sip.strip():
+            continue
+        first, _, rest = sip.partition("\n")
+        headers_txt, _, payload = rest.partition("\n\n")
+        headers: dict[str, str] = {}
+        for h in headers_txt.split("\n"):
+            k, _, v = h.partition(":")
+            headers.setdefault(k.strip().lower(), v.strip())
+        method = status = ruri_user = None
+        if first.startswith("SIP/2.0"):
+            with contextlib.suppress(IndexError, ValueError):
+                status = int(first.split()[1])
+        else:
+            method = first.split()[0]
+            m = re.match(r"\S+\s+sips?:([^@;>\s]+)@", first)
+            ruri_user = m.group(1) if m else None
+        cseq_txt = headers.get("cseq", "0 ?").split()
+        digit = None
+        if method == "INFO":
+            m = re.search(r"Signal\s*=\s*(\S+)", payload)
+            digit = m.group(1) if m else None
+        out.append(
+            SipMsg(
+                t=stamp.timestamp(), direction=direction, method=method, status=status,
+                call_id=headers.get("call-id", headers.get("i", "")),
+                cseq=int(cseq_txt[0]) if cseq_txt and cseq_txt[0].isdigit() else 0,
+                cseq_method=cseq_txt[1] if len(cseq_txt) > 1 else "",
+                ruri_user=ruri_user, digit=digit, raw=sip,
+            )
+        )
+    return out
+
+
+def _first_per_transaction(msgs: Iterable[SipMsg]) -> list[SipMsg]:
+    """Drop retransmissions: keep the first message per (direction, call, cseq, kind)."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for m in msgs:
+        key = (m.direction, m.call_id, m.cseq, m.cseq_method, m.method, m.status)
+        if key not in seen:
+            seen.add(key)
+            out.append(m)
+    return out
+
+
+class Sipp:
+    """One SIPp UAS, run in the foreground under our own process handle, stopped by its PID."""
+
+    def __init__(self, scenario: str | Path, port: int, media_port: int, workdir: Path,
+                 params: dict[str, str | int | float] | None = None):
+        if shutil.which("sipp") is None:
+            raise LabError("sipp not found (Debian package sip-tester)")
+        src = Path(scenario) if str(scenario).endswith(".xml") else SIPP_DIR / f"{scenario}.xml"
+        if not src.exists():
+            raise LabError(f"SIPp scenario not found: {src}")
+        text = src.read_text()
+        values = {**SIPP_DEFAULTS, **{k: str(v) for k, v in (params or {}).items()}}
+        for key, value in values.items():
+            text = text.replace(f"@{key}@", value)
+        if re.search(r"@[A-Z_]+@", text):
+            raise LabError(f"scenario {src.name} has unfilled placeholders: {re.findall(r'@[A-Z_]+@', text)}")
+        self.name = src.stem
+        self.port, self.media_port = port, media_port
+        tag = f"{self.name}-{port}-{uuid.uuid4().hex[:6]}"
+        self.scenario_file = workdir / f"{tag}.xml"
+        self.scenario_file.write_text(text)
+        self.message_file = workdir / f"{tag}.messages.log"
+        self.error_file = workdir / f"{tag}.errors.log"
+        self.output_file = workdir / f"{tag}.out"
+        self.message_file.touch()
+        cmd = [
+            "sipp", "-sf", str(self.scenario_file), "-i", "127.0.0.1", "-p", str(port),
+            "-mp", str(media_port), "-nostdin", "-trace_msg", "-message_file", str(self.message_file),
+            "-trace_err", "-error_file", str(self.error_file),
+        ]
+        self._out = open(self.output_file, "wb")
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        _LIVE.add(self)
+        deadline = time.monotonic() + 5
+        while _port_free(port, tcp=False):
+            if self.proc.poll() is not None:
+                raise LabError(f"sipp exited at start ({self.proc.returncode}): {self.output_tail()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LabError(f"sipp did not bind UDP port {port}")
+            time.sleep(0.02)
+
+    def output_tail(self, n: int = 2000) -> str:
+        with contextlib.suppress(OSError):
+            return self.output_file.read_text(errors="replace")[-n:]
+        return ""
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=3)
+        with contextlib.suppress(OSError):
+            self._out.close()
+        _LIVE.discard(self)
+
+    # --- what SIPp saw ---------------------------------------------------------------------
+    def messages(self) -> list[SipMsg]:
+        return parse_sipp_messages(self.message_file.read_text(errors="replace"))
+
+    def invites(self) -> list[SipMsg]:
+        """INVITEs received (initial ones, retransmissions dropped)."""
+        return _first_per_transaction(m for m in self.messages() if m.direction == "in" and m.method == "INVITE")
+
+    def answers(self) -> list[SipMsg]:
+        """200 OK to INVITE sent by SIPp (one per answered call)."""
+        return _first_per_transaction(
+            m for m in self.messages() if m.direction == "out" and m.status == 200 and m.cseq_method == "INVITE"
+        )
+
+    def finals(self) -> list[SipMsg]:
+        """Final responses (>= 200) SIPp sent to INVITEs."""
+        return _first_per_transaction(
+            m for m in self.messages()
+            if m.direction == "out" and m.status is not None and m.status >= 200 and m.cseq_method == "INVITE"
+        )
+
+    def infos(self, call_id: str | None = None) -> list[SipMsg]:
+        """INFO requests received (DTMF), in order."""
+        return _first_per_transaction(
+            m for m in self.messages()
+            if m.direction == "in" and m.method == "INFO" and (call_id is None or m.call_id == call_id)
+        )
+
+    def digits(self, call_id: str | None = None) -> str:
+        return "".join(m.digit or "?" for m in self.infos(call_id))
+
+    def byes(self, direction: str | None = None) -> list[SipMsg]:
+        """BYE requests; direction "in" = from Asterisk, "out" = sent by SIPp."""
+        return _first_per_transaction(
+            m for m in self.messages()
+            if m.method == "BYE" and (direction is None or m.direction == direction)
+        )
+
+    def cancels(self) -> list[SipMsg]:
+        return _first_per_transaction(m for m in self.messages() if m.direction == "in" and m.method == "CANCEL")
+
+    def wait_for(self, getter: Callable[[], list[SipMsg]], count: int = 1, timeout: float = 10.0) -> list[SipMsg]:
+        """Poll until getter() returns at least `count` messages; returns them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = getter()
+            if len(got) >= count:
+                return got
+            if time.monotonic() > deadline:
+                raise LabError(
+                    f"SIPp {self.name}: wanted {count} from {getattr(getter, '__name__', 'getter')}, "
+                    f"got {len(got)} within {timeout} s"
+                )
+            time.sleep(0.02)
+
+
+# ---------------------------------------------------------------------------------------------
+# the worker under test
+
+
+def worker_bin() -> Path:
+    """conflink-worker of the venv running this Python (or CONFLINK_WORKER_BIN)."""
+    env = os.environ.get("CONFLINK_WORKER_BIN")
+    candidates = [Path(env)] if env else []
+    candidates += [Path(sys.executable).parent / "conflink-worker", REPO / ".venv/bin/conflink-worker"]
+    for c in candidates:
+        if c.exists() and os.access(c, os.X_OK):
+            return c
+    raise LabError(
+        "conflink-worker not found (looked at " + ", ".join(map(str, candidates))
+        + "): run `make deps` or `pip install -e ./python-worker` in the venv"
+    )
+
+
+class Worker:
+    """`conflink-worker --config PATH` as a subprocess; stderr goes to `log_file`."""
+
+    def __init__(self, config_path: Path, log_file: Path, extra_args: Iterable[str] = ()):
+        self.config_path, self.log_file = config_path, log_file
+        self.cmd = [str(worker_bin()), "--config", str(config_path), *extra_args]
+        self._log = open(log_file, "ab")
+        self.proc = subprocess.Popen(
+            self.cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.started = time.time()
+        _LIVE.add(self)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def log(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_file.read_text(errors="replace")
+        return ""
+
+    def stop(self, timeout: float = 2.0) -> tuple[float, int | None]:
+        """SIGTERM; returns (seconds until exit, exit code). Killed with SIGKILL (code None
+        returned as the real code) if it does not exit within `timeout`."""
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                elapsed = time.monotonic() - t0
+                self.kill()
+                return elapsed, None
+        elapsed = time.monotonic() - t0
+        self._close()
+        return elapsed, self.proc.returncode
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        self._close()
+
+    def _close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._log.close()
+        _LIVE.discard(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# the conflink-join dialplan
+
+
+def render_join_dialplan() -> str:
+    """The module's dialplan as `php bin/conflink-dialplan.php` prints it. Missing php or script
+    is an error: the lab must run the product's own dialplan."""
+    php = shutil.which("php")
+    script = REPO / "bin/conflink-dialplan.php"
+    if php is None:
+        raise LabError("php CLI not found: the lab loads the dialplan rendered by bin/conflink-dialplan.php")
+    if not script.exists():
+        raise LabError(f"{script} is missing: the lab loads the dialplan it renders")
+    res = subprocess.run([php, str(script)], capture_output=True, text=True, timeout=30, cwd=REPO)
+    if res.returncode != 0:
+        raise LabError(f"php {script} failed ({res.returncode}): {res.stderr.strip() or res.stdout.strip()}")
+    if f"[{JOIN_CONTEXT}]" not in res.stdout:
+        raise LabError(f"php {script} printed no [{JOIN_CONTEXT}] context:\n{res.stdout[:2000]}")
+    return res.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# the lab
+
+
+@dataclass
+class JoinHandle:
+    """An internal participant made by Lab.join()."""
+
+    id: str  # ChannelId of the ;1 half; the ConfBridge member is "<id>;2"
+    room: str
+    channel: str = ""  # name of the channel in the ConfBridge (Local/...;2)
+    uniqueid: str = ""
+    join_t: float = 0.0  # time.time() of its ConfbridgeJoin
+    leave_t: float = 0.0  # time.time() of its ConfbridgeLeave
+
+
+class Lab:
+    """One isolated Asterisk instance plus the helpers to drive it. Use as a context manager."""
+
+    def __init__(
+        self,
+        name: str = "lab",
+        endpoints: Iterable[str] = ("SIP-TEST",),
+        rtp_ports: int = 200,
+        join_dialplan: str | None = None,
+        log_verbose: int = 3,
+        keep: bool | None = None,
+    ):
+        self.root = asterisk_root()
+        self.name = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+        self.endpoints = list(endpoints)
+        self.rtp_ports = rtp_ports
+        self._join_dialplan = join_dialplan
+        self.log_verbose = log_verbose
+        self.keep = bool(os.environ.get("CONFLINK_LAB_KEEP")) if keep is None else keep
+        self.worker_secret = secrets.token_hex(12)
+        self.lab_secret = secrets.token_hex(12)
+        self.asterisk_version = ""
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.ami: AmiClient | None = None
+        self.sipps: list[Sipp] = []
+        self.workers: list[Worker] = []
+        self._seq = 0
+        self.join_dialplan_text = ""
+
+    # --- paths ---------------------------------------------------------------------------------
+    def host(self, inner: str | Path) -> Path:
+        """Host path of a path inside the root."""
+        return self.root / str(inner).lstrip("/")
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def __enter__(self) -> Lab:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Lab:
+        check_prerequisites()
+        self.join_dialplan_text = self._join_dialplan if self._join_dialplan is not None else render_join_dialplan()
+        tmp = self.root / "tmp"
+        self.dir = Path(tempfile.mkdtemp(prefix=f"conflink-lab-{self.name}-", dir=tmp))
+        self.dir.chmod(0o755)
+        self.inner = "/" + str(self.dir.relative_to(self.root))
+        for sub in ("etc", "run", "log", "spool", "db", "agi-bin", "sipp", "work"):
+            (self.dir / sub).mkdir()
+        self.workdir = self.dir / "work"
+
+        self.ami_port = free_port_block()
+        self.sip_port = free_port_block()
+        self.rtp_start = free_port_block(self.rtp_ports)
+        self.rtp_end = self.rtp_start + self.rtp_ports - 1
+        # SIPp binds -mp and -mp+2: keep 10 ports per instance, outside the RTP range.
+        self.sipp_ports = {ep: free_port_block() for ep in self.endpoints}
+        self.sipp_media_ports = {ep: free_port_block(10) for ep in self.endpoints}
+        self._write_configs()
+
+        log = open(self.dir / "log" / "console.out", "wb")
+        self.proc = subprocess.Popen(
+            ["chroot", str(self.root), "asterisk", "-f", "-g", "-n", "-C", f"{self.inner}/etc/asterisk.conf"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        log.close()
+        _LIVE.add(self)
+        try:
+            self._wait_booted()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_booted(self, timeout: float = 30.0) -> None:
+        t0 = time.monotonic()
+        deadline = t0 + timeout
+        while _port_free(self.ami_port, udp=False):
+            if self.proc is not None and self.proc.poll() is not None:
+                raise LabError(f"asterisk exited at start ({self.proc.returncode}):\n{self.console_tail()}")
+            if time.monotonic() > deadline:
+                raise LabError(f"asterisk AMI did not open port {self.ami_port}:\n{self.console_tail()}")
+            time.sleep(0.05)
+        self.ami = AmiClient("127.0.0.1", self.ami_port, "lab", self.lab_secret)
+        try:
+            self.ami.wait_event(lambda e: e.get("Event") == "FullyBooted", max(1.0, deadline - time.monotonic()))
+        except LabError as exc:
+            raise LabError(f"asterisk did not send FullyBooted within {timeout} s:\n{self.console_tail()}") from exc
+        self.boot_seconds = time.monotonic() - t0
+        settings = self.ami.action({"Action": "CoreSettings"})[0]
+        self.asterisk_version = str(settings.get("AsteriskVersion", "?"))
+        # The join context must really be loaded, or every test would fail obscurely.
+        out = self.cli(f"dialplan show {JOIN_CONTEXT}")
+        if f"'{JOIN_CONTEXT}'" not in out:
+            raise LabError(f"context {JOIN_CONTEXT} did not load:\n{out}\n{self.console_tail()}")
+
+    def stop(self) -> None:
+        for w in list(self.workers):
+            w.stop()
+        for s in list(self.sipps):
+            s.stop()
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(LabError, subprocess.TimeoutExpired, OSError):
+                self.cli("core stop now", timeout=5)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait(timeout=3)
+        if self.ami is not None:
+            self.ami.close()
+            self.ami = None
+        _LIVE.discard(self)
+        if not self.keep and getattr(self, "dir", None) is not None and self.dir.exists():
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def console_tail(self, n: int = 3000) -> str:
+        parts = []
+        for f in ("log/console.out", "log/full"):
+            with contextlib.suppress(OSError):
+                parts.append(f"--- {f}\n" + (self.dir / f).read_text(errors="replace")[-n:])
+        return "\n".join(parts)
+
+    def cli(self, command: str, timeout: float = 10.0) -> str:
+        """Run an Asterisk CLI command through the remote console."""
+        res = subprocess.run(
+            ["chroot", str(self.root), "asterisk", "-C", f"{self.inner}/etc/asterisk.conf", "-rx", command],
+            capture_output=True, text=True, timeout=timeout,
+        )
+        if res.returncode != 0:
+            raise LabError(f"asterisk -rx {command!r} failed: {res.stderr.strip()}")
+        return res.stdout
+
+    # --- configs -------------------------------------------------------------------------------
+    def _write_configs(self) -> None:
+        i = self.inner
+        etc = self.dir / "etc"
+        files: dict[str, str] = {}
+        files["asterisk.conf"] = f"""[directories]
+astetcdir => {i}/etc
+astmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules
+astvarlibdir => /var/lib/asterisk
+astdbdir => {i}/db
+astkeydir => /var/lib/asterisk
+astdatadir => /usr/share/asterisk
+astagidir => {i}/agi-bin
+astspooldir => {i}/spool
+astrundir => {i}/run
+astlogdir => {i}/log
+astsbindir => /usr/sbin
+
+[options]
+verbose = 0
+debug = 0
+documentation_language = en_US
+hideconnect = yes
+"""
+        if not Path(self.host("/usr/lib/x86_64-linux-gnu/asterisk/modules")).exists():
+            # other architectures: find the module folder inside the root
+            found = sorted(self.root.glob("usr/lib/*/asterisk/modules"))
+            if not found:
+                raise LabError(f"no asterisk modules folder in {self.root}")
+            files["asterisk.conf"] = files["asterisk.conf"].replace(
+                "/usr/lib/x86_64-linux-gnu/asterisk/modules", "/" + str(found[0].relative_to(self.root))
+            )
+        files["modules.conf"] = "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in MODULES)
+        verbose = f",verbose({self.log_verbose})" if self.log_verbose else ""
+        files["logger.conf"] = (
+            "[general]\ndateformat = %F %T.%3q\n\n[logfiles]\n"
+            f"full => notice,warning,error,dtmf{verbose}\n"
+        )
+        files["manager.conf"] = f"""[general]
+enabled = yes
+port = {self.ami_port}
+bindaddr = 127.0.0.1
+displayconnects = no
+
+[{WORKER_AMI_USER}]
+secret = {self.worker_secret}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = system,call
+write = originate,call,reporting,system
+
+[lab]
+secret = {self.lab_secret}
+deny = 0.0.0.0/0.0.0.0
+permit = 127.0.0.1/255.255.255.255
+read = all
+write = all
+"""
+        pj = [
+            "[global]\ntype = global\nuser_agent = conflink-lab\n",
+            f"[transport-udp]\ntype = transport\nprotocol = udp\nbind = 127.0.0.1:{self.sip_port}\n",
+        ]
+        for ep in self.endpoints:
+            pj.append(
+                f"[{ep}]\ntype = aor\ncontact = sip:127.0.0.1:{self.sipp_ports[ep]}\n\n"
+                f"[{ep}]\ntype = endpoint\ntransport = transport-udp\ncontext = lab-from-provider\n"
+                f"disallow = all\nallow = ulaw\ndtmf_mode = info\naors = {ep}\ndirect_media = no\n"
+            )
+        files["pjsip.conf"] = "\n".join(pj)
+        files["rtp.conf"] = f"[general]\nrtpstart = {self.rtp_start}\nrtpend = {self.rtp_end}\n"
+        files["confbridge.conf"] = (
+            "[general]\n\n[default_bridge]\ntype = bridge\n\n[default_user]\ntype = user\n"
+        )
+        for empty in ("cdr.conf", "cel.conf", "features.conf", "acl.conf", "udptl.conf", "ccss.conf",
+                      "indications.conf", "musiconhold.conf", "res_agi.conf", "pjproject.conf",
+                      "sorcery.conf", "extconfig.conf", "cli.conf"):
+            files.setdefault(empty, "")
+        files["extensions.conf"] = f"""[general]
+static = yes
+writeprotect = yes
+
+[globals]
+
+; Stand-in for MikoPBX's conference room context: quiet like MikoPBX's rooms (no "only person"
+; prompt before joining), music on hold when alone.
+[{ROOM_CONTEXT}]
+exten => _X!,1,Answer()
+ same => n,Set(CONFBRIDGE(user,quiet)=yes)
+ same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=yes)
+ same => n,ConfBridge(${{EXTEN}})
+ same => n,Hangup()
+
+; Stand-in for MikoPBX's CDR hangup handler: records that it ran.
+[hangup_handler_meetme]
+exten => s,1,System(echo "${{EPOCH}} ${{UNIQUEID}}" >> {i}/hangup_handler_meetme.log)
+ same => n,Return()
+
+[lab-from-provider]
+exten => _X.,1,Hangup()
+exten => s,1,Hangup()
+
+; ---- the module's dialplan, rendered by php bin/conflink-dialplan.php ----
+{self.join_dialplan_text}
+"""
+        for fname, text in files.items():
+            (etc / fname).write_text(text)
+        agi = self.dir / "agi-bin" / "meetme_dial.php"
+        agi.write_text(
+            "#!/usr/bin/php\n<?php\n"
+            "// Stand-in for MikoPBX's meetme_dial.php: read the AGI environment, record that it ran.\n"
+            "$env = [];\n"
+            "while (($line = fgets(STDIN)) !== false) {\n"
+            "    $line = rtrim($line, \"\\r\\n\");\n"
+            "    if ($line === '') { break; }\n"
+            "    $parts = explode(': ', $line, 2);\n"
+            "    $env[$parts[0]] = $parts[1] ?? '';\n"
+            "}\n"
+            "$rec = ['t' => microtime(true), 'uniqueid' => $env['agi_uniqueid'] ?? '',\n"
+            "        'channel' => $env['agi_channel'] ?? '', 'extension' => $env['agi_extension'] ?? '',\n"
+            "        'context' => $env['agi_context'] ?? ''];\n"
+            f"file_put_contents('{i}/meetme_dial.log', json_encode($rec) . \"\\n\", FILE_APPEND);\n"
+        )
+        agi.chmod(0o755)
+
+    # --- records of the stand-ins ----------------------------------------------------------------
+    def agi_runs(self) -> list[dict[str, Any]]:
+        """One record per run of the meetme_dial.php stand-in."""
+        f = self.dir / "meetme_dial.log"
+        if not f.exists():
+            return []
+        return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
+
+    def hangup_handler_runs(self) -> list[str]:
+        """Uniqueids for which the hangup_handler_meetme stand-in ran."""
+        f = self.dir / "hangup_handler_meetme.log"
+        if not f.exists():
+            return []
+        return [line.split()[1] for line in f.read_text().splitlines() if len(line.split()) > 1]
+
+    # --- AMI helpers ---------------------------------------------------------------------------
+    @property
+    def a(self) -> AmiClient:
+        if self.ami is None:
+            raise LabError("lab is not started")
+        return self.ami
+
+    def _next_id(self, prefix: str) -> str:
+        self._seq += 1
+        return f"{prefix}{self._seq}-{uuid.uuid4().hex[:6]}"
+
+    def _originate_internal(self, room: str) -> JoinHandle:
+        h = JoinHandle(id=self._next_id(INTERNAL_PREFIX), room=room)
+        resp = self.a.action({
+            "Action": "Originate", "Channel": f"Local/{room}@{ROOM_CONTEXT}", "Application": "Wait",
+            "Data": "3600", "Async": "true", "ChannelId": h.id, "CallerID": f"lab <{1000 + self._seq}>",
+        })
+        if resp[0].get("Response") != "Success":
+            raise LabError(f"Originate for internal participant failed: {resp[0]}")
+        return h
+
+    def _await_join(self, h: JoinHandle, start: int, timeout: float) -> JoinHandle:
+        ev = self.a.wait_event(
+            lambda e: e.get("Event") == "ConfbridgeJoin" and str(e.get("Uniqueid", "")).startswith(h.id),
+            timeout, start,
+        )
+        h.channel, h.uniqueid, h.join_t = ev["Channel"], ev["Uniqueid"], ev["_t"]
+        return h
+
+    def join(self, room: str, timeout: float = 10.0) -> JoinHandle:
+        """One internal participant enters ConfBridge `room`; returns when its ConfbridgeJoin arrived."""
+        start = self.a.mark()
+        return self._await_join(self._originate_internal(room), start, timeout)
+
+    def join_many(self, room: str, n: int, timeout: float = 15.0) -> list[JoinHandle]:
+        """n participants at once: all Originates are sent back to back, then all joins awaited."""
+        start = self.a.mark()
+        handles: list[JoinHandle] = []
+        errors: list[BaseException] = []
+
+        def one() -> None:
+            try:
+                handles.append(self._originate_internal(room))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        for h in handles:
+            self._await_join(h, start, timeout)
+        return handles
+
+    def leave(self, h: JoinHandle, wait: bool = True, timeout: float = 10.0) -> float:
+        """Hang up the participant; returns the time of its ConfbridgeLeave (or of the request)."""
+        start = self.a.mark()
+        t_req = time.time()
+        resp = self.a.action({"Action": "Hangup", "Channel": h.channel})
+        if resp[0].get("Response") != "Success":
+            raise LabError(f"Hangup {h.channel} failed: {resp[0]}")
+        if not wait:
+            return t_req
+        ev = self.a.wait_event(
+            lambda e: e.get("Event") == "ConfbridgeLeave" and e.get("Uniqueid") == h.uniqueid, timeout, start
+        )
+        h.leave_t = ev["_t"]
+        return h.leave_t
+
+    def hangup(self, channel: str) -> dict[str, Any]:
+        return self.a.action({"Action": "Hangup", "Channel": channel})[0]
+
+    def confbridge_list(self, room: str) -> list[dict[str, Any]]:
+        """Members of `room` now (empty list when the room does not exist)."""
+        resp = self.a.action({"Action": "ConfbridgeList", "Conference": room})
+        if resp[0].get("Response") != "Success":
+            return []
+        return ami_list(resp, "ConfbridgeList")
+
+    def channels(self) -> list[dict[str, Any]]:
+        """CoreShowChannels items."""
+        return ami_list(self.a.action({"Action": "CoreShowChannels"}), "CoreShowChannel")
+
+    def conflink_channels(self) -> list[dict[str, Any]]:
+        return [c for c in self.channels() if str(c.get("Uniqueid", "")).startswith("conflink-")]
+
+    def confbridge_events(self, start: int = 0, room: str | None = None) -> list[dict[str, Any]]:
+        """ConfbridgeJoin/Leave events of any channel since index `start` (each has `_t`)."""
+        return [
+            e for e in self.a.find_events(start=start)
+            if e.get("Event") in ("ConfbridgeJoin", "ConfbridgeLeave")
+            and (room is None or e.get("Conference") == room)
+        ]
+
+    def originate_external(
+        self, link_id: str, room: str, number: str = "100", endpoint: str = "SIP-TEST",
+        suffix: str = "x", dtmf: str = "", dtmf_delay_ms: int = 0, timeout_ms: int = 30000,
+    ) -> str:
+        """The lab itself dials an external leg the way the worker does (ChannelId
+        conflink-<link>-<suffix>, into conflink-join). Returns the ChannelId."""
+        cid = f"conflink-{link_id}-{suffix}"
+        resp = self.a.action({
+            "Action": "Originate", "Channel": f"PJSIP/{number}@{endpoint}", "Context": JOIN_CONTEXT,
+            "Exten": room, "Priority": "1", "Timeout": str(timeout_ms), "Async": "true", "ChannelId": cid,
+            "Variable": [f"CONFLINK_LINK={link_id}", f"CONFLINK_ROOM={room}", f"CONFLINK_DTMF={dtmf}",
+                         f"CONFLINK_DTMF_DELAY_MS={dtmf_delay_ms}"],
+        })
+        if resp[0].get("Response") != "Success":
+            raise LabError(f"Originate {cid} failed: {resp[0]}")
+        return cid
+
+    # --- SIPp ----------------------------------------------------------------------------------
+    def sipp(self, scenario: str, endpoint: str = "SIP-TEST", **params: str | int | float) -> Sipp:
+        """Start a SIPp UAS on `endpoint`'s contact port. Only one per endpoint at a time:
+        stop the previous one first (Lab.stop_sipp / Sipp.stop)."""
+        if endpoint not in self.sipp_ports:
+            raise LabError(f"unknown endpoint {endpoint}; the lab has {self.endpoints}")
+        for s in self.sipps:
+            if s.port == self.sipp_ports[endpoint] and s.running():
+                raise LabError(f"a SIPp ({s.name}) already runs for {endpoint}")
+        s = Sipp(scenario, self.sipp_ports[endpoint], self.sipp_media_ports[endpoint], self.workdir, params)
+        self.sipps.append(s)
+        return s
+
+    # --- the worker ----------------------------------------------------------------------------
+    def worker_config(
+        self, links: Iterable[dict[str, Any]], control_endpoint: str | None = None,
+        token: str | None = None, join_context: str = JOIN_CONTEXT,
+    ) -> dict[str, Any]:
+        """A config v1 document for the worker pointing at this lab. Each link needs at least
+        id, room and number; endpoint defaults to the lab's first endpoint."""
+        if control_endpoint is None:
+            control_endpoint = f"tcp://127.0.0.1:{free_port_block()}"
+        out_links = []
+        for link in links:
+            d = {"enabled": True, "endpoint": self.endpoints[0], **link}
+            for k in ("id", "room", "number", "dtmf", "callerid", "endpoint"):
+                if k in d:
+                    d[k] = str(d[k])  # the contract wants strings; yaml.safe_dump then quotes digits
+            out_links.append(d)
+        control: dict[str, Any] = {"endpoint": control_endpoint}
+        if token:
+            control["token"] = token
+        return {
+            "version": 1,
+            "ami": {"host": "127.0.0.1", "port": self.ami_port, "username": WORKER_AMI_USER,
+                    "secret": self.worker_secret},
+            "control": control,
+            "dialplan": {"join_context": join_context},
+            "links": out_links,
+        }
+
+    def write_worker_config(self, path: Path, links: Iterable[dict[str, Any]], **kw: Any) -> dict[str, Any]:
+        cfg = self.worker_config(links, **kw)
+        write_yaml(path, cfg)
+        return cfg
+
+    def start_worker(self, config_path: Path, log_file: Path | None = None) -> Worker:
+        w = Worker(config_path, log_file or (self.workdir / f"worker-{len(self.workers)}.log"))
+        self.workers.append(w)
+        return w
+
+
+def write_yaml(path: Path, doc: dict[str, Any]) -> None:
+    try:
+        import yaml  # optional: JSON is YAML too
+    except ImportError:
+        text = json.dumps(doc, indent=2)
+    else:
+        text = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    tmp = Path(str(path) + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _cleanup() -> None:
+    # Safety net: whatever a crashed test left running is stopped here, by PID.
+    for obj in list(_LIVE):
+        if isinstance(obj, Worker):
+            obj.kill()
+    for obj in list(_LIVE):
+        if isinstance(obj, Sipp):
+            obj.stop()
+    for obj in list(_LIVE):
+        if isinstance(obj, Lab):
+            obj.stop()
+
+
+atexit.register(_cleanup)
+
+__all__ = [
+    "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab", "LabError",
+    "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
+    "parse_sipp_messages", "render_join_dialplan", "worker_bin", "write_yaml",
+]
