@@ -1,0 +1,70 @@
+# ModuleConferenceLink — every entry point. Run as root on Debian 12.
+#   make demo   the product's main job on a built-in default, against a real Asterisk 22
+#   make test   every test (lint, unit, PHP, JS, package, real-Asterisk end-to-end, faults)
+#   make bench  benchmarks (not part of make test)
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+export CONFLINK_ASTERISK_ROOT ?= /var/cache/conflink/asterisk-root
+PHP_FILES = $(shell find App Lib Setup Models Messages bin tests/php -name '*.php' 2>/dev/null)
+
+.PHONY: all system-deps deps lab lint test test-unit test-php test-js test-package test-e2e \
+        test-faults demo bench bench-smoke package clean
+
+all: test
+
+system-deps:
+	tools/install-system-deps.sh
+
+$(VENV)/.ready: python-worker/pyproject.toml python-worker/requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e ./python-worker -r python-worker/requirements-dev.txt
+	touch $@
+
+deps: system-deps $(VENV)/.ready
+
+lab: system-deps
+	tests/lab/build-root.sh
+
+lint: deps
+	$(VENV)/bin/ruff check python-worker tests bench demo tools
+	@for f in $(PHP_FILES); do php -l "$$f" >/dev/null || { php -l "$$f"; exit 1; }; done
+	@echo "php -l: $(words $(PHP_FILES)) file(s) clean"
+
+test-unit: deps
+	$(PYTEST) -q python-worker/tests
+
+test-php: deps
+	tests/php/run.sh
+	tests/php/ui/run.sh
+
+test-js: deps
+	node --test tests/js/
+
+test-package: deps
+	$(PYTEST) -q tests/package
+
+test-e2e: deps lab
+	$(PYTEST) -q tests/e2e
+
+test-faults: deps lab
+	$(PYTEST) -q tests/faults
+
+test: lint test-unit test-php test-js test-package test-e2e test-faults
+
+demo: deps lab
+	$(PY) demo/run_demo.py
+
+bench: deps lab
+	$(PY) bench/run_bench.py
+
+bench-smoke: deps lab
+	$(PY) bench/run_bench.py --smoke
+
+package: deps
+	python3 tools/build_package.py
+
+clean:
+	rm -rf dist $(VENV) tests/.artifacts
