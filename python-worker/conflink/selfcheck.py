@@ -42,6 +42,7 @@ STDLIB_MODULES: tuple[str, ...] = (
     "hashlib",
     "hmac",
     "io",
+    "ipaddress",
     "itertools",
     "json",
     "logging",
@@ -51,12 +52,14 @@ STDLIB_MODULES: tuple[str, ...] = (
     "pathlib",
     "random",
     "re",
+    "runpy",
     "secrets",
     "select",
     "signal",
     "socket",
     "stat",
     "string",
+    "sys",
     "tempfile",
     "textwrap",
     "time",
@@ -73,6 +76,7 @@ THIRD_PARTY: dict[str, tuple[str, str]] = {
     "yaml": ("PyYAML", "python-worker/vendor/common"),
     "panoramisk": ("panoramisk", "python-worker/vendor/common"),
     "zmq": ("pyzmq", "python-worker/vendor/linux-<arch>"),
+    "zmq.asyncio": ("pyzmq", "python-worker/vendor/linux-<arch>"),
 }
 
 # The bundled pyzmq is a CPython 3.11 binary (cp311 wheels).
@@ -132,6 +136,11 @@ def check_runtime() -> list[str]:
     return names
 
 
+def _arch() -> str:
+    machine = os.uname().machine
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
 def _python_version() -> str:
     return ".".join(str(part) for part in sys.version_info[:3])
 
@@ -144,13 +153,20 @@ def format_report(problems: list[Problem]) -> str:
         f"conflink self-check: FAILED: the Python runtime ({sys.executable}, Python {_python_version()}) "
         "cannot import modules the ConferenceLink worker needs:"
     ]
+    # One line per missing module, naming every checked module that needs it.
+    by_missing: dict[str, list[Problem]] = {}
     for problem in problems:
-        via = "" if problem.missing == problem.wanted else f", needed by {problem.wanted}"
-        if problem.kind == "stdlib":
-            lines.append(f"  - {problem.missing} (Python standard library{via}): {problem.detail}")
+        by_missing.setdefault(problem.missing, []).append(problem)
+    for missing, group in by_missing.items():
+        first = group[0]
+        users = [p.wanted for p in group if p.wanted != missing and not p.wanted.startswith(missing + ".")]
+        via = f", needed by {', '.join(users)}" if users else ""
+        if first.kind == "stdlib":
+            lines.append(f"  - {missing} (Python standard library{via}): {first.detail}")
         else:
-            dist, where = THIRD_PARTY.get(problem.wanted, (problem.wanted, "python-worker/vendor"))
-            lines.append(f"  - {problem.missing} ({dist}, bundled in {where}{via}): {problem.detail}")
+            dist, where = THIRD_PARTY.get(first.wanted, (first.wanted, "python-worker/vendor"))
+            where = where.replace("<arch>", _arch())
+            lines.append(f"  - {missing} ({dist}, bundled in {where}{via}): {first.detail}")
     lines.append("How to fix:")
     if any(p.kind == "stdlib" for p in problems):
         lines.append(
