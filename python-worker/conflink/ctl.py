@@ -172,6 +172,14 @@ def _since(link: dict[str, Any]) -> str:
     return ""
 
 
+def _last_error(link: dict[str, Any]) -> str:
+    text = _cell(link.get("last_error"))
+    stopped = link.get("stopped_reason")
+    if stopped:
+        text = f"{text} [stopped: {stopped}]" if text != "-" else f"[stopped: {stopped}]"
+    return text
+
+
 def _cell(v: Any) -> str:
     if v is None or v == "":
         return "-"
@@ -218,7 +226,7 @@ def format_status(reply: dict[str, Any]) -> str:
                 _since(link) if ext else "-",
                 att,
                 _fmt_seconds(link.get("next_attempt_in")),
-                _cell(link.get("last_error")),
+                _last_error(link),
             ]
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
@@ -230,8 +238,9 @@ def format_status(reply: dict[str, Any]) -> str:
 def _print_reply(reply: dict[str, Any], out: TextIO) -> None:
     if reply.get("ok"):
         msg = "ok"
+        # First line "ok {json}" is what machines read (the PHP side); note lines are for people.
         details = {k: v for k, v in reply.items() if k != "ok"}
-        notes = details.pop("notes", None)
+        notes = details.get("notes")
         if details:
             msg += " " + json.dumps(details, ensure_ascii=False)
         print(msg, file=out)
@@ -322,8 +331,6 @@ def _run(args: argparse.Namespace, stdin: TextIO) -> int:
             print(format_status(reply))
         else:
             _print_reply(reply, sys.stdout)
-    elif args.cmd == "ping" and reply.get("ok"):
-        print(f"ok version {reply.get('version', '?')}")
     else:
         _print_reply(reply, sys.stdout)
     return EXIT_OK if reply.get("ok") else EXIT_REFUSED

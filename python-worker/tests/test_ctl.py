@@ -75,6 +75,19 @@ class Engine:
                     "max_attempts": 5,
                     "next_attempt_in": 29.6,
                     "last_error": "busy (486)",
+                    "stopped_reason": "",
+                },
+                {
+                    "id": "3",
+                    "room": "300",
+                    "state": "failed",
+                    "internal_participants": 1,
+                    "external_channel": None,
+                    "attempts": 1,
+                    "max_attempts": 5,
+                    "next_attempt_in": None,
+                    "last_error": "404 not found",
+                    "stopped_reason": "number does not exist",
                 },
             ],
         }
@@ -158,7 +171,7 @@ def write_text(path: Path, text: str) -> None:
 @pytest.mark.asyncio
 async def test_ping(worker: Worker) -> None:
     r = await run_ctl("--endpoint", worker.endpoint, "ping")
-    assert (r.rc, r.out.strip(), r.err) == (0, f"ok version {VERSION}", "")
+    assert (r.rc, r.out.strip(), r.err) == (0, f'ok {{"version": "{VERSION}"}}', "")
 
 
 @pytest.mark.asyncio
@@ -181,6 +194,7 @@ async def test_status_table_and_json(worker: Worker) -> None:
     ]
     assert lines[2].split() == ["1", "100", "connected", "2", "PJSIP/prov-00000001", "2m05s", "1/5", "-", "-"]
     assert lines[3].split() == ["2", "200", "backoff", "1", "-", "-", "3/5", "30s", "busy", "(486)"]
+    assert lines[4].endswith("  404 not found [stopped: number does not exist]")
     r = await run_ctl("--endpoint", worker.endpoint, "status", "--json")
     assert r.rc == 0
     doc = json.loads(r.out)
@@ -194,7 +208,8 @@ async def test_push_config_file_accepted(worker: Worker, tmp_path: Path) -> None
     write_text(src, yaml.safe_dump(new))
     r = await run_ctl("--endpoint", worker.endpoint, "push-config", str(src))
     assert r.rc == 0, r
-    assert r.out.splitlines() == ["ok", "note: link 1: number changed, takes effect at the next dial"]
+    note = "link 1: number changed, takes effect at the next dial"
+    assert r.out.splitlines() == [f'ok {{"notes": ["{note}"]}}', f"note: {note}"]
     assert worker.engine.config is not None and worker.engine.config.links[0].number == "777"
     assert yaml.safe_load(read_bytes(worker.config_path)) == new
 
