@@ -178,7 +178,7 @@ class AmiClient:
         self.auth_failed = False
         self.last_error = ""
         self._backoff = BACKOFF_START
-        log.info("AMI logged in as %s; waiting for FullyBooted", self.config.username)
+        log.info("AMI logged in as %s%s", self.config.username, "" if self.booted else "; waiting for FullyBooted")
 
     def _disconnected(self, manager: Any, exc: Any) -> None:
         was_ready = self.ready
@@ -198,8 +198,10 @@ class AmiClient:
         try:
             name = str(message.get("Event", ""))
             if name == "FullyBooted":
-                if self.logged_in and not self.booted:
-                    self.booted = True
+                # Events flow only to an authenticated session; on_login is call_soon'd by
+                # panoramisk, so this event can arrive before it runs.
+                if not self.booted:
+                    self.logged_in = self.booted = True
                     self._set_ready(True)
                 return
             if name == "Shutdown":
