@@ -1,0 +1,222 @@
+<?php
+
+/*
+ * ModuleConferenceLink — keeps an external party in a MikoPBX conference room.
+ * GPL-3.0-or-later.
+ */
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Lib;
+
+use Closure;
+
+/**
+ * Keeps one child process (the Python worker) running: starts it, notices when it dies,
+ * starts it again after a bounded back-off, records its PID, and stops it on request.
+ *
+ * Plain PHP (proc_open, posix) so it is tested with real processes; the MikoPBX worker
+ * class only wires signals and the "is the module still enabled" check into it.
+ */
+final class ChildSupervisor
+{
+    /** Rotate the stderr capture at this size (it only holds crashes and import errors). */
+    public const MAX_STDERR_BYTES = 1048576;
+
+    /** @var list<string> */
+    private array $argv;
+    private PidFile $pidFile;
+    private BackoffSchedule $backoff;
+    private string $stderrLog;
+    private Closure $keepRunning;
+    private Closure $log;
+    private float $keepRunningEvery;
+    private float $stopGrace;
+
+    /** @var resource|null */
+    private $process = null;
+    private int $childPid = 0;
+    private float $startedAt = 0.0;
+    private float $nextStartAt = 0.0;
+    private float $nextKeepRunningCheck = 0.0;
+    private bool $stopRequested = false;
+    private int $starts = 0;
+
+    /**
+     * @param list<string> $argv        program and arguments (run without a shell)
+     * @param ?Closure     $keepRunning fn(): bool — false ends run(), e.g. module disabled
+     * @param ?Closure     $log         fn(string $message, bool $isError): void
+     */
+    public function __construct(
+        array $argv,
+        PidFile $pidFile,
+        BackoffSchedule $backoff,
+        string $stderrLog,
+        ?Closure $keepRunning = null,
+        ?Closure $log = null,
+        float $keepRunningEvery = 5.0,
+        float $stopGrace = 10.0,
+    ) {
+        $this->argv             = array_values($argv);
+        $this->pidFile          = $pidFile;
+        $this->backoff          = $backoff;
+        $this->stderrLog        = $stderrLog;
+        $this->keepRunning      = $keepRunning ?? static fn (): bool => true;
+        $this->log              = $log ?? static function (string $message, bool $isError): void {
+        };
+        $this->keepRunningEvery = $keepRunningEvery;
+        $this->stopGrace        = $stopGrace;
+    }
+
+    /**
+     * Supervises until requestStop() or keepRunning() says no; the child is stopped on return.
+     */
+    public function run(float $pollInterval = 0.5): void
+    {
+        $this->stopStrayWorker();
+        while ($this->tick(microtime(true))) {
+            // usleep returns early when a signal arrives, so stop requests are seen promptly.
+            usleep((int)($pollInterval * 1000000));
+        }
+        $this->stopChild();
+    }
+
+    /**
+     * One supervision step. Returns false when supervision should end.
+     */
+    public function tick(float $now): bool
+    {
+        if ($this->stopRequested) {
+            return false;
+        }
+        if ($now >= $this->nextKeepRunningCheck) {
+            $this->nextKeepRunningCheck = $now + $this->keepRunningEvery;
+            if (!($this->keepRunning)()) {
+                ($this->log)('module disabled or stop requested: stopping the worker', false);
+                return false;
+            }
+        }
+        if ($this->process !== null) {
+            $status = proc_get_status($this->process);
+            if ($status['running']) {
+                return true;
+            }
+            $uptime = $now - $this->startedAt;
+            $code   = $status['signaled'] ? 'signal ' . $status['termsig'] : 'exit code ' . $status['exitcode'];
+            proc_close($this->process);
+            $this->process  = null;
+            $this->childPid = 0;
+            $this->pidFile->remove();
+            $delay             = $this->backoff->nextDelay($uptime);
+            $this->nextStartAt = $now + $delay;
+            ($this->log)(sprintf('worker ended (%s) after %.1f s; next start in %.1f s (see %s)', $code, $uptime, $delay, $this->stderrLog), true);
+            return true;
+        }
+        if ($now >= $this->nextStartAt) {
+            $this->spawn($now);
+        }
+
+        return true;
+    }
+
+    /** Signal-safe: only sets a flag; run() stops the child on its way out. */
+    public function requestStop(): void
+    {
+        $this->stopRequested = true;
+    }
+
+    public function childPid(): int
+    {
+        return $this->childPid;
+    }
+
+    public function starts(): int
+    {
+        return $this->starts;
+    }
+
+    /** Seconds from $now until the next planned start (0 when due or running). */
+    public function secondsUntilNextStart(float $now): float
+    {
+        return $this->process === null ? max(0.0, $this->nextStartAt - $now) : 0.0;
+    }
+
+    /** Sends a signal to the running child; false when there is none. */
+    public function signalChild(int $signal): bool
+    {
+        if ($this->childPid <= 0) {
+            return false;
+        }
+
+        return posix_kill($this->childPid, $signal);
+    }
+
+    /** Stops the child (SIGTERM, then SIGKILL after the grace time) and removes the PID file. */
+    public function stopChild(): void
+    {
+        if ($this->process !== null) {
+            $pid = $this->childPid;
+            if ($pid > 0) {
+                PidFile::terminate($pid, $this->stopGrace);
+            }
+            proc_close($this->process);
+            $this->process  = null;
+            $this->childPid = 0;
+            ($this->log)('worker stopped', false);
+        }
+        $this->pidFile->remove();
+    }
+
+    /**
+     * A worker left running by an earlier wrapper (killed hard, or crashed) holds the control
+     * port; a new one would fail to bind. Stop it before the first start.
+     */
+    private function stopStrayWorker(): void
+    {
+        $pid = $this->pidFile->runningPid();
+        if ($pid !== null) {
+            ($this->log)("stopping a worker left over from an earlier run (pid {$pid})", false);
+            $this->pidFile->stop($this->stopGrace);
+        }
+    }
+
+    private function spawn(float $now): void
+    {
+        $program = $this->argv[0] ?? '';
+        if (!is_file($program) || !is_executable($program)) {
+            ($this->log)("worker launcher is missing or not executable: {$program}", true);
+        }
+        $this->prepareStderrLog();
+        $descriptors = [
+            0 => ['file', '/dev/null', 'r'],
+            1 => ['file', $this->stderrLog, 'a'],
+            2 => ['file', $this->stderrLog, 'a'],
+        ];
+        $this->starts++;
+        $this->startedAt = $now;
+        $process         = @proc_open($this->argv, $descriptors, $pipes);
+        if ($process === false) {
+            $delay             = $this->backoff->nextDelay(0.0);
+            $this->nextStartAt = $now + $delay;
+            ($this->log)(sprintf('cannot start %s; next try in %.1f s', $program, $delay), true);
+            return;
+        }
+        $this->process  = $process;
+        $status         = proc_get_status($process);
+        $this->childPid = (int)$status['pid'];
+        $this->pidFile->write($this->childPid);
+        ($this->log)("worker started (pid {$this->childPid})", false);
+    }
+
+    private function prepareStderrLog(): void
+    {
+        $dir = dirname($this->stderrLog);
+        if (!is_dir($dir)) {
+            @mkdir($dir, 0755, true);
+        }
+        clearstatcache(true, $this->stderrLog);
+        if (is_file($this->stderrLog) && filesize($this->stderrLog) > self::MAX_STDERR_BYTES) {
+            @rename($this->stderrLog, $this->stderrLog . '.1');
+        }
+    }
+}

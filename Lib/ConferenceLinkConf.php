@@ -1,0 +1,158 @@
+<?php
+
+/*
+ * ModuleConferenceLink — keeps an external party in a MikoPBX conference room.
+ *
+ * This program is free software: you can redistribute it and/or modify
+ * it under the terms of the GNU General Public License as published by
+ * the Free Software Foundation; either version 3 of the License, or
+ * (at your option) any later version.
+ */
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Lib;
+
+use MikoPBX\Common\Models\ConferenceRooms;
+use MikoPBX\Common\Models\PbxSettings;
+use MikoPBX\Common\Models\Providers;
+use MikoPBX\Common\Models\Sip;
+use MikoPBX\Core\System\Processes;
+use MikoPBX\Core\System\System;
+use MikoPBX\Core\System\SystemMessages;
+use MikoPBX\Core\Workers\Cron\WorkerSafeScriptsCore;
+use MikoPBX\Core\Workers\Libs\WorkerModelsEvents\Actions\ReloadDialplanAction;
+use MikoPBX\Core\Workers\Libs\WorkerModelsEvents\Actions\ReloadManagerAction;
+use MikoPBX\Core\Workers\WorkerModelsEvents;
+use MikoPBX\Modules\Config\ConfigClass;
+use MikoPBX\Modules\PbxExtensionUtils;
+use MikoPBX\PBXCoreREST\Lib\PBXApiResult;
+use Modules\ModuleConferenceLink\Models\ConferenceLinks;
+use Modules\ModuleConferenceLink\Models\ConferenceLinkSettings;
+use Throwable;
+
+/**
+ * MikoPBX hooks of ModuleConferenceLink. Kept thin: the logic lives in plain classes
+ * (DialplanBuilder, ManagerConfBuilder, ConfigRenderer, ChildSupervisor, RestActions).
+ * Core calls hooks only while the module is enabled; the enable/disable hooks run twice
+ * (once more from WorkerModelsEvents), so each of them is idempotent.
+ */
+class ConferenceLinkConf extends ConfigClass
+{
+    /** Core models whose changes alter the rendered worker config. */
+    private const CONFIG_MODELS = [
+        ConferenceLinks::class,
+        ConferenceLinkSettings::class,
+        Sip::class,
+        Providers::class,
+        ConferenceRooms::class,
+    ];
+
+    public static function paths(): ModulePaths
+    {
+        return ModulePaths::forPbx(
+            PbxExtensionUtils::getModuleDir(ModulePaths::MODULE_ID),
+            System::getLogDir()
+        );
+    }
+
+    /**
+     * The static `conflink-join` context: the same text `php bin/conflink-dialplan.php` prints.
+     */
+    public function extensionGenContexts(): string
+    {
+        return (new DialplanBuilder())->build();
+    }
+
+    /**
+     * The module's own AMI user (localhost only, least privilege, filtered events).
+     */
+    public function generateManagerConf(): string
+    {
+        try {
+            $settings = ConfigService::settings();
+            return ManagerConfBuilder::section($settings['ami_username'], $settings['ami_secret']);
+        } catch (Throwable $e) {
+            // No user means the worker cannot log in; say why instead of writing a broken section.
+            SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, 'no AMI user written: ' . $e->getMessage(), LOG_ERR);
+            return '';
+        }
+    }
+
+    public function getModuleWorkers(): array
+    {
+        return [
+            [
+                'type'   => WorkerSafeScriptsCore::CHECK_BY_PID_NOT_ALERT,
+                'worker' => WorkerConferenceLinkPy::class,
+            ],
+        ];
+    }
+
+    /**
+     * Re-renders and pushes the worker config when a link, the settings, a provider, a room or
+     * the AMI port changes. Runs in WorkerModelsEvents (root) once per change message.
+     *
+     * @param mixed $data {model, recordId, action, changedFields, …}
+     */
+    public function modelsEventChangeData($data): void
+    {
+        if (!is_array($data)) {
+            return;
+        }
+        $model    = (string)($data['model'] ?? '');
+        $relevant = in_array($model, self::CONFIG_MODELS, true)
+            || ($model === PbxSettings::class && ($data['recordId'] ?? '') === PbxSettings::AMI_PORT);
+        if (!$relevant) {
+            return;
+        }
+        (new ConfigService(self::paths()))->writeAndPush();
+        if ($model === ConferenceLinkSettings::class) {
+            WorkerModelsEvents::invokeAction(ReloadManagerAction::class);
+        }
+    }
+
+    public function onAfterModuleEnable(): void
+    {
+        WorkerModelsEvents::invokeAction(ReloadManagerAction::class);
+        WorkerModelsEvents::invokeAction(ReloadDialplanAction::class);
+        (new ConfigService(self::paths()))->writeConfig();
+        // 'start' leaves a running wrapper alone, so the second call is harmless.
+        Processes::processPHPWorker(WorkerConferenceLinkPy::class, 'start', 'start');
+    }
+
+    public function onAfterModuleDisable(): void
+    {
+        WorkerModelsEvents::invokeAction(ReloadManagerAction::class);
+        WorkerModelsEvents::invokeAction(ReloadDialplanAction::class);
+        // Core killalls the PHP wrapper by class name; the Python child is found only by PID file.
+        (new PidFile(self::paths()->pidFile()))->stop();
+    }
+
+    /**
+     * After a PBX (re)start the config in /etc is gone; write it before the wrapper needs it.
+     */
+    public function onAfterPbxStarted(): void
+    {
+        (new ConfigService(self::paths()))->writeConfig();
+    }
+
+    /**
+     * GET/POST /pbxcore/api/modules/ModuleConferenceLink/{status|ping|dial|hangup}.
+     */
+    public function moduleRestAPICallback(array $request): PBXApiResult
+    {
+        $res            = new PBXApiResult();
+        $res->processor = __METHOD__;
+        $action         = is_string($request['action'] ?? null) ? $request['action'] : '';
+        $data           = is_array($request['data'] ?? null) ? $request['data'] : [];
+        $outcome        = (new RestActions(new CtlClient(self::paths())))->handle($action, $data);
+        $res->success   = $outcome['success'];
+        $res->data      = $outcome['data'];
+        if (!$outcome['success']) {
+            $res->messages['error'][] = $outcome['error'];
+        }
+
+        return $res;
+    }
+}

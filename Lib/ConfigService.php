@@ -1,0 +1,134 @@
+<?php
+
+/*
+ * ModuleConferenceLink — keeps an external party in a MikoPBX conference room.
+ * GPL-3.0-or-later.
+ */
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Lib;
+
+use MikoPBX\Common\Models\ConferenceRooms;
+use MikoPBX\Common\Models\PbxSettings;
+use MikoPBX\Common\Models\Sip;
+use MikoPBX\Core\System\SystemMessages;
+use Modules\ModuleConferenceLink\Models\ConferenceLinks;
+use Modules\ModuleConferenceLink\Models\ConferenceLinkSettings;
+use Throwable;
+
+/**
+ * Reads MikoPBX data into plain arrays, renders the worker config, writes it atomically and
+ * pushes it to the running worker. The only Phalcon-facing part of the config path; the
+ * logic sits in ConfigRenderer / LinkValidator / EndpointResolver.
+ */
+final class ConfigService
+{
+    private ModulePaths $paths;
+
+    public function __construct(ModulePaths $paths)
+    {
+        $this->paths = $paths;
+    }
+
+    /** @return array<string, string> the settings row, '' for missing values */
+    public static function settings(): array
+    {
+        $row = ConferenceLinkSettings::findFirst();
+
+        return [
+            'ami_username'  => (string)($row->ami_username ?? ''),
+            'ami_secret'    => (string)($row->ami_secret ?? ''),
+            'control_token' => (string)($row->control_token ?? ''),
+            'control_port'  => (string)($row->control_port ?? ''),
+        ];
+    }
+
+    /** Rooms for the validator. @return list<string> */
+    public static function roomExtensions(): array
+    {
+        $rooms = [];
+        foreach (ConferenceRooms::find(['columns' => 'extension'])->toArray() as $row) {
+            $rooms[] = (string)$row['extension'];
+        }
+
+        return $rooms;
+    }
+
+    /** Active SIP providers: uniqid => endpoint name. @return array<string, string> */
+    public static function providerEndpoints(): array
+    {
+        $rows = Sip::find([
+            "type = 'friend' AND disabled <> '1'",
+            'columns' => 'uniqid,type,disabled,registration_type,username',
+        ])->toArray();
+
+        return EndpointResolver::activeProviderEndpoints($rows);
+    }
+
+    public static function validator(): LinkValidator
+    {
+        return new LinkValidator(self::roomExtensions(), self::providerEndpoints());
+    }
+
+    public function render(): RenderedConfig
+    {
+        $settings = self::settings();
+        $port     = Credentials::isPort($settings['control_port']) ? $settings['control_port'] : (string)Credentials::DEFAULT_CONTROL_PORT;
+
+        return (new ConfigRenderer())->render(
+            ConferenceLinks::find(['order' => 'id'])->toArray(),
+            self::roomExtensions(),
+            self::providerEndpoints(),
+            [
+                'ami_host'         => '127.0.0.1',
+                'ami_port'         => PbxSettings::getValueByKey(PbxSettings::AMI_PORT),
+                'ami_username'     => $settings['ami_username'],
+                'ami_secret'       => $settings['ami_secret'],
+                'control_endpoint' => 'tcp://127.0.0.1:' . $port,
+                'control_token'    => $settings['control_token'],
+                'join_context'     => DialplanBuilder::DEFAULT_CONTEXT,
+            ]
+        );
+    }
+
+    /**
+     * Renders and writes the config file (for the worker's cold start). False on failure (logged).
+     */
+    public function writeConfig(): bool
+    {
+        try {
+            $rendered = $this->render();
+            foreach ($rendered->skipped as $skip) {
+                $this->log(sprintf('link %s left out of the worker config: %s', $skip['id'], json_encode($skip['errors'])), LOG_WARNING);
+            }
+            AtomicFile::write($this->paths->configFile(), $rendered->yaml, 0600);
+            return true;
+        } catch (Throwable $e) {
+            $this->log('cannot write the worker config: ' . $e->getMessage(), LOG_ERR);
+            return false;
+        }
+    }
+
+    /**
+     * Writes the config and pushes it to the running worker. A worker that is not running picks
+     * the file up at its next start, so "no answer" is only logged at notice level.
+     */
+    public function writeAndPush(): ?CtlResult
+    {
+        if (!$this->writeConfig()) {
+            return null;
+        }
+        $result = (new CtlClient($this->paths))->pushConfig($this->paths->configFile());
+        if (!$result->ok) {
+            $this->log('push-config: ' . $result->error, $result->exitCode === 1 ? LOG_ERR : LOG_NOTICE);
+        }
+
+        return $result;
+    }
+
+    private function log(string $message, int $level): void
+    {
+        SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, $message, $level);
+    }
+}

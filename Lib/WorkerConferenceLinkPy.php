@@ -1,0 +1,71 @@
+<?php
+
+/*
+ * ModuleConferenceLink — keeps an external party in a MikoPBX conference room.
+ * GPL-3.0-or-later.
+ */
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Lib;
+
+use MikoPBX\Core\System\SystemMessages;
+use MikoPBX\Core\Workers\WorkerBase;
+use MikoPBX\Modules\PbxExtensionUtils;
+
+require_once 'Globals.php';
+
+/**
+ * MikoPBX worker that supervises the Python worker (module workers must be PHP classes).
+ * Registered as CHECK_BY_PID_NOT_ALERT: core only checks that this process exists.
+ *
+ * Thin by design; ChildSupervisor does the work. Signals:
+ * - SIGTERM/SIGINT (module disable: core killalls the class; shutdown): stop the child, then
+ *   let WorkerBase exit.
+ * - SIGUSR1 (core's soft restart of all workers): stop the child cleanly and return from
+ *   start(); core starts a fresh wrapper, which starts a fresh child.
+ */
+class WorkerConferenceLinkPy extends WorkerBase
+{
+    private ?ChildSupervisor $supervisor = null;
+
+    public function start(array $argv): void
+    {
+        $paths = ConferenceLinkConf::paths();
+        // Cold start: the config in /etc may be missing or stale; the DB is the truth.
+        (new ConfigService($paths))->writeConfig();
+
+        $this->supervisor = new ChildSupervisor(
+            WorkerCommand::worker($paths),
+            new PidFile($paths->pidFile()),
+            new BackoffSchedule(),
+            $paths->workerStderrLog(),
+            fn (): bool => !$this->needRestart && PbxExtensionUtils::isEnabled(ModulePaths::MODULE_ID),
+            static function (string $message, bool $isError): void {
+                SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, $message, $isError ? LOG_ERR : LOG_INFO);
+            }
+        );
+        $this->supervisor->run();
+    }
+
+    public function signalHandler(int $signal): void
+    {
+        if ($signal === SIGTERM || $signal === SIGINT) {
+            // WorkerBase exits at once on these; the child must not outlive us.
+            $this->supervisor?->requestStop();
+            $this->supervisor?->stopChild();
+        }
+        parent::signalHandler($signal);
+    }
+
+    protected function handleSignalUsr1(): void
+    {
+        $this->needRestart = true;
+        $this->supervisor?->requestStop();
+    }
+}
+
+// Started by core as `php -f WorkerConferenceLinkPy.php start`.
+if (isset($argv) && count($argv) > 1) {
+    WorkerConferenceLinkPy::startWorker($argv);
+}

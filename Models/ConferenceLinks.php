@@ -1,0 +1,168 @@
+<?php
+
+/*
+ * ModuleConferenceLink — keeps an external party in a MikoPBX conference room.
+ *
+ * This program is free software: you can redistribute it and/or modify
+ * it under the terms of the GNU General Public License as published by
+ * the Free Software Foundation; either version 3 of the License, or
+ * (at your option) any later version.
+ */
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Models;
+
+use MikoPBX\Common\Models\ConferenceRooms;
+use MikoPBX\Common\Models\Providers;
+use MikoPBX\Modules\Models\ModulesModelsBase;
+use Phalcon\Mvc\Model\Relation;
+
+/**
+ * One link: keep an external party (number via a SIP provider) in a conference room.
+ * Columns and rules: see Lib/LinkValidator.php (the server-side authority).
+ *
+ * @Indexes(
+ *     [name='conference_extension', columns=['conference_extension'], type=''],
+ *     [name='provider_uniqid', columns=['provider_uniqid'], type='']
+ * )
+ */
+class ConferenceLinks extends ModulesModelsBase
+{
+    /**
+     * @Primary
+     * @Identity
+     * @Column(type="integer", nullable=false)
+     */
+    public $id;
+
+    /**
+     * Conference room number (ConferenceRooms.extension), also the ConfBridge name.
+     *
+     * @Column(type="string", nullable=false)
+     */
+    public ?string $conference_extension = '';
+
+    /**
+     * SIP provider (Providers.uniqid = Sip.uniqid).
+     *
+     * @Column(type="string", nullable=false)
+     */
+    public ?string $provider_uniqid = '';
+
+    /**
+     * Number dialled through the provider, exactly as the provider wants it.
+     *
+     * @Column(type="string", nullable=false)
+     */
+    public ?string $dst_number = '';
+
+    /**
+     * DTMF sent after answer (canonical: 0-9 * # A-D w W).
+     *
+     * @Column(type="string", nullable=true, default="")
+     */
+    public ?string $dtmf = '';
+
+    /**
+     * Seconds from answer to the first digit.
+     *
+     * @Column(type="string", nullable=true, default="1")
+     */
+    public ?string $dtmf_delay = '1';
+
+    /**
+     * @Column(type="string", nullable=true, default="")
+     */
+    public ?string $callerid = '';
+
+    /**
+     * @Column(type="integer", nullable=true, default="60")
+     */
+    public $ring_timeout = '60';
+
+    /**
+     * @Column(type="string", nullable=true, default="0")
+     */
+    public ?string $arm_delay = '0';
+
+    /**
+     * @Column(type="string", nullable=true, default="0")
+     */
+    public ?string $linger = '0';
+
+    /**
+     * @Column(type="integer", nullable=true, default="5")
+     */
+    public $max_attempts = '5';
+
+    /**
+     * Comma-separated seconds; the last value repeats.
+     *
+     * @Column(type="string", nullable=true, default="5,15,30,60,120")
+     */
+    public ?string $backoff = '5,15,30,60,120';
+
+    /**
+     * @Column(type="string", length=1, nullable=true, default="1")
+     */
+    public ?string $redial_on_drop = '1';
+
+    /**
+     * @Column(type="string", length=1, nullable=true, default="1")
+     */
+    public ?string $enabled = '1';
+
+    /**
+     * @Column(type="string", nullable=true, default="")
+     */
+    public ?string $description = '';
+
+    public function initialize(): void
+    {
+        $this->setSource('m_ConferenceLinks');
+        parent::initialize();
+    }
+
+    /**
+     * Relations from core models to this one, added by core to ConferenceRooms and Providers
+     * (ModelsBase::addExtensionModulesRelations) so that core refuses to delete a room or a
+     * provider a link still uses. The alias is repeated after "Models\" in the message, as core
+     * expects, so the UI can name the blocking module record.
+     *
+     * @param mixed $calledModelObject
+     */
+    public static function getDynamicRelations(&$calledModelObject): void
+    {
+        if (is_a($calledModelObject, ConferenceRooms::class)) {
+            $calledModelObject->hasMany(
+                'extension',
+                self::class,
+                'conference_extension',
+                [
+                    'alias'      => 'ConferenceLinksRoom',
+                    'foreignKey' => [
+                        'allowNulls' => 0,
+                        'message'    => 'Models\ConferenceLinksRoom',
+                        'action'     => Relation::ACTION_RESTRICT,
+                    ],
+                ]
+            );
+        }
+        if (is_a($calledModelObject, Providers::class)) {
+            $calledModelObject->hasMany(
+                'uniqid',
+                self::class,
+                'provider_uniqid',
+                [
+                    'alias'      => 'ConferenceLinksProvider',
+                    'foreignKey' => [
+                        'allowNulls' => 0,
+                        'message'    => 'Models\ConferenceLinksProvider',
+                        'action'     => Relation::ACTION_RESTRICT,
+                    ],
+                ]
+            );
+        }
+    }
+}
