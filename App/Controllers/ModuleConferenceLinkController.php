@@ -210,6 +210,7 @@ class ModuleConferenceLinkController extends BaseController
             $js->addJs('js/pbx/main/form.js', true);
         }
         $js->addJs('js/cache/' . self::MODULE_ID . '/conference-link-rules.js', true)
+            ->addJs('js/cache/' . self::MODULE_ID . '/conference-link-status.js', true)
             ->addJs('js/cache/' . self::MODULE_ID . '/' . $pageScript, true);
     }
 

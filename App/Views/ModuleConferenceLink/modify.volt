@@ -1,0 +1,165 @@
+{# Link form, live status panel (refreshed by module-conference-link-modify.js every few
+   seconds while the page is visible) and call controls. #}
+<form method="post" action="{{ url(baseUrl ~ '/save') }}" role="form" class="ui large form" id="conflink-form"
+      data-base-url="{{ baseUrl }}" data-link-id="{{ linkId|e }}">
+    {{ form.render('id') }}
+
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionLink') }}</h4>
+    <div class="two fields">
+        <div class="required field">
+            <label for="conference_extension">{{ t._('module_conflink_conference_extension') }}</label>
+            {{ form.render('conference_extension') }}
+            <div class="conflink-help">{{ t._('module_conflink_conference_extension_help') }}</div>
+        </div>
+        <div class="required field">
+            <label for="provider_uniqid">{{ t._('module_conflink_provider_uniqid') }}</label>
+            {{ form.render('provider_uniqid') }}
+            <div class="conflink-help">{{ t._('module_conflink_provider_uniqid_help') }}</div>
+        </div>
+    </div>
+    <div class="field">
+        <div class="ui toggle checkbox" id="enabled-checkbox">
+            {{ form.render('enabled') }}
+            <label for="enabled">{{ t._('module_conflink_enabled') }}</label>
+        </div>
+        <div class="conflink-help">{{ t._('module_conflink_enabled_help') }}</div>
+    </div>
+    <div class="field">
+        <label for="description">{{ t._('module_conflink_description') }}</label>
+        {{ form.render('description') }}
+        <div class="conflink-help">{{ t._('module_conflink_description_help') }}</div>
+    </div>
+
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionCall') }}</h4>
+    <div class="two fields">
+        <div class="required field">
+            <label for="dst_number">{{ t._('module_conflink_dst_number') }}</label>
+            {{ form.render('dst_number') }}
+            <div class="conflink-help">{{ t._('module_conflink_dst_number_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="callerid">{{ t._('module_conflink_callerid') }}</label>
+            {{ form.render('callerid') }}
+            <div class="conflink-help">{{ t._('module_conflink_callerid_help') }}</div>
+        </div>
+    </div>
+    <div class="two fields">
+        <div class="field">
+            <label for="dtmf">{{ t._('module_conflink_dtmf') }}</label>
+            {{ form.render('dtmf') }}
+            <div class="conflink-help">{{ t._('module_conflink_dtmf_help') }}</div>
+            <div class="conflink-help" id="conflink-dtmf-preview-line">{{ t._('module_conflink_dtmf_preview') }} <code id="conflink-dtmf-preview"></code></div>
+        </div>
+        <div class="field">
+            <label for="dtmf_delay">{{ t._('module_conflink_dtmf_delay') }}</label>
+            {{ form.render('dtmf_delay') }}
+            <div class="conflink-help">{{ t._('module_conflink_dtmf_delay_help') }}</div>
+        </div>
+    </div>
+
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionRetry') }}</h4>
+    <div class="three fields">
+        <div class="field">
+            <label for="ring_timeout">{{ t._('module_conflink_ring_timeout') }}</label>
+            {{ form.render('ring_timeout') }}
+            <div class="conflink-help">{{ t._('module_conflink_ring_timeout_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="arm_delay">{{ t._('module_conflink_arm_delay') }}</label>
+            {{ form.render('arm_delay') }}
+            <div class="conflink-help">{{ t._('module_conflink_arm_delay_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="linger">{{ t._('module_conflink_linger') }}</label>
+            {{ form.render('linger') }}
+            <div class="conflink-help">{{ t._('module_conflink_linger_help') }}</div>
+        </div>
+    </div>
+    <div class="two fields">
+        <div class="field">
+            <label for="max_attempts">{{ t._('module_conflink_max_attempts') }}</label>
+            {{ form.render('max_attempts') }}
+            <div class="conflink-help">{{ t._('module_conflink_max_attempts_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="backoff">{{ t._('module_conflink_backoff') }}</label>
+            {{ form.render('backoff') }}
+            <div class="conflink-help">{{ t._('module_conflink_backoff_help') }}</div>
+        </div>
+    </div>
+    <div class="field">
+        <div class="ui checkbox" id="redial-checkbox">
+            {{ form.render('redial_on_drop') }}
+            <label for="redial_on_drop">{{ t._('module_conflink_redial_on_drop') }}</label>
+        </div>
+        <div class="conflink-help">{{ t._('module_conflink_redial_on_drop_help') }}</div>
+    </div>
+
+    {{ partial("partials/submitbutton", ['indexurl': baseUrl ~ '/index']) }}
+</form>
+
+<div class="ui clearing hidden divider"></div>
+
+<div class="ui segment" id="conflink-status-panel">
+    <h4 class="ui header">
+        {{ t._('module_conflink_StatusHeader') }}
+        <span class="sub header" id="conflink-status-updated"></span>
+    </h4>
+    {% if linkId == '' %}
+        <div class="ui info message">{{ t._('module_conflink_StatusNotSaved') }}</div>
+    {% else %}
+        <div class="ui hidden warning message" id="conflink-status-message"></div>
+        <table class="ui very basic compact definition table" id="conflink-status-table">
+            <tbody>
+            <tr><td class="four wide">{{ t._('module_conflink_StatusState') }}</td><td data-status="state">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusParticipants') }}</td><td data-status="internal_participants">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusChannel') }}</td><td data-status="external_channel">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusSince') }}</td><td data-status="since">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusAttempt') }}</td><td data-status="attempts">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusNextAttempt') }}</td><td data-status="next_attempt_in">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusLastError') }}</td><td data-status="last_error">—</td></tr>
+            </tbody>
+        </table>
+
+        <div class="ui form" id="conflink-controls">
+            <div class="inline fields">
+                <div class="field">
+                    <button type="button" class="ui primary button" id="conflink-call-now" title="{{ t._('module_conflink_CallNowHelp')|e }}">
+                        <i class="phone icon"></i> {{ t._('module_conflink_CallNow') }}
+                    </button>
+                </div>
+                <div class="field">
+                    <button type="button" class="ui red button" id="conflink-hang-up" title="{{ t._('module_conflink_HangUpHelp')|e }}">
+                        <i class="phone slash icon"></i> {{ t._('module_conflink_HangUp') }}
+                    </button>
+                </div>
+                <div class="field">
+                    <label for="conflink-test-seconds">{{ t._('module_conflink_TestCallSeconds') }}</label>
+                    <input type="number" id="conflink-test-seconds" value="{{ testCallSeconds }}" min="{{ testCallMin }}" max="{{ testCallMax }}" step="1" class="conflink-seconds-input">
+                </div>
+                <div class="field">
+                    <button type="button" class="ui teal button" id="conflink-test-call" title="{{ t._('module_conflink_TestCallHelp')|e }}">
+                        <i class="stethoscope icon"></i> {{ t._('module_conflink_TestCall') }}
+                    </button>
+                </div>
+            </div>
+            <div class="conflink-help">{{ t._('module_conflink_TestCallHelp') }}</div>
+            <div class="ui hidden message" id="conflink-control-result"></div>
+        </div>
+
+        <h5 class="ui header">{{ t._('module_conflink_LogHeader') }}</h5>
+        <table class="ui very compact small celled table" id="conflink-attempt-log">
+            <thead>
+            <tr>
+                <th>{{ t._('module_conflink_LogTime') }}</th>
+                <th>{{ t._('module_conflink_LogResult') }}</th>
+                <th>{{ t._('module_conflink_LogCause') }}</th>
+                <th>{{ t._('module_conflink_LogDuration') }}</th>
+            </tr>
+            </thead>
+            <tbody>
+            <tr class="conflink-log-empty"><td colspan="4">{{ t._('module_conflink_LogEmpty') }}</td></tr>
+            </tbody>
+        </table>
+    {% endif %}
+</div>

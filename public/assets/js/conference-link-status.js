@@ -1,0 +1,144 @@
+/*
+ * ModuleConferenceLink — turns one link's normalised status (statusAction, see
+ * App/Lib/LinkStatus.php) into display strings. Pure functions, no DOM: the page scripts
+ * put the strings in with jQuery .text(), never as HTML.
+ *
+ * Plain ES2017, loadable by browsers and by node (tests/js).
+ */
+(function exportStatus(root, factory) {
+    if (typeof module === 'object' && module.exports) {
+        module.exports = factory();
+    } else {
+        // eslint-disable-next-line no-param-reassign
+        root.ConferenceLinkStatus = factory();
+    }
+}(typeof self !== 'undefined' ? self : this, () => {
+    const DASH = '—';
+    const LOG_LIMIT = 20;
+
+    function pad(n) {
+        return n < 10 ? `0${n}` : String(n);
+    }
+
+    /** 75 → "1:15", 3700 → "1:01:40", 4.5 → "4.5 s". */
+    function formatSeconds(value, unit) {
+        if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+            return DASH;
+        }
+        if (value < 60) {
+            const rounded = Math.round(value * 10) / 10;
+            return `${rounded} ${unit || 's'}`;
+        }
+        const total = Math.round(value);
+        const h = Math.floor(total / 3600);
+        const m = Math.floor((total % 3600) / 60);
+        const s = total % 60;
+        return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
+    }
+
+    /**
+     * Worker times are epoch seconds (or ISO strings); small numbers are monotonic clock
+     * values, which cannot be shown as a time of day.
+     */
+    function toDate(value) {
+        if (typeof value === 'number' && Number.isFinite(value) && value > 1e9) {
+            return new Date(value * 1000);
+        }
+        if (typeof value === 'string' && value !== '') {
+            const date = new Date(value);
+            return Number.isNaN(date.getTime()) ? null : date;
+        }
+        return null;
+    }
+
+    function formatClock(date) {
+        return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+    }
+
+    /** "14:03:07 (2:15)" — the time of day and how long ago. */
+    function formatSince(value, nowMs, unit) {
+        const date = toDate(value);
+        if (date === null) {
+            return DASH;
+        }
+        const ago = (nowMs - date.getTime()) / 1000;
+        return ago >= 0 ? `${formatClock(date)} (${formatSeconds(ago, unit)})` : formatClock(date);
+    }
+
+    /**
+     * @param {object|null} link one entry of statusAction's `links`, or null/undefined
+     * @param {function(string): string} t translation lookup (globalTranslate key → text)
+     * @param {number} nowMs Date.now()
+     */
+    function view(link, t, nowMs) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        const unit = tr('module_conflink_Seconds');
+        if (!link || typeof link !== 'object') {
+            return {
+                stateKey: 'unknown',
+                state: tr('module_conflink_state_unknown'),
+                internal_participants: DASH,
+                external_channel: DASH,
+                since: DASH,
+                attempts: DASH,
+                next_attempt_in: DASH,
+                last_error: DASH,
+                log: [],
+            };
+        }
+        const stateKey = /^[a-z0-9_]{1,40}$/.test(String(link.state)) ? link.state : 'unknown';
+        const stateText = tr(`module_conflink_state_${stateKey}`);
+        let attempts = DASH;
+        if (typeof link.attempts === 'number') {
+            attempts = typeof link.max_attempts === 'number'
+                ? tr('module_conflink_StatusAttemptOf')
+                    .replace('%n%', String(link.attempts)).replace('%max%', String(link.max_attempts))
+                : String(link.attempts);
+        }
+        const log = (Array.isArray(link.log) ? link.log : []).slice(-LOG_LIMIT).reverse().map((entry) => {
+            const date = toDate(entry && entry.time);
+            return {
+                time: date === null ? DASH : formatClock(date),
+                result: entry && entry.result ? String(entry.result) : DASH,
+                cause: entry && entry.cause ? String(entry.cause) : '',
+                duration: formatSeconds(entry ? entry.duration : null, unit),
+            };
+        });
+        return {
+            stateKey,
+            // An untranslated state shows its machine name rather than a raw key.
+            state: stateText === `module_conflink_state_${stateKey}` || !stateText ? stateKey : stateText,
+            internal_participants: typeof link.internal_participants === 'number' ? String(link.internal_participants) : DASH,
+            external_channel: link.external_channel ? String(link.external_channel) : DASH,
+            since: formatSince(link.since, nowMs, unit),
+            attempts,
+            next_attempt_in: formatSeconds(link.next_attempt_in, unit),
+            last_error: link.last_error ? String(link.last_error) : DASH,
+            log,
+        };
+    }
+
+    /** Semantic UI colour of the state label. */
+    function stateColor(stateKey) {
+        const colors = {
+            connected: 'green',
+            test_call: 'teal',
+            dialing: 'yellow',
+            arming: 'yellow',
+            lingering: 'olive',
+            backoff: 'orange',
+            hanging_up: 'orange',
+            failed: 'red',
+            held: 'grey',
+            disabled: 'grey',
+            idle: '',
+            absent: 'grey',
+            unknown: 'grey',
+        };
+        return Object.prototype.hasOwnProperty.call(colors, stateKey) ? colors[stateKey] : '';
+    }
+
+    return {
+        DASH, LOG_LIMIT, formatSeconds, formatSince, toDate, view, stateColor,
+    };
+}));

@@ -1,0 +1,254 @@
+/*
+ * ModuleConferenceLink — link form page: validation (shared rules), save through the core
+ * Form object, live status panel and call controls.
+ *
+ * Plain ES2017 (runs in browsers as is; tests/js/build.sh copies it to public/assets/js/).
+ */
+
+/* global globalRootUrl, globalTranslate, Form, ConferenceLinkRules, ConferenceLinkStatus, $ */
+
+const ConferenceLinkModify = {
+    $formObj: $('#conflink-form'),
+    $statusPanel: $('#conflink-status-panel'),
+    $controlResult: $('#conflink-control-result'),
+    pollMs: 2500,
+    timer: null,
+    inFlight: false,
+    rooms: [],
+    providers: [],
+
+    t(key) {
+        return (typeof globalTranslate !== 'undefined' && globalTranslate[key]) || key;
+    },
+
+    url(action) {
+        return `${globalRootUrl}${ConferenceLinkModify.$formObj.data('base-url')}/${action}`;
+    },
+
+    linkId() {
+        return String(ConferenceLinkModify.$formObj.data('link-id') || '');
+    },
+
+    initialize() {
+        const self = ConferenceLinkModify;
+        self.$formObj.find('.ui.checkbox').checkbox();
+        self.$formObj.find('.ui.dropdown').dropdown({ fullTextSearch: true });
+        // Existence checks in the browser use the options the server rendered; options
+        // marked missing are not valid choices.
+        self.rooms = self.optionValues('conference_extension');
+        self.providers = self.optionValues('provider_uniqid');
+        ConferenceLinkRules.installSemanticRules($.fn.form.settings.rules, () => ({
+            rooms: self.rooms,
+            providers: self.providers,
+        }));
+        self.initializeDtmfPreview();
+        self.initializeForm();
+        self.initializeControls();
+        self.initializeStatus();
+    },
+
+    optionValues(name) {
+        // DropdownOptions appends " (missing)" to a saved value that no longer exists.
+        const missing = ` ${ConferenceLinkModify.t('module_conflink_Missing')}`;
+        const values = [];
+        $(`select[name="${name}"] option`).each((i, option) => {
+            const $option = $(option);
+            const value = String($option.val());
+            if (value !== '' && !$option.text().endsWith(missing)) {
+                values.push(value);
+            }
+        });
+        return values;
+    },
+
+    initializeDtmfPreview() {
+        const $input = $('#dtmf');
+        const $preview = $('#conflink-dtmf-preview');
+        const update = () => {
+            const normalised = ConferenceLinkRules.normalizeDtmf(String($input.val() || ''));
+            $preview.text(normalised === null ? '—' : normalised);
+        };
+        $input.on('input change', update);
+        update();
+    },
+
+    cbBeforeSendForm(settings) {
+        const result = settings;
+        // Unchecked boxes must reach the server as '0', not vanish from the POST body.
+        result.data = ConferenceLinkRules.prepare(ConferenceLinkModify.$formObj.form('get values'));
+        result.data.id = ConferenceLinkModify.linkId();
+        return result;
+    },
+
+    cbAfterSendForm() {
+        // The reply's reload path reopens the saved link; nothing else to do.
+    },
+
+    initializeForm() {
+        Form.$formObj = ConferenceLinkModify.$formObj;
+        Form.url = ConferenceLinkModify.url('save');
+        Form.validateRules = ConferenceLinkRules.semanticValidateRules(ConferenceLinkModify.t);
+        Form.cbBeforeSendForm = ConferenceLinkModify.cbBeforeSendForm;
+        Form.cbAfterSendForm = ConferenceLinkModify.cbAfterSendForm;
+        Form.initialize();
+    },
+
+    initializeControls() {
+        const self = ConferenceLinkModify;
+        $('#conflink-call-now').on('click', (e) => {
+            e.preventDefault();
+            self.control('dial', {}, $(e.currentTarget));
+        });
+        $('#conflink-hang-up').on('click', (e) => {
+            e.preventDefault();
+            self.control('hangup', {}, $(e.currentTarget));
+        });
+        $('#conflink-test-call').on('click', (e) => {
+            e.preventDefault();
+            const seconds = String($('#conflink-test-seconds').val() || '');
+            if (!ConferenceLinkRules.validateTestCallSeconds(seconds)) {
+                self.showControlResult(false, self.t('module_conflink_error_test_seconds'));
+                return;
+            }
+            self.control('testCall', { seconds }, $(e.currentTarget));
+        });
+    },
+
+    /** Unsaved edits would not reach the worker: say so instead of calling with old data. */
+    hasUnsavedChanges() {
+        return typeof Form !== 'undefined' && Form.$submitButton && Form.$submitButton.length > 0
+            && !Form.$submitButton.hasClass('disabled');
+    },
+
+    control(action, extra, $button) {
+        const self = ConferenceLinkModify;
+        if (self.linkId() === '') {
+            return;
+        }
+        if (self.hasUnsavedChanges()) {
+            self.showControlResult(false, self.t('module_conflink_SaveFirst'));
+            return;
+        }
+        $button.addClass('loading disabled');
+        $.ajax({
+            url: self.url(action),
+            method: 'POST',
+            dataType: 'json',
+            data: Object.assign({ id: self.linkId() }, extra),
+            timeout: 15000,
+        }).done((response) => {
+            self.showControlResult(!!(response && response.success), response && response.message
+                ? String(response.message) : self.t('module_conflink_WorkerUnavailable'));
+        }).fail(() => {
+            self.showControlResult(false, self.t('module_conflink_WorkerUnavailable'));
+        }).always(() => {
+            $button.removeClass('loading disabled');
+            self.refreshStatus();
+        });
+    },
+
+    showControlResult(ok, text) {
+        ConferenceLinkModify.$controlResult
+            .removeClass('hidden positive negative')
+            .addClass(ok ? 'positive' : 'negative')
+            .text(text);
+    },
+
+    initializeStatus() {
+        const self = ConferenceLinkModify;
+        if (self.linkId() === '') {
+            return;
+        }
+        document.addEventListener('visibilitychange', () => {
+            if (document.visibilityState === 'visible') {
+                self.refreshStatus();
+            } else {
+                self.stopPolling();
+                $('#conflink-status-updated').text(self.t('module_conflink_StatusPaused'));
+            }
+        });
+        self.refreshStatus();
+    },
+
+    stopPolling() {
+        if (ConferenceLinkModify.timer !== null) {
+            clearTimeout(ConferenceLinkModify.timer);
+            ConferenceLinkModify.timer = null;
+        }
+    },
+
+    scheduleNext() {
+        const self = ConferenceLinkModify;
+        self.stopPolling();
+        if (document.visibilityState === 'visible') {
+            self.timer = setTimeout(self.refreshStatus, self.pollMs);
+        }
+    },
+
+    refreshStatus() {
+        const self = ConferenceLinkModify;
+        if (self.inFlight || document.visibilityState !== 'visible') {
+            return;
+        }
+        self.stopPolling();
+        self.inFlight = true;
+        $.ajax({
+            url: self.url('status'),
+            method: 'GET',
+            dataType: 'json',
+            cache: false,
+            timeout: 10000,
+        }).done((response) => {
+            self.renderStatus(response);
+        }).fail(() => {
+            self.renderStatus(null);
+        }).always(() => {
+            self.inFlight = false;
+            self.scheduleNext();
+        });
+    },
+
+    renderStatus(response) {
+        const self = ConferenceLinkModify;
+        const $message = $('#conflink-status-message');
+        const ok = !!(response && response.ok);
+        const link = ok && response.links ? response.links[self.linkId()] : null;
+        let warning = '';
+        if (!ok) {
+            warning = self.t('module_conflink_WorkerUnavailable');
+        } else if (response.ami_connected === false) {
+            warning = self.t('module_conflink_AmiDisconnected');
+        }
+        $message.toggleClass('hidden', warning === '').text(warning);
+
+        const model = ConferenceLinkStatus.view(
+            link || (ok ? { state: 'absent' } : null),
+            self.t,
+            Date.now(),
+        );
+        const $table = $('#conflink-status-table');
+        ['internal_participants', 'external_channel', 'since', 'attempts', 'next_attempt_in', 'last_error']
+            .forEach((key) => $table.find(`[data-status="${key}"]`).text(model[key]));
+        const $state = $('<span class="ui label"></span>')
+            .addClass(ConferenceLinkStatus.stateColor(model.stateKey))
+            .text(model.state);
+        $table.find('[data-status="state"]').empty().append($state);
+
+        const $body = $('#conflink-attempt-log tbody').empty();
+        if (model.log.length === 0) {
+            $body.append($('<tr class="conflink-log-empty"></tr>')
+                .append($('<td colspan="4"></td>').text(self.t('module_conflink_LogEmpty'))));
+        }
+        model.log.forEach((entry) => {
+            const $row = $('<tr></tr>');
+            ['time', 'result', 'cause', 'duration'].forEach((key) => $row.append($('<td></td>').text(entry[key])));
+            $body.append($row);
+        });
+        const now = new Date();
+        $('#conflink-status-updated').text(`${self.t('module_conflink_StatusUpdated')}: ${now.toLocaleTimeString()}`);
+    },
+};
+
+$(document).ready(() => {
+    ConferenceLinkModify.initialize();
+});

@@ -1,0 +1,124 @@
+// Unit tests of the shared validation rules (public/assets/js/src/conference-link-rules.js).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const fs = require('node:fs');
+const Rules = require('../../public/assets/js/src/conference-link-rules.js');
+
+const E = (suffix) => `module_conflink_error_${suffix}`;
+const context = { rooms: ['354233'], providers: { 'SIP-1': 'SIP-1' } };
+const valid = {
+    conference_extension: '354233',
+    provider_uniqid: 'SIP-1',
+    dst_number: '84957776675',
+};
+
+test('a minimal link with defaults is valid', () => {
+    assert.deepEqual(Rules.validateLink(valid, context), {});
+});
+
+test('defaults match the column defaults', () => {
+    assert.deepEqual(Rules.prepare({}), Object.assign({}, Rules.DEFAULTS, { redial_on_drop: '0', enabled: '0' }));
+});
+
+test('prepare trims like PHP trim(), keeps NBSP, turns unchecked boxes into 0', () => {
+    const p = Rules.prepare({ dst_number: ' \t123\n', description: '\u00a0x\u00a0', enabled: false, redial_on_drop: 'on' });
+    assert.equal(p.dst_number, '123');
+    assert.equal(p.description, '\u00a0x\u00a0');
+    assert.equal(p.enabled, '0');
+    assert.equal(p.redial_on_drop, '1');
+});
+
+test('every field: one valid and one invalid value', () => {
+    const samples = {
+        conference_extension: ['354233', '35a', E('room_format')],
+        provider_uniqid: ['SIP-1', 'SIP-2', E('provider_unknown')],
+        dst_number: ['+7495', '7495;', E('number_format')],
+        dtmf: ['1 2 a w#', '1,2', E('dtmf_format')],
+        dtmf_delay: ['0.5', '61', E('dtmf_delay_range')],
+        callerid: ['+7495', '7495#', E('callerid_format')],
+        ring_timeout: ['60', '4', E('ring_timeout_range')],
+        arm_delay: ['3600', '3600.001', E('arm_delay_range')],
+        linger: ['0', '-1', E('linger_range')],
+        max_attempts: ['0', '101', E('max_attempts_range')],
+        backoff: ['5, 15', '5,,15', E('backoff_format')],
+        redial_on_drop: ['0', 'maybe', E('checkbox')],
+        enabled: ['1', '2', E('checkbox')],
+        description: ['ok', 'a\nb', E('description_chars')],
+    };
+    Rules.FIELDS.forEach((field) => {
+        const [good, bad, error] = samples[field];
+        assert.equal(Rules.validateField(field, good, context), null, `${field} ${good}`);
+        assert.equal(Rules.validateField(field, bad, context), error, `${field} ${bad}`);
+    });
+});
+
+test('DTMF normaliser: spaces out, a-d upper, w/W kept, invalid → null', () => {
+    assert.equal(Rules.normalizeDtmf('35 42 33 #'), '354233#');
+    assert.equal(Rules.normalizeDtmf('abcd ABCD'), 'ABCDABCD');
+    assert.equal(Rules.normalizeDtmf('1w2W3'), '1w2W3');
+    assert.equal(Rules.normalizeDtmf(''), '');
+    assert.equal(Rules.normalizeDtmf('   '), '');
+    assert.equal(Rules.normalizeDtmf('1\n'), null);
+    assert.equal(Rules.normalizeDtmf('e'), null);
+    assert.equal(Rules.normalizeDtmf('1'.repeat(65)), null);
+    assert.equal(Rules.normalizeDtmf(42), null);
+});
+
+test('injection strings are refused in every dialplan-bound field', () => {
+    const attacks = ['1\n2', '1\r2', '1,2', '1;2', '1)2', '${EXTEN}', '1|2', '1\u00002', '\u0661', '1'.repeat(10240)];
+    ['conference_extension', 'dst_number', 'dtmf', 'callerid', 'dtmf_delay', 'ring_timeout', 'backoff'].forEach((field) => {
+        attacks.forEach((value) => {
+            if (field === 'backoff' && value === '1,2') {
+                return; // the comma is the list separator there
+            }
+            assert.notEqual(Rules.validateField(field, value, context), null, `${field} ${JSON.stringify(value.slice(0, 12))}`);
+        });
+    });
+    assert.equal(Rules.validateField('description', 'x'.repeat(10240)), E('too_long'));
+    assert.equal(Rules.validateField('description', '${x};|),'), null, 'free text may hold punctuation');
+});
+
+test('the Semantic UI rule fails only for its own error', () => {
+    const rules = {};
+    Rules.installSemanticRules(rules, () => context);
+    assert.equal(rules.conflink('7495;', 'dst_number:number_format'), false);
+    assert.equal(rules.conflink('7495;', 'dst_number:number_required'), true);
+    assert.equal(rules.conflink('', 'dst_number:number_required'), false);
+    assert.equal(rules.conflink(' 7495 ', 'dst_number:number_format'), true, 'trimmed like the server');
+    assert.equal(rules.conflink('999', 'conference_extension:room_unknown'), false);
+});
+
+test('semanticValidateRules lists every text field with translated prompts', () => {
+    const v = Rules.semanticValidateRules((k) => `T:${k}`);
+    assert.deepEqual(Object.keys(v).sort(), Rules.FIELDS.filter((f) => !Rules.CHECKBOX_FIELDS.includes(f)).sort());
+    v.backoff.rules.forEach((r) => assert.match(r.prompt, /^T:module_conflink_error_/));
+    assert.ok(v.backoff.rules.some((r) => r.type === 'conflink[backoff:backoff_range]'));
+});
+
+test('test call seconds: integers 5–600', () => {
+    assert.equal(Rules.validateTestCallSeconds('30'), true);
+    assert.equal(Rules.validateTestCallSeconds('5'), true);
+    assert.equal(Rules.validateTestCallSeconds('600'), true);
+    ['4', '601', '30.5', '', '-30', '3e1', '30\n'].forEach((v) => assert.equal(Rules.validateTestCallSeconds(v), false, v));
+});
+
+test('every error key the rules produce has an English and a Russian text', () => {
+    const keys = new Set([E('unknown_field')]);
+    Object.values(Rules.FIELD_ERRORS).flat().concat(Rules.COMMON_ERRORS, ['id']).forEach((s) => keys.add(E(s)));
+    ['en', 'ru'].forEach((lang) => {
+        const text = fs.readFileSync(path.join(__dirname, `../../Messages/${lang}.php`), 'utf8');
+        keys.forEach((key) => assert.ok(text.includes(`'${key}' =>`), `${lang}: ${key}`));
+    });
+});
+
+test('shipped scripts equal their sources (tests/js/build.sh)', () => {
+    const src = path.join(__dirname, '../../public/assets/js/src');
+    fs.readdirSync(src).filter((f) => f.endsWith('.js')).forEach((name) => {
+        const shipped = path.join(src, '..', name);
+        assert.ok(fs.existsSync(shipped), `missing public/assets/js/${name}`);
+        assert.equal(fs.readFileSync(shipped, 'utf8'), fs.readFileSync(path.join(src, name), 'utf8'), name);
+    });
+});

@@ -1,0 +1,58 @@
+// Display model of the live status (public/assets/js/src/conference-link-status.js).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const Status = require('../../public/assets/js/src/conference-link-status.js');
+
+const t = (key) => ({
+    module_conflink_state_connected: 'Connected',
+    module_conflink_StatusAttemptOf: '%n% of %max%',
+    module_conflink_Seconds: 's',
+}[key] || key);
+
+test('seconds format', () => {
+    assert.equal(Status.formatSeconds(4.44, 's'), '4.4 s');
+    assert.equal(Status.formatSeconds(75, 's'), '1:15');
+    assert.equal(Status.formatSeconds(3700, 's'), '1:01:40');
+    assert.equal(Status.formatSeconds(null), Status.DASH);
+    assert.equal(Status.formatSeconds(-1), Status.DASH);
+});
+
+test('a connected link', () => {
+    const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const v = Status.view({
+        state: 'connected', internal_participants: 3, external_channel: 'PJSIP/x-0001',
+        since: now / 1000 - 90, attempts: 2, max_attempts: 5, next_attempt_in: null, last_error: '',
+        log: [{ time: now / 1000 - 100, result: 'busy', cause: 'busy here', duration: 2.5 },
+            { time: now / 1000 - 90, result: 'connected', cause: '', duration: null }],
+    }, t, now);
+    assert.equal(v.state, 'Connected');
+    assert.equal(v.internal_participants, '3');
+    assert.equal(v.external_channel, 'PJSIP/x-0001');
+    assert.match(v.since, /^\d\d:\d\d:\d\d \(1:30\)$/);
+    assert.equal(v.attempts, '2 of 5');
+    assert.equal(v.next_attempt_in, Status.DASH);
+    assert.equal(v.last_error, Status.DASH);
+    assert.equal(v.log.length, 2);
+    assert.equal(v.log[0].result, 'connected', 'newest first');
+    assert.equal(v.log[1].duration, '2.5 s');
+});
+
+test('attempt log keeps the last 20', () => {
+    const log = Array.from({ length: 30 }, (_, i) => ({ time: 1.7e9 + i, result: `r${i}`, cause: '', duration: 1 }));
+    const v = Status.view({ state: 'backoff', log }, t, 1.7e12);
+    assert.equal(v.log.length, 20);
+    assert.equal(v.log[0].result, 'r29');
+    assert.equal(v.log[19].result, 'r10');
+});
+
+test('no status, odd values, monotonic times', () => {
+    assert.equal(Status.view(null, t, 0).stateKey, 'unknown');
+    const v = Status.view({ state: '<b>x</b>', since: 12345.6, internal_participants: 'many' }, t, 0);
+    assert.equal(v.stateKey, 'unknown');
+    assert.equal(v.since, Status.DASH);
+    assert.equal(v.internal_participants, Status.DASH);
+    assert.equal(Status.stateColor('failed'), 'red');
+    assert.equal(Status.stateColor('nonsense'), '');
+});
