@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from lab import Lab, LabError, Sipp, Worker
+from lab import Lab, LabError, Sipp, Worker, free_port_block, write_yaml
 
 CTL = [sys.executable, "-m", "conflink.ctl"]
 TOKEN = "e2e-control-token"
@@ -187,3 +187,39 @@ def test_removing_a_live_link_hangs_up_only_its_call(two_links_up: Setup) -> Non
     assert [lk["id"] for lk in st["links"]] == ["1"]
     assert st["links"][0]["external_channel"] == s.channels["1"]
     assert len(s.sipp_b.invites()) == 1  # and no redial of the removed link
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_second_worker_on_the_same_endpoint_exits_2(tmp_path: Path, transport: str) -> None:
+    # No Asterisk needed: the control socket is bound before AMI is reached.
+    endpoint = f"tcp://127.0.0.1:{free_port_block()}" if transport == "tcp" else f"ipc://{tmp_path}/run/ctl.sock"
+    doc = {
+        "version": 1,
+        "ami": {"host": "127.0.0.1", "port": free_port_block(), "username": "conflink", "secret": "x"},
+        "control": {"endpoint": endpoint},
+        "links": [{"id": "1", "room": "7001", "endpoint": "SIP-A", "number": "100"}],
+    }
+    config_path = tmp_path / "conflink.yaml"
+    write_yaml(config_path, doc)
+    first = Worker(config_path, tmp_path / "first.log")
+    try:
+        wait_until(lambda: ctl(config_path, "ping").returncode == 0, 10, "first worker ping", first)
+        second = Worker(config_path, tmp_path / "second.log")
+        try:
+            second.proc.wait(timeout=10)
+        finally:
+            second.kill()
+        assert second.proc.returncode == 2, second.log()
+        assert f"control endpoint {endpoint} is already in use (another conflink-worker running?" in second.log()
+        assert first.running()
+        r = ctl(config_path, "status", "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["links"][0]["id"] == "1"
+        if transport == "ipc":
+            assert (tmp_path / "run" / "ctl.sock").stat().st_mode & 0o777 == 0o600
+    finally:
+        elapsed, code = first.stop()
+    assert code == 0 and elapsed < 2.0
+    # Stopped: ctl now reports the dead worker within its timeout.
+    t0 = time.monotonic()
+    r = ctl(config_path, "ping")
+    assert r.returncode == 3 and "no answer" in r.stderr and time.monotonic() - t0 < 4.5
