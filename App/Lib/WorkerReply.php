@@ -62,8 +62,8 @@ final class WorkerReply
         $texts = [];
         if (is_array($messages)) {
             array_walk_recursive($messages, static function ($value) use (&$texts): void {
-                if (is_scalar($value) && (string)$value !== '') {
-                    $texts[] = (string)$value;
+                if (is_scalar($value) && trim((string)$value) !== '') {
+                    $texts[] = trim((string)$value);
                 }
             });
         } elseif (is_scalar($messages) && (string)$messages !== '') {

@@ -1,0 +1,93 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Tests\Php\Ui;
+
+use Modules\ModuleConferenceLink\App\Lib\LinkStatus;
+use PHPUnit\Framework\TestCase;
+
+final class LinkStatusTest extends TestCase
+{
+    /** A reply in the shape the worker's fsm status() produces. */
+    private static function reply(): array
+    {
+        $log = [];
+        for ($i = 0; $i < 25; $i++) {
+            $log[] = ['time' => 1_767_000_000.5 + $i, 'call_id' => "c$i", 'result' => 'busy', 'cause' => "cause $i", 'duration' => 1.25];
+        }
+        return [
+            'ok' => true,
+            'ami' => ['connected' => true],
+            'links' => [
+                [
+                    'id' => '7', 'room' => '354233', 'enabled' => true, 'state' => 'connected',
+                    'state_since' => 1_767_000_100.0, 'internal_participants' => 2,
+                    'external_channel' => 'PJSIP/SIP-1-00000001', 'external_since' => 1_767_000_090.0,
+                    'attempts' => 2, 'max_attempts' => 5, 'last_error' => "busy\nhere",
+                    'next_attempt_in' => null, 'attempt_log' => $log,
+                ],
+                ['id' => 'bad id!', 'state' => 'idle'],
+                'not an object',
+                ['id' => 8, 'state' => '<script>', 'internal_participants' => -1, 'attempts' => '3'],
+            ],
+        ];
+    }
+
+    public function testNormalisesAWorkerReply(): void
+    {
+        $status = LinkStatus::fromWorkerReply(self::reply());
+        self::assertTrue($status['ok']);
+        self::assertTrue($status['ami_connected']);
+        self::assertSame(['7', '8'], array_map('strval', array_keys($status['links'])));
+        $link = $status['links']['7'];
+        self::assertSame('connected', $link['state']);
+        self::assertSame(2, $link['internal_participants']);
+        self::assertSame('PJSIP/SIP-1-00000001', $link['external_channel']);
+        self::assertSame(1_767_000_100.0, $link['since']);
+        self::assertSame(2, $link['attempts']);
+        self::assertSame(5, $link['max_attempts']);
+        self::assertNull($link['next_attempt_in']);
+        self::assertSame('busy here', $link['last_error'], 'control characters flattened');
+        self::assertCount(LinkStatus::LOG_LIMIT, $link['log']);
+        self::assertSame('cause 24', $link['log'][19]['cause'], 'the most recent entries are kept');
+        self::assertSame(1.3, $link['log'][0]['duration']);
+    }
+
+    public function testHostileValuesAreNeutralised(): void
+    {
+        $link = LinkStatus::fromWorkerReply(self::reply())['links']['8'];
+        self::assertSame('unknown', $link['state']);
+        self::assertNull($link['internal_participants']);
+        self::assertSame(0, $link['attempts']);
+        self::assertSame([], $link['log']);
+        $long = LinkStatus::link(['state' => 'idle', 'last_error' => str_repeat('x', 10_000)]);
+        self::assertSame(300, mb_strlen($long['last_error']));
+        $bad = LinkStatus::link(['state' => 'idle', 'last_error' => "\xff\xfe", 'since' => 'yesterday']);
+        self::assertTrue(mb_check_encoding($bad['last_error'], 'UTF-8'));
+        self::assertNull($bad['since']);
+    }
+
+    public function testUnreachableOrRefusingWorker(): void
+    {
+        self::assertSame(
+            ['ok' => false, 'error' => 'worker_unreachable', 'ami_connected' => null, 'links' => []],
+            LinkStatus::fromWorkerReply(null)
+        );
+        $refused = LinkStatus::fromWorkerReply(['ok' => false, 'error' => 'unauthorized']);
+        self::assertFalse($refused['ok']);
+        self::assertSame('unauthorized', $refused['error']);
+        self::assertFalse(LinkStatus::fromWorkerReply(['ok' => 'yes', 'links' => []])['ok']);
+    }
+
+    public function testMergeIntoRows(): void
+    {
+        $rows = [['id' => '7'], ['id' => '9']];
+        $merged = LinkStatus::mergeIntoRows($rows, LinkStatus::fromWorkerReply(self::reply()));
+        self::assertSame('connected', $merged[0]['state']);
+        self::assertSame('busy here', $merged[0]['live_error']);
+        self::assertSame('absent', $merged[1]['state'], 'worker up, link not in its config');
+        $down = LinkStatus::mergeIntoRows($rows, LinkStatus::fromWorkerReply(null));
+        self::assertSame(['unknown', 'unknown'], array_column($down, 'state'));
+    }
+}
