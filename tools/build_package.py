@@ -216,7 +216,7 @@ def fetch_wheel(cache: Path, wheel: Wheel, offline: bool) -> Path:
     if offline:
         raise BuildError(f"{wheel.name} {wheel.version} ({wheel.platform or 'any'}) is not in {cache} (--offline)")
     cmd = [
-        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        _pip_python(), "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
         "--dest", str(cache), "--python-version", PYTHON_TAG, "--implementation", "cp",
     ]
     if wheel.platform:
@@ -237,6 +237,19 @@ def fetch_wheel(cache: Path, wheel: Wheel, offline: bool) -> Path:
     return found
 
 
+def _pip_python() -> str:
+    """An interpreter that has pip: this one, else the checkout's venv (Debian's python3
+    ships without pip). pip download with --platform does not depend on which one."""
+    import importlib.util
+
+    if importlib.util.find_spec("pip") is not None:
+        return sys.executable
+    venv_python = REPO / ".venv" / "bin" / "python"
+    if venv_python.is_file():
+        return str(venv_python)
+    raise BuildError("pip is not available to download wheels: run `make deps` (creates .venv) or install python3-pip")
+
+
 def _vendor_keep(name: str) -> bool:
     parts = name.split("/")
     if any(p in VENDOR_PRUNE_DIRS for p in parts[:-1]):
@@ -244,9 +257,7 @@ def _vendor_keep(name: str) -> bool:
     base = parts[-1]
     if base in VENDOR_PRUNE_FILES or base.endswith(VENDOR_PRUNE_SUFFIXES):
         return False
-    if parts[0].endswith(".dist-info") and base in ("WHEEL", "entry_points.txt", "top_level.txt"):
-        return False
-    return True
+    return not (parts[0].endswith(".dist-info") and base in ("WHEEL", "entry_points.txt", "top_level.txt"))
 
 
 def unpack_wheel(whl: Path, dest: Path, keep=lambda name: True) -> list[str]:
@@ -301,12 +312,16 @@ def build_vendor(pw: Path, cache: Path, offline: bool) -> None:
 
 def _load_selfcheck(package: Path):
     """Read the selfcheck's module list without importing the conflink package."""
-    namespace: dict = {"__name__": "conflink_selfcheck_for_build"}
+    import importlib.util
+
     source = package / "selfcheck.py"
     if not source.is_file():
         raise BuildError(f"{source} not found")
-    exec(compile(source.read_text(encoding="utf-8"), str(source), "exec"), namespace)
-    return namespace["STDLIB_MODULES"], tuple(namespace["THIRD_PARTY"])
+    # selfcheck.py imports only sys and os, so loading it alone is safe.
+    spec = importlib.util.spec_from_file_location("conflink_selfcheck_for_build", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.STDLIB_MODULES, tuple(module.THIRD_PARTY)
 
 
 def build_stdlib(pw: Path) -> list[str]:
@@ -316,10 +331,9 @@ def build_stdlib(pw: Path) -> list[str]:
             f"the standard-library bundle must come from CPython 3.11 (MikoPBX's Python); "
             f"this is {sys.version.split()[0]}: run the builder with python3.11"
         )
-    paths = sysconfig.get_paths()
-    stdlib_dir = Path(paths["stdlib"]).resolve()
-    platstdlib = Path(paths["platstdlib"]).resolve()
-    dynload = platstdlib / "lib-dynload"
+    # In a venv "platstdlib" points into the venv, so find lib-dynload on sys.path.
+    stdlib_dir = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    dynload = next((Path(p) for p in sys.path if p.endswith("lib-dynload")), stdlib_dir / "lib-dynload")
     package = pw / "conflink"
     # Search only the bundle and the interpreter's own stdlib: nothing from a
     # site-packages (the build venv) may leak into the analysis.
