@@ -234,6 +234,10 @@ class ControlServer:
         sock, self._sock = self._sock, None
         if sock is not None:
             sock.close(linger=0)
+            if self.endpoint.transport == "ipc" and self._lock_fd is not None:
+                # Still holding the lock, so the file is ours: no stale socket left behind.
+                with contextlib.suppress(OSError):
+                    os.unlink(self.endpoint.path)
         self._release_ipc_lock()
 
     async def _serve(self) -> None:

@@ -471,6 +471,7 @@ async def test_ipc_server_mode_lock_and_second_instance(tmp_path: Path) -> None:
         # The refused second instance did not steal (re-create) the socket file.
         assert path.stat().st_ino == inode
         assert await req(ep, {"cmd": "ping"}) == {"ok": True, "version": VERSION}
+    assert not path.exists()  # no stale socket file once closed
     async with ControlServer(ep, handler):
         assert (await req(ep, {"cmd": "ping"}))["ok"] is True
 
