@@ -137,7 +137,8 @@ def check_runtime() -> list[str]:
 
 
 def _arch() -> str:
-    machine = os.uname().machine
+    # The launcher says which vendor folder it put on the path.
+    machine = os.environ.get("CONFLINK_ARCH") or os.uname().machine
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
