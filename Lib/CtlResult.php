@@ -47,7 +47,8 @@ final class CtlResult
             if (is_array($decoded)) {
                 $reply = $decoded;
             }
-        } elseif (preg_match('/^ok(?:\s+(\{.*\}))?\s*(?:\n|$)/sD', $text, $m) === 1) {
+        } elseif (preg_match('/^ok(?:[ \t]+(\{[^\n]*\}))?[ \t]*$/D', strtok($text, "\n"), $m) === 1) {
+            // First line "ok {json}" is the machine-readable part; "note:" lines follow for people.
             $reply   = ['ok' => true];
             $details = isset($m[1]) ? json_decode($m[1], true) : null;
             if (is_array($details)) {

@@ -1,0 +1,156 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Tests\Php\Unit;
+
+use InvalidArgumentException;
+use Modules\ModuleConferenceLink\Lib\ConferenceLinkConf;
+use Modules\ModuleConferenceLink\Lib\DialplanBuilder;
+use PHPUnit\Framework\TestCase;
+
+final class DialplanBuilderTest extends TestCase
+{
+    private static function priorities(string $text): array
+    {
+        $apps = [];
+        foreach (explode("\n", $text) as $line) {
+            if (preg_match('/^\s*(?:exten => _X!,1|same => n),(.*)$/', $line, $m) === 1) {
+                $apps[] = $m[1];
+            }
+        }
+        return $apps;
+    }
+
+    private static function indexOf(array $apps, string $prefix): int
+    {
+        foreach ($apps as $i => $app) {
+            if (str_starts_with($app, $prefix)) {
+                return $i;
+            }
+        }
+        self::fail("no priority starting with {$prefix}");
+    }
+
+    public function testContextHeaderAndPattern(): void
+    {
+        $text = (new DialplanBuilder())->build();
+        self::assertStringStartsWith("[conflink-join]\n", $text);
+        self::assertStringContainsString("\nexten => _X!,1,", $text);
+        self::assertStringEndsWith("\n\n", $text, 'a blank line separates it from the next context');
+    }
+
+    public function testEveryLineIsDialplanSyntax(): void
+    {
+        foreach (explode("\n", (new DialplanBuilder())->build()) as $line) {
+            self::assertMatchesRegularExpression(
+                '/^(|\[conflink-join\]|;.*|exten => _X!,1,\S.*|    same => n,\S.*)$/',
+                $line
+            );
+        }
+    }
+
+    public function testCoreCdrStepsThenDtmfThenRoom(): void
+    {
+        $apps = self::priorities((new DialplanBuilder())->build());
+        $agi      = self::indexOf($apps, 'AGI(meetme_dial.php)');
+        $handler  = self::indexOf($apps, 'Set(CHANNEL(hangup_handler_wipe)=hangup_handler_meetme,s,1)');
+        $wait     = self::indexOf($apps, 'ExecIf($["${CONFLINK_DTMF}" != "" & ${CONFLINK_DTMF_DELAY_MS} > 0]?Wait(');
+        $dtmf     = self::indexOf($apps, 'ExecIf($["${CONFLINK_DTMF}" != ""]?SendDTMF(${CONFLINK_DTMF},250))');
+        $quiet    = self::indexOf($apps, 'Set(CONFBRIDGE(user,quiet)=yes)');
+        $moh      = self::indexOf($apps, 'Set(CONFBRIDGE(user,music_on_hold_when_empty)=no)');
+        $only     = self::indexOf($apps, 'Set(CONFBRIDGE(user,announce_only_user)=no)');
+        $bridge   = self::indexOf($apps, 'ConfBridge(${EXTEN})');
+        $hangup   = self::indexOf($apps, 'Hangup()');
+        self::assertLessThan($handler, $agi, 'CDR row exists before the handler that closes it');
+        self::assertLessThan($wait, $handler);
+        self::assertLessThan($dtmf, $wait);
+        self::assertLessThan($bridge, $dtmf);
+        self::assertLessThan($bridge, $quiet);
+        self::assertLessThan($bridge, $moh);
+        self::assertLessThan($bridge, $only);
+        self::assertSame(count($apps) - 1, $hangup);
+    }
+
+    public function testEveryChannelVariableIsFilteredBeforeUse(): void
+    {
+        $apps = self::priorities((new DialplanBuilder())->build());
+        $filters = [
+            'CONFLINK_LINK'          => 'Set(CONFLINK_LINK=${FILTER(A-Za-z0-9_,${CONFLINK_LINK})})',
+            'CONFLINK_DTMF'          => 'Set(CONFLINK_DTMF=${FILTER(0-9*#ABCDwW,${CONFLINK_DTMF})})',
+            'CONFLINK_DTMF_DELAY_MS' => 'Set(CONFLINK_DTMF_DELAY_MS=${FILTER(0-9,${CONFLINK_DTMF_DELAY_MS})})',
+            'CONFLINK_NUMBER'        => 'Set(CONFLINK_NUMBER=${FILTER(0-9*#+,${CONFLINK_NUMBER})})',
+        ];
+        foreach ($filters as $var => $filter) {
+            $at = array_search($filter, $apps, true);
+            self::assertIsInt($at, "{$var} is filtered");
+            foreach ($apps as $i => $app) {
+                if (str_contains($app, '${' . $var . '}') && $app !== $filter) {
+                    self::assertGreaterThan($at, $i, "{$var} used before FILTER: {$app}");
+                }
+            }
+        }
+    }
+
+    public function testNoPinPromptNoConferenceRoomsNoMusicWhenAlone(): void
+    {
+        $text = (new DialplanBuilder())->build();
+        self::assertStringNotContainsString('conference-rooms', $text);
+        self::assertStringNotContainsString('CONFBRIDGE(user,pin)', $text);
+        self::assertStringNotContainsString('music_on_hold_when_empty)=yes', $text);
+        self::assertStringNotContainsString('set-answer-state', $text, 'MikoPBX-only context; plain Asterisk must load this');
+    }
+
+    public function testDelayIsCappedAt60Seconds(): void
+    {
+        $text = (new DialplanBuilder())->build();
+        self::assertStringContainsString('ExecIf($[${CONFLINK_DTMF_DELAY_MS} > 60000]?Set(CONFLINK_DTMF_DELAY_MS=60000))', $text);
+    }
+
+    public function testCustomContextName(): void
+    {
+        self::assertStringStartsWith("[lab_join-2]\n", (new DialplanBuilder('lab_join-2'))->build());
+    }
+
+    /** @return iterable<string, array{string}> */
+    public static function badContexts(): iterable
+    {
+        yield 'empty' => [''];
+        yield 'bracket' => ['a]b'];
+        yield 'newline' => ["a\nb"];
+        yield 'trailing newline' => ["conflink-join\n"];
+        yield 'space' => ['a b'];
+        yield 'too long' => [str_repeat('a', 80)];
+        yield 'comma' => ['a,b'];
+    }
+
+    /** @dataProvider badContexts */
+    public function testBadContextNameRejected(string $name): void
+    {
+        $this->expectException(InvalidArgumentException::class);
+        $this->expectExceptionMessage('dialplan.join_context');
+        new DialplanBuilder($name);
+    }
+
+    public function testCliPrintsExactlyTheHookOutput(): void
+    {
+        $script = dirname(__DIR__, 3) . '/bin/conflink-dialplan.php';
+        $proc   = proc_open([PHP_BINARY, $script], [1 => ['pipe', 'w'], 2 => ['pipe', 'w']], $pipes);
+        self::assertIsResource($proc);
+        $cli = stream_get_contents($pipes[1]);
+        self::assertSame('', stream_get_contents($pipes[2]));
+        fclose($pipes[1]);
+        fclose($pipes[2]);
+        self::assertSame(0, proc_close($proc));
+        $hook = (new ConferenceLinkConf())->extensionGenContexts();
+        self::assertSame($hook, $cli);
+        self::assertSame((new DialplanBuilder())->build(), $hook);
+    }
+
+    public function testCliRejectsArguments(): void
+    {
+        $script = dirname(__DIR__, 3) . '/bin/conflink-dialplan.php';
+        exec(escapeshellarg(PHP_BINARY) . ' ' . escapeshellarg($script) . ' extra 2>/dev/null', $out, $code);
+        self::assertSame(2, $code);
+    }
+}

@@ -1,0 +1,57 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Tests\Php\Unit;
+
+/**
+ * Temp directories and small executables for tests that run real processes.
+ */
+final class Support
+{
+    /** @var list<string> */
+    private static array $dirs = [];
+
+    public static function tempDir(string $tag): string
+    {
+        $dir = sys_get_temp_dir() . '/conflink-phpunit-' . $tag . '-' . getmypid() . '-' . bin2hex(random_bytes(4));
+        if (!mkdir($dir, 0700, true)) {
+            throw new \RuntimeException("cannot create {$dir}");
+        }
+        self::$dirs[] = $dir;
+        return $dir;
+    }
+
+    public static function script(string $path, string $body): string
+    {
+        $dir = dirname($path);
+        if (!is_dir($dir)) {
+            mkdir($dir, 0755, true);
+        }
+        file_put_contents($path, "#!/bin/sh\n" . $body . "\n");
+        chmod($path, 0755);
+        return $path;
+    }
+
+    public static function removeAll(): void
+    {
+        foreach (self::$dirs as $dir) {
+            if (is_dir($dir)) {
+                exec('rm -rf ' . escapeshellarg($dir));
+            }
+        }
+        self::$dirs = [];
+    }
+
+    public static function waitFor(callable $condition, float $seconds): bool
+    {
+        $deadline = microtime(true) + $seconds;
+        do {
+            if ($condition()) {
+                return true;
+            }
+            usleep(20000);
+        } while (microtime(true) < $deadline);
+        return (bool)$condition();
+    }
+}
