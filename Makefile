@@ -41,6 +41,7 @@ test-php: deps
 	tests/php/ui/run.sh
 
 test-js: deps
+	tests/js/build.sh --check
 	node --test tests/js/
 
 test-package: deps
