@@ -166,7 +166,7 @@ def test_busy_twice_then_answer_retries_with_backoff(e2e: E2E) -> None:
     mark = e2e.lab.a.mark()
     e2e.lab.join("354233")
     invites = sipp.wait_for(sipp.invites, 3, timeout=15)
-    finals = sipp.finals()
+    finals = sipp.wait_for(sipp.finals, 3, timeout=5)
     assert [f.status for f in finals[:3]] == [486, 486, 200]
     # INVITE n+1 comes the back-off after the 486 of INVITE n
     for i, backoff in enumerate(BACKOFF):
@@ -271,3 +271,79 @@ def test_two_rooms_are_independent(e2e: E2E) -> None:
     e2e.lab.leave(b)
     sipp.wait_for(lambda: sipp.byes("in"), 2, timeout=5)
     assert len(sipp.invites()) == 2
+
+
+def _link_status(e2e: E2E, link_id: str) -> dict[str, Any]:
+    return next(x for x in e2e.status()["links"] if str(x.get("id")) == link_id)
+
+
+def test_unallocated_and_declined_numbers_stop_retrying(e2e: E2E) -> None:
+    for scenario, code in (("notfound-404", 404), ("decline-603", 603)):
+        sipp = e2e.lab.sipp(scenario)
+        e2e.write_config([link()])
+        w = e2e.start_worker()
+        h = e2e.lab.join("354233")
+        sipp.wait_for(sipp.invites, 1, timeout=5)
+        quiet_for(BACKOFF[0] + BACKOFF[1] + 0.5)
+        assert len(sipp.invites()) == 1, f"{code}: the worker retried a number that cannot work"
+        assert [f.status for f in sipp.finals()] == [code]
+        st = _link_status(e2e, "1")
+        assert st.get("last_error"), f"{code}: status shows no error: {st}"
+        assert st.get("next_attempt_in") in (None, 0, 0.0), f"{code}: a retry is still planned: {st}"
+        e2e.lab.leave(h)
+        e2e.stop_worker(w)
+        sipp.stop()
+
+
+def test_503_retries_until_max_attempts_then_stops(e2e: E2E) -> None:
+    sipp = e2e.lab.sipp("unavailable-503")
+    e2e.write_config([link(retry={"max_attempts": 3, "backoff": [1], "redial_on_drop": True})])
+    e2e.start_worker()
+    h = e2e.lab.join("354233")
+    invites = sipp.wait_for(sipp.invites, 3, timeout=8)
+    finals = sipp.finals()
+    for i in range(2):
+        gap = invites[i + 1].t - finals[i].t
+        assert 0.95 <= gap <= 2.0, f"retry {i + 1} came {gap:.3f} s after 503, backoff 1 s"
+    quiet_for(2.5)
+    assert len(sipp.invites()) == 3, "more attempts than retry.max_attempts"
+    assert _link_status(e2e, "1").get("last_error")
+
+    # the room empties and fills again: a new busy period gets its attempts back
+    e2e.lab.leave(h)
+    quiet_for(0.5)
+    e2e.lab.join("354233")
+    sipp.wait_for(sipp.invites, 4, timeout=5)
+
+
+def test_no_answer_is_cancelled_after_ring_timeout_then_retried(e2e: E2E) -> None:
+    ring_timeout = 5
+    sipp = e2e.lab.sipp("never-answer")
+    e2e.write_config([link(ring_timeout=ring_timeout)])
+    e2e.start_worker()
+    e2e.lab.join("354233")
+    first = sipp.wait_for(sipp.invites, 1, timeout=5)[0]
+    cancel = sipp.wait_for(sipp.cancels, 1, timeout=ring_timeout + 3)[0]
+    rang = cancel.t - first.t
+    e2e.record("ring_timeout_to_cancel", rang, ring_timeout=ring_timeout)
+    assert ring_timeout - 0.1 <= rang <= ring_timeout + 1.5
+    second = sipp.wait_for(sipp.invites, 2, timeout=BACKOFF[0] + 3)[1]
+    assert second.t - cancel.t >= BACKOFF[0] - 0.1
+
+
+def test_join_and_leave_inside_arm_delay_dials_nothing(e2e: E2E) -> None:
+    arm = 2.0
+    sipp = e2e.lab.sipp("answer-and-hold")
+    e2e.write_config([link(arm_delay=arm)])
+    e2e.start_worker()
+    h = e2e.lab.join("354233")
+    quiet_for(arm / 2)
+    e2e.lab.leave(h)
+    quiet_for(arm + 0.5)
+    assert sipp.invites() == [], "dialled although the participant left inside arm_delay"
+
+    h2 = e2e.lab.join("354233")
+    invite = sipp.wait_for(sipp.invites, 1, timeout=arm + 3)[0]
+    waited = invite.t - h2.join_t
+    e2e.record("arm_delay_join_to_invite", waited, arm_delay=arm)
+    assert arm - 0.05 <= waited <= arm + 1.0
