@@ -48,8 +48,20 @@ class ConferenceLinkConf extends ConfigClass
         ConferenceRooms::class,
     ];
 
+    /** Set only by tests, which must not write to /etc or /var/run. */
+    private static ?ModulePaths $pathsOverride = null;
+
+    public static function usePaths(?ModulePaths $paths): void
+    {
+        self::$pathsOverride = $paths;
+    }
+
     public static function paths(): ModulePaths
     {
+        if (self::$pathsOverride !== null) {
+            return self::$pathsOverride;
+        }
+
         return ModulePaths::forPbx(
             PbxExtensionUtils::getModuleDir(ModulePaths::MODULE_ID),
             System::getLogDir()

@@ -47,7 +47,7 @@ final class CtlResult
             if (is_array($decoded)) {
                 $reply = $decoded;
             }
-        } elseif (preg_match('/^ok(?:[ \t]+(\{[^\n]*\}))?[ \t]*$/D', strtok($text, "\n"), $m) === 1) {
+        } elseif (preg_match('/^ok(?:[ \t]+(\{[^\n]*\}))?[ \t]*$/D', explode("\n", $text)[0], $m) === 1) {
             // First line "ok {json}" is the machine-readable part; "note:" lines follow for people.
             $reply   = ['ok' => true];
             $details = isset($m[1]) ? json_decode($m[1], true) : null;
@@ -55,7 +55,7 @@ final class CtlResult
                 $reply += $details;
             }
         } elseif (str_starts_with($text, 'error: ')) {
-            $reply = ['ok' => false, 'error' => trim(strtok(substr($text, 7), "\n"))];
+            $reply = ['ok' => false, 'error' => trim(explode("\n", substr($text, 7))[0])];
         }
         if ($reply === null) {
             $message = trim($stderr) !== '' ? trim($stderr) : ($text !== '' ? $text : "conflink-ctl exit code {$exitCode}");

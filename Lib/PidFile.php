@@ -84,6 +84,8 @@ final class PidFile
         if ($pid <= 0) {
             return false;
         }
+        // PHP caches stat results; a reaped PID would still look alive.
+        clearstatcache(true, '/proc/' . $pid);
         if (is_dir('/proc/' . $pid)) {
             // A zombie (exited, not yet reaped) is not alive for our purposes.
             $stat = @file_get_contents('/proc/' . $pid . '/stat');
