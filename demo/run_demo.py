@@ -22,7 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
-from lab import Lab, LabError  # noqa: E402 - path set above
+import subprocess  # noqa: E402
+
+from lab import Lab, LabError, asterisk_root, check_prerequisites  # noqa: E402 - path set above
 
 ROOM = "354233"
 DEMO_LINK = {
@@ -43,6 +45,13 @@ def main() -> int:
     parser.add_argument("--show-worker-log", action="store_true", help="print the worker's log at the end")
     args = parser.parse_args()
 
+    try:
+        check_prerequisites()
+    except LabError:
+        # First run on this machine: build the Asterisk root (idempotent, about a minute).
+        if not (asterisk_root() / ".conflink-root-ready").exists() or subprocess.run(["which", "sipp"]).returncode:
+            print("building the lab first: tests/lab/build-root.sh", file=sys.stderr)
+            subprocess.run([str(REPO / "tests/lab/build-root.sh")], check=False)
     t0 = time.time()
     ext_joined = False
     timeline: list[tuple[float, str]] = []

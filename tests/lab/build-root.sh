@@ -33,7 +33,7 @@ fi
 # The chroot's Asterisk drops capabilities, so as root it cannot write into folders owned
 # by the package's `asterisk` user (astdb.sqlite3 fails): hand them to root.
 chown_fix() {
-    for d in etc/asterisk var/lib/asterisk var/spool/asterisk var/log/asterisk usr/share/asterisk; do
+    for d in etc/asterisk var/lib/asterisk var/spool/asterisk var/log/asterisk; do
         [ -e "$ROOT/$d" ] && chown -R root:root "$ROOT/$d"
     done
     # var/run is an absolute link to /run inside the root; the package's /run/asterisk lives there.

@@ -636,6 +636,7 @@ class Lab:
 
     def start(self) -> Lab:
         check_prerequisites()
+        remove_stale_instances(self.root)
         self.join_dialplan_text = self._join_dialplan if self._join_dialplan is not None else render_join_dialplan()
         tmp = self.root / "tmp"
         self.dir = Path(tempfile.mkdtemp(prefix=f"conflink-lab-{self.name}-", dir=tmp))
@@ -644,6 +645,8 @@ class Lab:
         for sub in ("etc", "run", "log", "spool", "db", "agi-bin", "sipp", "work"):
             (self.dir / sub).mkdir()
         self.workdir = self.dir / "work"
+        if self.keep:
+            (self.dir / ".keep").touch()  # remove_stale_instances leaves it for inspection
 
         self.ami_port = free_port_block()
         self.sip_port = free_port_block()
@@ -1038,6 +1041,27 @@ exten => s,1,Hangup()
         return w
 
 
+def remove_stale_instances(root: Path, min_age: float = 600.0) -> list[Path]:
+    """Delete instance folders that a killed test run left in <root>/tmp: their Asterisk is gone
+    (PID file names a dead process, or no PID file) and they are older than `min_age` seconds.
+    Running instances of other processes and kept ones (CONFLINK_LAB_KEEP) are left alone."""
+    removed = []
+    for d in (root / "tmp").glob("conflink-lab-*"):
+        try:
+            if time.time() - d.stat().st_mtime < min_age or (d / ".keep").exists():
+                continue
+            pid_file = d / "run" / "asterisk.pid"
+            if pid_file.exists():
+                pid = int(pid_file.read_text().strip() or 0)
+                if pid > 0 and Path(f"/proc/{pid}").exists():
+                    continue
+            shutil.rmtree(d, ignore_errors=True)
+            removed.append(d)
+        except (OSError, ValueError):
+            continue
+    return removed
+
+
 def write_yaml(path: Path, doc: dict[str, Any]) -> None:
     try:
         import yaml  # optional: JSON is YAML too
@@ -1068,5 +1092,5 @@ atexit.register(_cleanup)
 __all__ = [
     "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab", "LabError",
     "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
-    "parse_sipp_messages", "render_join_dialplan", "worker_bin", "write_yaml",
+    "parse_sipp_messages", "remove_stale_instances", "render_join_dialplan", "worker_bin", "write_yaml",
 ]
