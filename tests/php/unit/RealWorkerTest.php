@@ -1,0 +1,118 @@
+<?php
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Tests\Php\Unit;
+
+use Modules\ModuleConferenceLink\Lib\AtomicFile;
+use Modules\ModuleConferenceLink\Lib\BackoffSchedule;
+use Modules\ModuleConferenceLink\Lib\ChildSupervisor;
+use Modules\ModuleConferenceLink\Lib\ConfigRenderer;
+use Modules\ModuleConferenceLink\Lib\CtlClient;
+use Modules\ModuleConferenceLink\Lib\ModulePaths;
+use Modules\ModuleConferenceLink\Lib\PidFile;
+use Modules\ModuleConferenceLink\Lib\RestActions;
+use Modules\ModuleConferenceLink\Lib\WorkerCommand;
+use PHPUnit\Framework\TestCase;
+
+/**
+ * The PHP side against the real bin/conflink-worker and bin/conflink-ctl (Python, ZeroMQ):
+ * supervise, push a rendered config, ask status, hang up, stop. No Asterisk is needed (the
+ * worker keeps answering its control socket while AMI is unreachable).
+ * The interpreter is $CONFLINK_PYTHON, else what bin/conflink-worker picks (the checkout's
+ * .venv); without pyzmq/panoramisk the test fails, it is not skipped.
+ */
+final class RealWorkerTest extends TestCase
+{
+    private ?ChildSupervisor $sup = null;
+
+    protected function tearDown(): void
+    {
+        $this->sup?->stopChild();
+        Support::removeAll();
+    }
+
+    private static function freePort(): int
+    {
+        $s = stream_socket_server('tcp://127.0.0.1:0');
+        self::assertIsResource($s);
+        $port = (int)substr((string)strrchr((string)stream_socket_get_name($s, false), ':'), 1);
+        fclose($s);
+        return $port;
+    }
+
+    public function testSuperviseConfigureQueryStop(): void
+    {
+        $top   = dirname(__DIR__, 3);
+        $dir   = Support::tempDir('real');
+        $paths = new ModulePaths($top, "{$dir}/etc", "{$dir}/run", "{$dir}/log");
+        $settings = [
+            'ami_port'         => (string)self::freePort(), // nothing listens: AMI stays down
+            'ami_username'     => 'conflink_test',
+            'ami_secret'       => 'secret12345',
+            'control_endpoint' => 'tcp://127.0.0.1:' . self::freePort(),
+            'control_token'    => bin2hex(random_bytes(16)),
+        ];
+        $links = [['id' => '7', 'conference_extension' => '0354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '+4930123']];
+        $render = static fn (array $links): string => (new ConfigRenderer())->render($links, ['0354233'], ['SIP-1' => 'SIP-1'], $settings)->yaml;
+        AtomicFile::write($paths->configFile(), $render($links));
+
+        $log = new \ArrayObject();
+        $this->sup = new ChildSupervisor(
+            WorkerCommand::worker($paths),
+            new PidFile($paths->pidFile()),
+            new BackoffSchedule(),
+            $paths->workerStderrLog(),
+            null,
+            function (string $m, bool $e) use ($log): void {
+                $log[] = $m;
+            }
+        );
+        $this->sup->tick(microtime(true));
+        $pid = $this->sup->childPid();
+        self::assertGreaterThan(0, $pid);
+
+        $ctl  = new CtlClient($paths);
+        $ping = null;
+        $up   = Support::waitFor(function () use ($ctl, &$ping): bool {
+            $this->sup->tick(microtime(true));
+            $ping = $ctl->ping();
+            return $ping->ok;
+        }, 20.0);
+        self::assertTrue($up, "worker did not answer: {$ping?->error}\n" . implode("\n", $log->getArrayCopy())
+            . "\n" . @file_get_contents($paths->workerStderrLog()));
+        self::assertSame($pid, (new PidFile($paths->pidFile()))->runningPid(), 'the PID file names the live worker');
+
+        $links[] = ['id' => '8', 'conference_extension' => '0354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '100', 'enabled' => '0'];
+        AtomicFile::write($paths->configFile(), $render($links));
+        $push = $ctl->pushConfig($paths->configFile());
+        self::assertTrue($push->ok, $push->error);
+
+        $status = (new RestActions($ctl))->handle('status', []);
+        self::assertTrue($status['success'], $status['error']);
+        self::assertFalse($status['data']['ami']['connected']);
+        self::assertSame(['7', '8'], array_column($status['data']['links'], 'id'));
+        self::assertSame('0354233', $status['data']['links'][0]['room'], 'room stays a string end to end');
+
+        $hangup = (new RestActions($ctl))->handle('hangup', ['link' => '7']);
+        self::assertFalse($hangup['success'], 'nothing to hang up');
+        self::assertNotSame('', $hangup['error']);
+        $unknown = $ctl->dial('99');
+        self::assertFalse($unknown->ok);
+        self::assertSame(1, $unknown->exitCode);
+
+        // A wrong token is refused by the worker.
+        $bad = $settings;
+        $bad['control_token'] = 'wrong-token-123';
+        $badPaths = new ModulePaths($top, "{$dir}/etc-bad", "{$dir}/run", "{$dir}/log");
+        AtomicFile::write($badPaths->configFile(), (new ConfigRenderer())->render([], [], [], $bad)->yaml);
+        $refused = (new CtlClient($badPaths))->status();
+        self::assertFalse($refused->ok);
+        self::assertSame('unauthorized', $refused->error);
+
+        $this->sup->stopChild();
+        self::assertFalse(PidFile::isAlive($pid));
+        self::assertNull((new PidFile($paths->pidFile()))->read());
+        self::assertFalse($ctl->ping()->ok);
+    }
+}
