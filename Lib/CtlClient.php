@@ -43,13 +43,30 @@ final class CtlClient
         return $this->run(['push-config', $file]);
     }
 
-    public function dial(string $linkId, bool $force = false): CtlResult
+    /** Longest forced (test) call the worker accepts, seconds. */
+    public const MAX_DIAL_SECONDS = 86400;
+
+    /**
+     * @param ?string $seconds keep a forced call up this long (decimal text, 0 < s <= 86400)
+     */
+    public function dial(string $linkId, bool $force = false, ?string $seconds = null): CtlResult
     {
         if (preg_match('/^[A-Za-z0-9_]{1,32}$/D', $linkId) !== 1) {
             return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
         }
+        $args = ['dial', $linkId];
+        if ($force) {
+            $args[] = '--force';
+        }
+        if ($seconds !== null) {
+            $canonical = LinkValidator::canonicalDecimal($seconds, 0.0, (float)self::MAX_DIAL_SECONDS);
+            if ($canonical === null || (float)$canonical <= 0.0) {
+                return CtlResult::localError('seconds: must be a number > 0 and <= ' . self::MAX_DIAL_SECONDS);
+            }
+            array_push($args, '--seconds', $canonical);
+        }
 
-        return $this->run($force ? ['dial', $linkId, '--force'] : ['dial', $linkId]);
+        return $this->run($args);
     }
 
     public function hangup(string $linkId): CtlResult

@@ -14,7 +14,8 @@ namespace Modules\ModuleConferenceLink\Lib;
  * answered from the worker through conflink-ctl. Plain PHP; ConferenceLinkConf only wraps
  * the outcome into core's PBXApiResult.
  *
- * Actions: status; ping; dial (link, optional force); hangup (link).
+ * Actions: status; ping; dial (link or id, optional force, optional seconds for a test call);
+ * hangup (link or id).
  */
 final class RestActions
 {
@@ -37,10 +38,7 @@ final class RestActions
         $result = match ($action) {
             'status' => $this->ctl->status(),
             'ping'   => $this->ctl->ping(),
-            'dial'   => $this->withLink($data, fn (string $link): CtlResult => $this->ctl->dial(
-                $link,
-                LinkValidator::normaliseCheckbox($data['force'] ?? false) === '1'
-            )),
+            'dial'   => $this->withLink($data, fn (string $link): CtlResult => $this->dial($link, $data)),
             'hangup' => $this->withLink($data, fn (string $link): CtlResult => $this->ctl->hangup($link)),
             default  => CtlResult::localError(
                 'action: unknown ' . json_encode(substr($action, 0, 40)) . ' (expected one of ' . implode(', ', self::ACTIONS) . ')'
@@ -48,6 +46,29 @@ final class RestActions
         };
 
         return ['success' => $result->ok, 'data' => $result->reply, 'error' => $result->error];
+    }
+
+    /**
+     * @param array<string, mixed> $data force (yes/no), seconds (optional, for a test call)
+     */
+    private function dial(string $link, array $data): CtlResult
+    {
+        $force = LinkValidator::normaliseCheckbox($data['force'] ?? false);
+        if ($force === null) {
+            return CtlResult::localError('force: must be a yes/no value');
+        }
+        $seconds = $data['seconds'] ?? null;
+        if (is_int($seconds)) {
+            $seconds = (string)$seconds;
+        }
+        if ($seconds === '') {
+            $seconds = null;
+        }
+        if ($seconds !== null && !is_string($seconds)) {
+            return CtlResult::localError('seconds: must be a number > 0 and <= ' . CtlClient::MAX_DIAL_SECONDS);
+        }
+
+        return $this->ctl->dial($link, $force === '1', $seconds);
     }
 
     /**

@@ -29,6 +29,15 @@ class WorkerConferenceLinkPy extends WorkerBase
 {
     private ?ChildSupervisor $supervisor = null;
 
+    /**
+     * Core's supervisor looks at this wrapper every N seconds; after a soft restart (SIGUSR1,
+     * sent on every module enable/disable) the Python worker is down until then, so keep it short.
+     */
+    public static function getCheckInterval(): int
+    {
+        return 10;
+    }
+
     public function start(array $argv): void
     {
         $paths = ConferenceLinkConf::paths();

@@ -131,6 +131,18 @@ final class CtlClientTest extends TestCase
         $rest->handle('dial', ['link' => '3']);
         self::assertSame(['--config', "{$this->dir}/etc/conflink.yaml", 'dial', '3'], $this->args());
 
+        $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => '30']);
+        self::assertSame(['--config', "{$this->dir}/etc/conflink.yaml", 'dial', '3', '--force', '--seconds', '30'], $this->args());
+        $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => 600]);
+        self::assertSame(['--config', "{$this->dir}/etc/conflink.yaml", 'dial', '3', '--force', '--seconds', '600'], $this->args());
+        foreach (['0', '-5', '86401', '1e3', 'x', '--help', ['5']] as $bad) {
+            $r = $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => $bad]);
+            self::assertFalse($r['success'], json_encode($bad));
+            self::assertStringStartsWith('seconds:', $r['error']);
+        }
+        self::assertStringStartsWith('force:', $rest->handle('dial', ['id' => '3', 'force' => 'maybe'])['error']);
+        self::assertSame(['--config', "{$this->dir}/etc/conflink.yaml", 'dial', '3', '--force', '--seconds', '600'], $this->args(), 'refused requests never ran ctl');
+
         $missing = $rest->handle('dial', []);
         self::assertFalse($missing['success']);
         self::assertStringContainsString('link: required', $missing['error']);
