@@ -347,3 +347,37 @@ def test_join_and_leave_inside_arm_delay_dials_nothing(e2e: E2E) -> None:
     waited = invite.t - h2.join_t
     e2e.record("arm_delay_join_to_invite", waited, arm_delay=arm)
     assert arm - 0.05 <= waited <= arm + 1.0
+
+
+def test_last_leave_while_ringing_cancels_the_call(e2e: E2E) -> None:
+    sipp = e2e.lab.sipp("never-answer")
+    e2e.write_config([link(ring_timeout=30)])
+    e2e.start_worker()
+    h = e2e.lab.join("354233")
+    sipp.wait_for(sipp.invites, 1, timeout=5)
+    quiet_for(0.5)
+    t_leave = e2e.lab.leave(h)
+    cancel = sipp.wait_for(sipp.cancels, 1, timeout=5)[0]
+    e2e.record("leave_to_cancel_ringing", cancel.t - t_leave)
+    assert cancel.t - t_leave < 2.0
+    quiet_for(BACKOFF[0] + 1.0)
+    assert len(sipp.invites()) == 1, "redialled after the room emptied"
+    assert e2e.lab.conflink_channels() == []
+
+
+def test_last_leave_during_dtmf_hangs_up_before_joining(e2e: E2E) -> None:
+    sipp = e2e.lab.sipp("answer-and-hold")
+    e2e.write_config([link(dtmf="1W2W3W4W5#", dtmf_delay=1)])
+    e2e.start_worker()
+    mark = e2e.lab.a.mark()
+    h = e2e.lab.join("354233")
+    sipp.wait_for(sipp.infos, 1, timeout=5)  # answered, DTMF under way
+    t_leave = e2e.lab.leave(h)
+    bye = sipp.wait_for(lambda: sipp.byes("in"), 1, timeout=5)[0]
+    e2e.record("leave_to_bye_during_dtmf", bye.t - t_leave)
+    assert bye.t - t_leave < 2.0
+    assert len(sipp.digits()) < len("12345#"), "the DTMF went on after the room emptied"
+    quiet_for(BACKOFF[0] + 1.0)
+    assert len(sipp.invites()) == 1
+    assert e2e.ext_joins(mark) == [], "the external call joined an empty room"
+    assert e2e.lab.conflink_channels() == []
