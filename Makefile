@@ -38,7 +38,6 @@ test-unit: deps
 
 test-php: deps
 	tests/php/run.sh
-	tests/php/ui/run.sh
 
 test-js: deps
 	tests/js/build.sh --check

@@ -332,6 +332,8 @@ class Engine:
                 f"CONFLINK_ROOM={link.room}",
                 f"CONFLINK_DTMF={link.dtmf}",
                 f"CONFLINK_DTMF_DELAY_MS={round(link.dtmf_delay * 1000)}",
+                # Not required by the dialplan: lets call history show the number dialled.
+                f"CONFLINK_NUMBER={link.number}",
             ],
         }
         if link.callerid:

@@ -126,7 +126,7 @@ async def test_answered_cycle_originates_once_and_hangs_up_on_leave() -> None:
     assert action["Async"] == "true" and action["Timeout"] == "60000"
     assert action["ChannelId"].startswith("conflink-1-")
     assert action["Variable"] == ["CONFLINK_LINK=1", f"CONFLINK_ROOM={ROOM}", "CONFLINK_DTMF=1#",
-                                  "CONFLINK_DTMF_DELAY_MS=200"]
+                                  "CONFLINK_DTMF_DELAY_MS=200", "CONFLINK_NUMBER=100"]
     ami.replay(rest)
     await asyncio.sleep(0)
     hangups = ami.actions("Hangup")
