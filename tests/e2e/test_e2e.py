@@ -12,7 +12,7 @@ import signal
 import time
 from typing import Any
 
-from conftest import E2E
+from e2e_support import E2E
 
 # Short back-offs keep the suite fast; the values are asserted below.
 BACKOFF = [1.0, 2.0]
