@@ -40,6 +40,11 @@ final class ChildSupervisor
     private float $nextStartAt = 0.0;
     private float $nextKeepRunningCheck = 0.0;
     private bool $stopRequested = false;
+    /**
+     * The Python worker hangs up its external calls on SIGTERM (a final stop) and leaves them
+     * up on SIGUSR1 (a restart: the next worker adopts them by their conflink- Uniqueid).
+     */
+    private int $stopSignal = SIGTERM;
     private int $starts = 0;
 
     /**
@@ -119,10 +124,14 @@ final class ChildSupervisor
         return true;
     }
 
-    /** Signal-safe: only sets a flag; run() stops the child on its way out. */
-    public function requestStop(): void
+    /**
+     * Signal-safe: only sets flags; run() stops the child on its way out. With $keepCalls the
+     * child is asked to leave its calls up for the next worker (a restart, not a final stop).
+     */
+    public function requestStop(bool $keepCalls = false): void
     {
         $this->stopRequested = true;
+        $this->stopSignal    = $keepCalls ? SIGUSR1 : SIGTERM;
     }
 
     public function childPid(): int
@@ -151,13 +160,16 @@ final class ChildSupervisor
         return posix_kill($this->childPid, $signal);
     }
 
-    /** Stops the child (SIGTERM, then SIGKILL after the grace time) and removes the PID file. */
-    public function stopChild(): void
+    /**
+     * Stops the child (SIGTERM, or SIGUSR1 after requestStop(keepCalls: true); then SIGKILL
+     * after the grace time) and removes the PID file.
+     */
+    public function stopChild(?int $signal = null): void
     {
         if ($this->process !== null) {
             $pid = $this->childPid;
             if ($pid > 0) {
-                PidFile::terminate($pid, $this->stopGrace);
+                PidFile::terminate($pid, $this->stopGrace, $signal ?? $this->stopSignal);
             }
             proc_close($this->process);
             $this->process  = null;

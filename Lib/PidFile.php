@@ -133,14 +133,15 @@ final class PidFile
     }
 
     /**
-     * SIGTERM, wait up to $graceSeconds, then SIGKILL. True when the process is gone.
+     * $signal (SIGTERM by default), wait up to $graceSeconds, then SIGKILL. True when the
+     * process is gone.
      */
-    public static function terminate(int $pid, float $graceSeconds): bool
+    public static function terminate(int $pid, float $graceSeconds, int $signal = SIGTERM): bool
     {
         if (!self::isAlive($pid)) {
             return true;
         }
-        posix_kill($pid, SIGTERM);
+        posix_kill($pid, $signal);
         if (self::waitGone($pid, $graceSeconds)) {
             return true;
         }

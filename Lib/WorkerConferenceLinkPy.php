@@ -22,8 +22,9 @@ require_once 'Globals.php';
  * Thin by design; ChildSupervisor does the work. Signals:
  * - SIGTERM/SIGINT (module disable: core killalls the class; shutdown): stop the child, then
  *   let WorkerBase exit.
- * - SIGUSR1 (core's soft restart of all workers): stop the child cleanly and return from
- *   start(); core starts a fresh wrapper, which starts a fresh child.
+ * - SIGUSR1 (core's soft restart of all workers): stop the child with SIGUSR1, which leaves
+ *   its external calls up, and return from start(); core starts a fresh wrapper, whose child
+ *   adopts the calls. A final stop (SIGTERM) makes the child hang its calls up first.
  */
 class WorkerConferenceLinkPy extends WorkerBase
 {
@@ -62,7 +63,7 @@ class WorkerConferenceLinkPy extends WorkerBase
         if ($signal === SIGTERM || $signal === SIGINT) {
             // WorkerBase exits at once on these; the child must not outlive us.
             $this->supervisor?->requestStop();
-            $this->supervisor?->stopChild();
+            $this->supervisor?->stopChild(SIGTERM);
         }
         parent::signalHandler($signal);
     }
@@ -70,7 +71,7 @@ class WorkerConferenceLinkPy extends WorkerBase
     protected function handleSignalUsr1(): void
     {
         $this->needRestart = true;
-        $this->supervisor?->requestStop();
+        $this->supervisor?->requestStop(keepCalls: true);
     }
 }
 

@@ -7,6 +7,7 @@ turned into an Originate on the wire within the same callback that read the even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -73,6 +74,7 @@ class Engine:
         self._journals: dict[str, list[tuple[str, str, str]]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._reconcile_task: asyncio.Task | None = None
+        self._all_gone: asyncio.Event | None = None  # set while a final stop waits for hang-ups
         self._resync_lock = asyncio.Lock()
         self.counters = {"originates": 0, "hangups": 0, "resyncs": 0, "reconciles": 0, "events": 0}
 
@@ -93,6 +95,24 @@ class Engine:
             task.cancel()
         if self.ami is not None:
             self.ami.stop()
+
+    async def hang_up_all(self, wait_seconds: float) -> int:
+        """Final stop: end every external call we hold, waiting up to `wait_seconds` for Asterisk."""
+        now = self._clock()
+        held = [m for m in self.machines.values() if m.call is not None]
+        for machine in held:
+            self._run(machine.manual_hangup(now)[2])
+            log.info("link=%s room=%s hanging up on stop", machine.link.id, machine.link.room)
+        if held:
+            self._all_gone = asyncio.Event()
+            self._check_all_gone()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_gone.wait(), wait_seconds)
+        return len(held)
+
+    def _check_all_gone(self) -> None:
+        if self._all_gone is not None and all(m.call is None for m in self.machines.values()):
+            self._all_gone.set()
 
     # ------------------------------------------------------------------ config
 
@@ -274,6 +294,7 @@ class Engine:
         machine = self.machines.get(link_id)
         if machine is not None:
             self._run(machine.external_gone(uid, failure, now))
+        self._check_all_gone()
 
     def _on_originate_response(self, message: Any) -> None:
         # Reaches us only for Originates sent by an earlier connection (ours are consumed by

@@ -1,7 +1,9 @@
 """`conflink-worker --config PATH`: the daemon.
 
 Checks its own runtime first (MikoPBX's Python may lack parts of the standard library),
-then binds the control socket, connects to AMI and runs until SIGTERM/SIGINT.
+then binds the control socket, connects to AMI and runs until a signal:
+SIGTERM/SIGINT is a final stop (external calls are hung up first, so none is left alone);
+SIGUSR1 is a restart (calls stay up and the next worker adopts them).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from .selfcheck import diagnose, format_report, run_self_check
 
 EXIT_BAD_CONFIG = 2
 EXIT_RUNTIME = 3
-STOP_TIMEOUT = 1.5
+STOP_TIMEOUT = 1.8
+HANGUP_ON_STOP_TIMEOUT = 1.0
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -85,9 +88,17 @@ async def _run(config: object, args: argparse.Namespace) -> int:
         return EXIT_BAD_CONFIG
 
     stop = asyncio.Event()
+    keep_calls = False
+
+    def request_stop(keep: bool) -> None:
+        nonlocal keep_calls
+        keep_calls = keep
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, request_stop, False)
+    loop.add_signal_handler(signal.SIGUSR1, request_stop, True)
     log.info(
         "conflink-worker %s started: %s, control %s",
         __version__,
@@ -96,9 +107,11 @@ async def _run(config: object, args: argparse.Namespace) -> int:
     )
     await engine.start(config)
     await stop.wait()
-    log.info("stopping")
+    log.info("stopping (%s)", "restart: external calls stay up" if keep_calls else "final: hanging up external calls")
     try:
         async with asyncio.timeout(STOP_TIMEOUT):
+            if not keep_calls:
+                await engine.hang_up_all(HANGUP_ON_STOP_TIMEOUT)
             await engine.stop()
             await server.close()
     except TimeoutError:

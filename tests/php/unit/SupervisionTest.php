@@ -272,6 +272,24 @@ final class SupervisionTest extends TestCase
         self::assertNull($pf->read());
     }
 
+    public function testStopSignalSaysWhetherCallsStayUp(): void
+    {
+        foreach ([[false, 'TERM'], [true, 'USR1']] as [$keepCalls, $expected]) {
+            $dir  = Support::tempDir('sup');
+            $seen = "{$dir}/signal";
+            $body = "trap 'echo TERM > {$seen}; exit 0' TERM\ntrap 'echo USR1 > {$seen}; exit 0' USR1\n"
+                . "while :; do sleep 0.05; done";
+            [$sup] = $this->supervisor($dir, $body);
+            self::assertTrue($sup->tick(1.0));
+            $this->spawned[] = $sup->childPid();
+            usleep(200000);
+            $sup->requestStop($keepCalls);
+            self::assertFalse($sup->tick(2.0));
+            $sup->stopChild();
+            self::assertSame($expected, trim((string)@file_get_contents($seen)), 'keepCalls=' . var_export($keepCalls, true));
+        }
+    }
+
     public function testRunEndsWhenTheModuleIsDisabled(): void
     {
         $dir     = Support::tempDir('sup');
