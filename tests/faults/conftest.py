@@ -238,8 +238,10 @@ class Env:
         intervals, bad = self.check_lone()
         assert not bad, (
             "external call alone in a room longer than linger + 2 s: "
-            + "; ".join(f"room {i.room} {i.seconds:.2f} s ({', '.join(i.externals)}){' still open' if i.open_at_end else ''}"
-                        for i in bad)
+            + "; ".join(
+                f"room {i.room} {i.seconds:.2f} s ({', '.join(i.externals)}){' still open' if i.open_at_end else ''}"
+                for i in bad
+            )
         )
         return longest_lone(intervals)
 

@@ -54,7 +54,7 @@ def lone_intervals(
             out.append(LoneInterval(room, since.pop(room), t, tuple(sorted(last_ext.get(room, ())))))
 
     last_ext: dict[str, set[str]] = {}
-    for t, kind, e in marks:
+    for t, _kind, e in marks:
         if e is None:  # reset: everything gone at t
             for room in list(since):
                 out.append(LoneInterval(room, since.pop(room), t, tuple(sorted(last_ext.get(room, ())))))

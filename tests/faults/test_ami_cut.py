@@ -156,7 +156,6 @@ def test_leave_and_join_during_the_gap(env: Env, proxy: AmiCutProxy) -> None:
     t_cut = time.time()
     env.lab.leave(ha)
     hb = env.lab.join(ROOM_B)
-    time.sleep(0.2)
     proxy.refuse(False)
     _wait_reconnected(env, proxy, 2, timeout=15)
     ext_b = env.wait_ext_join(mark, room=ROOM_B, timeout=10)

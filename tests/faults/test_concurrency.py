@@ -58,7 +58,7 @@ def test_simultaneous_joins_make_one_call_per_room(env: Env) -> None:
             env.wait_ext_join(mark, room=r, timeout=15)
         time.sleep(0.5)
         chans = env.lab.conflink_channels()
-        for (handles, _, t_sent), r in zip(bursts, rooms, strict=True):
+        for (handles, _, _sent), r in zip(bursts, rooms, strict=True):
             trials += 1
             joins = [h.join_t for h in handles]
             spread = (max(joins) - min(joins)) * 1000

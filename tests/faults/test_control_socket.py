@@ -131,7 +131,8 @@ def test_tcp_socket_is_loopback_only(env: Env) -> None:
         finally:
             w2.kill()
         refused_start.append(code == 2 and "control.endpoint" in w2.log())
-    record("control_socket", "non-loopback endpoints refused on push / at start", [sum(refused_push), sum(refused_start)])
+    record("control_socket", "non-loopback endpoints refused on push / at start",
+           [sum(refused_push), sum(refused_start)])
     assert all(refused_push) and all(refused_start), (refused_push, refused_start)
     assert w.running() and env.ctl("ping").returncode == 0
     time.sleep(0.1)

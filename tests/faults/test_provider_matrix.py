@@ -12,6 +12,7 @@ hold per case (design.md, behaviour list):
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Iterator
@@ -138,7 +139,7 @@ def _run(env: Env) -> dict[str, Result]:
 
 
 def _gaps(ts: list[float]) -> list[float]:
-    return [round(b - a, 2) for a, b in zip(ts, ts[1:], strict=False)]
+    return [round(b - a, 2) for a, b in itertools.pairwise(ts)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
