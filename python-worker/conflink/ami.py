@@ -57,8 +57,13 @@ class _Manager(Manager):
                 f.result()[0].close()
             return
         if f.cancelled() or f.exception() is not None:
+            exc = None if f.cancelled() else f.exception()
             self.reconnect_timeout = self._client.next_backoff()
-            self._client.note_connect_failed(f.exception() if not f.cancelled() else None)
+            self._client.note_connect_failed(exc)
+            if not isinstance(exc, OSError):
+                # panoramisk reschedules only on OSError (a bad name raises UnicodeError).
+                self.loop.call_later(self.reconnect_timeout, self.connect)
+                return
         super().connection_made(f)
 
     def login(self, future: asyncio.Future) -> bool:
@@ -132,11 +137,9 @@ class AmiClient:
             log=logging.getLogger("conflink.ami.panoramisk"),
         )
         self._manager.register_event("*", self._dispatch)
-        try:
-            await self._manager.connect()
-        except OSError as exc:
-            # panoramisk already scheduled the retry; just say why.
-            log.warning("AMI %s:%s not reachable yet: %s", self.config.host, self.config.port, exc)
+        # Not awaited: a host that drops SYNs would hold a config push for the kernel's
+        # connect timeout. The task's done-callback reports and schedules the retry.
+        self._manager.connect()
 
     def stop(self) -> None:
         if self._manager is not None:
@@ -151,7 +154,10 @@ class AmiClient:
         return delay
 
     def note_connect_failed(self, exc: BaseException | None) -> None:
+        first = not self.last_error.startswith("cannot connect")
         self.last_error = f"cannot connect: {exc}"
+        if first:
+            log.warning("AMI %s:%s not reachable: %s (retrying with back-off)", self.config.host, self.config.port, exc)
 
     def note_auth_failed(self, message: str) -> None:
         self.auth_failed = True

@@ -32,6 +32,7 @@ log = logging.getLogger("conflink.engine")
 
 CALL_PREFIX = "conflink-"
 RECONCILE_INTERVAL = 60.0
+ROOM_RETRY_SECONDS = 30.0
 GONE_MEMORY_SECONDS = 120.0
 
 
@@ -71,6 +72,13 @@ class Engine:
         self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
         self._dial_status: dict[str, str] = {}
         self._gone: dict[str, float] = {}
+        # Calls we decided to end, until their Hangup event: a resync re-sends the hang-up
+        # (it may have been lost with the AMI connection) and never adopts them.
+        self._doomed: dict[str, str | None] = {}
+        # Room each of our calls was dialled into, so a link's room change never adopts an
+        # old call into the new room.
+        self._call_rooms: dict[str, str] = {}
+        self._retry_rooms: set[str] = set()
         self._journals: dict[str, list[tuple[str, str, str]]] = {}
         self._tasks: set[asyncio.Task] = set()
         self._reconcile_task: asyncio.Task | None = None
@@ -133,11 +141,13 @@ class Engine:
                 machine = None
             if machine is None:
                 machine = LinkMachine(link=link, ami_up=False)
-                machine.internals = set(self.room_internals.get(link.room, ()))
                 self.machines[link.id] = machine
                 if link.room not in self.rooms:
+                    # Not watched until now: what we know of it may be stale; its resync decides.
                     new_rooms.add(link.room)
-                self._run(machine.set_ami(bool(self.ami and self.ami.ready), now))
+                else:
+                    machine.internals = set(self.room_internals.get(link.room, ()))
+                    self._run(machine.set_ami(bool(self.ami and self.ami.ready), now))
             elif machine.link != link:
                 if machine.call is not None and machine.link.dial_settings() != link.dial_settings():
                     notes.append(f"link {link.id}: dial settings changed; the live call stays, "
@@ -286,6 +296,8 @@ class Engine:
             return
         now = self._clock()
         self._remember_gone(uid, now)
+        self._doomed.pop(uid, None)
+        self._call_rooms.pop(uid, None)
         failure = classify(
             cause=_field(message, "Cause"),
             tech_cause=_field(message, "TechCause") or None,
@@ -367,11 +379,20 @@ class Engine:
             return
         self.counters["originates"] += 1
         call_id = action.call_id
+        self._call_rooms[call_id] = link.room
+        if len(self._call_rooms) > 20000:
+            self._call_rooms.pop(next(iter(self._call_rooms)))
         future.add_done_callback(lambda f: self._originate_done(call_id, f))
 
     def _originate_done(self, call_id: str, future: asyncio.Future) -> None:
         if future.cancelled() or future.exception() is not None:
-            return  # connection lost: the resync after reconnect finds out what happened
+            # Connection lost before the answer: the Originate may never have reached
+            # Asterisk. The resync after reconnect decides from the channel list.
+            link_id = link_id_of(call_id)
+            machine = self.machines.get(link_id) if link_id else None
+            if machine is not None:
+                machine.originate_unconfirmed(call_id)
+            return
         result = future.result()
         self._originate_result(call_id, list(result) if isinstance(result, list) else [result])
 
@@ -393,9 +414,11 @@ class Engine:
             self._run(machine.originate_failed(call_id, failure, now))
 
     def _hangup_channel(self, call_id: str, channel: str | None) -> None:
+        if call_id not in self._gone:
+            self._doomed[call_id] = channel or self._doomed.get(call_id)
         ami = self.ami
         if ami is None or not ami.ready:
-            return  # the hang-up deadline retries; the resync after reconnect catches the rest
+            return  # the resync after reconnect re-sends it (see _doomed)
         self.counters["hangups"] += 1
         if channel:
             try:
@@ -444,7 +467,10 @@ class Engine:
             for room in targets:
                 self._journals[room] = []
             try:
+                listed_at: float | None = self._clock()
                 channels = await ami.list_events({"Action": "CoreShowChannels"}, "CoreShowChannel")
+                if channels is None:
+                    listed_at = None
                 ours = {
                     _field(c, "Uniqueid"): _field(c, "Channel")
                     for c in channels or []
@@ -453,10 +479,13 @@ class Engine:
                 for room in targets:
                     items = await ami.list_events({"Action": "ConfbridgeList", "Conference": room}, "ConfbridgeList")
                     if items is None:
+                        self._room_list_failed(room)
                         continue
-                    self._apply_room_snapshot(room, items, ours)
-                if full and channels is not None:
-                    self._hang_up_strays(ours)
+                    self._apply_room_snapshot(room, items, ours, listed_at)
+                if channels is not None:
+                    self._hang_up_doomed(ours)
+                    if full:
+                        self._hang_up_strays(ours)
             except AmiNotReady as exc:
                 log.warning("resync (%s) interrupted: %s", reason, exc)
             finally:
@@ -464,7 +493,34 @@ class Engine:
                     self._journals.pop(room, None)
             log.info("resync done (%s): %d room(s)", reason, len(targets))
 
-    def _apply_room_snapshot(self, room: str, items: list[Any], channels: dict[str, str]) -> None:
+    def _room_list_failed(self, room: str) -> None:
+        """Keep the room working on live events and try its list again later."""
+        now = self._clock()
+        for machine in self._machines_of(room):
+            machine.internals = set(self.room_internals.get(room, ()))
+            self._run(machine.set_ami(True, now))
+        if room not in self._retry_rooms:
+            self._retry_rooms.add(room)
+            asyncio.get_running_loop().call_later(ROOM_RETRY_SECONDS, self._retry_room, room)
+
+    def _retry_room(self, room: str) -> None:
+        self._retry_rooms.discard(room)
+        if room in self.rooms:
+            self._spawn(self.resync("room list retry", rooms=[room]))
+
+    def _hang_up_doomed(self, channels: dict[str, str]) -> None:
+        for uid in list(self._doomed):
+            if uid in channels:
+                log.info("re-sending hang-up of %s", uid)
+                channel = channels[uid] or self._doomed[uid]
+                self._doomed.pop(uid)
+                self._hangup_channel(uid, channel)
+            else:
+                self._doomed.pop(uid)  # gone meanwhile
+
+    def _apply_room_snapshot(
+        self, room: str, items: list[Any], channels: dict[str, str], listed_at: float | None
+    ) -> None:
         now = self._clock()
         internals: set[str] = set()
         joined: dict[str, str] = {}
@@ -498,10 +554,12 @@ class Engine:
             calls = []
             prefix = f"{CALL_PREFIX}{link_id}-"
             for uid in set(joined) | {u for u in channels if u.startswith(prefix)}:
-                if not uid.startswith(prefix) or uid in self._gone:
+                if not uid.startswith(prefix) or uid in self._gone or uid in self._doomed:
                     continue
+                if uid not in joined and self._call_rooms.get(uid, room) != room:
+                    continue  # dialled into the link's previous room
                 calls.append(SnapshotCall(uid, joined.get(uid) or channels.get(uid), uid in joined))
-            self._run(machine.resync(internals, calls, now))
+            self._run(machine.resync(internals, calls, now, listed_at))
         for uid, channel in joined.items():
             link_id = link_id_of(uid)
             machine = self.machines.get(link_id) if link_id else None

@@ -28,8 +28,9 @@ STABLE_CALL_SECONDS = 30.0
 # After an OriginateResponse failure, wait this long for the Hangup event that carries the
 # real cause (it travels a different path inside Asterisk and may arrive later).
 FAILURE_GRACE_SECONDS = 1.0
-# A freshly originated call may not be visible in a channel snapshot yet.
-SNAPSHOT_GRACE_SECONDS = 5.0
+# An async Originate creates its channel in another Asterisk thread: a channel list asked
+# for this soon after the Originate may not show it yet.
+CHANNEL_LIST_LAG_SECONDS = 1.0
 HANGUP_DEADLINE_SECONDS = 5.0
 HANGUP_RETRIES = 3
 JOIN_MARGIN_SECONDS = 15.0
@@ -95,6 +96,9 @@ class Call:
     hangup_reason: str | None = None
     hangup_tries: int = 0
     pending_failure: Failure | None = None
+    # The Originate went out on a connection that died before its answer: it may never
+    # have reached Asterisk, so the next channel list decides regardless of age.
+    unconfirmed: bool = False
 
     @property
     def joined(self) -> bool:
@@ -193,8 +197,16 @@ class LinkMachine:
             self._note(now, f"adopted external call {call_id} found in the room")
             return
         if call.call_id != call_id:
-            self._note(now, f"second external call {call_id} in the room: hanging it up")
-            self._emit(Hangup(self.link.id, call_id, channel))
+            if call.joined:
+                self._note(now, f"second external call {call_id} in the room: hanging it up")
+                self._emit(Hangup(self.link.id, call_id, channel))
+                return
+            # Ours in the room beats ours still dialling: keep the one the far end is in.
+            self._note(now, f"external call {call_id} is already in the room: dropping {call.call_id}")
+            self._emit(Hangup(self.link.id, call.call_id, call.channel))
+            self._cancel(JOIN_DEADLINE)
+            self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now, answered_at=now,
+                             adopted=True)
             return
         if channel:
             call.channel = channel
@@ -214,6 +226,11 @@ class LinkMachine:
         if self.call is not None and self.call.call_id == call_id and not self.call.channel:
             self.call.channel = channel
 
+    def originate_unconfirmed(self, call_id: str) -> None:
+        call = self._own(call_id)
+        if call is not None and not call.joined:
+            call.unconfirmed = True
+
     def originate_failed(self, call_id: str, failure: Failure, now: float) -> list[Action]:
         call = self._own(call_id)
         if call is None:
@@ -226,7 +243,7 @@ class LinkMachine:
     def external_gone(self, call_id: str, failure: Failure | None, now: float) -> list[Action]:
         """The channel of `call_id` no longer exists (Hangup event, or absent from a snapshot)."""
         if self._own(call_id) is None:
-            return []
+            return self._late_cause(call_id, failure, now)
         self._on_gone(call_id, failure, now)
         return self._step(now)
 
@@ -235,11 +252,12 @@ class LinkMachine:
         if call is None:
             return
         self.call = None
-        for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE):
+        for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE, LINGER):
             self._cancel(kind)
         record = self._record_for(call_id)
         duration = now - call.joined_at if call.joined_at is not None else None
-        failure = failure or call.pending_failure
+        if failure is None or (failure.category == "failed" and call.pending_failure is not None):
+            failure = call.pending_failure or failure  # keep the more specific reason
         if call.hangup_reason is not None:
             self._finish(record, "hung up", call.hangup_reason, duration)
             self._note(now, f"external call {call_id} ended ({call.hangup_reason})")
@@ -266,6 +284,24 @@ class LinkMachine:
             else:
                 self._note(now, f"attempt {self.attempts} failed: {failure.text}")
                 self._schedule_retry(now)
+
+    def _late_cause(self, call_id: str, failure: Failure | None, now: float) -> list[Action]:
+        """A Hangup that arrived after the failure grace: a permanent cause still stops retries."""
+        record = self._record_for(call_id)
+        if (
+            failure is None
+            or not failure.permanent
+            or record is None
+            or record.result != "failed"
+            or self.call is not None
+            or RETRY not in self.timers
+        ):
+            return []
+        record.cause = failure.text
+        self.last_error = failure.text
+        self.permanent_failure = True
+        self._stop(now, f"number will not work: {failure.text}")
+        return self._step(now)
 
     def timer_fired(self, kind: str, now: float) -> list[Action]:
         if kind not in self.timers:
@@ -295,15 +331,20 @@ class LinkMachine:
             self._on_gone(call.call_id, call.pending_failure, now)
         return self._step(now)
 
-    def resync(self, internals: set[str], calls: list[SnapshotCall], now: float) -> list[Action]:
-        """Replace what we believe with a snapshot of the room and of our channels."""
+    def resync(
+        self, internals: set[str], calls: list[SnapshotCall], now: float, channels_listed_at: float | None = None
+    ) -> list[Action]:
+        """Replace what we believe with a snapshot of the room and of our channels.
+
+        `channels_listed_at` is when the channel list was asked for (None: no channel list,
+        so a call missing from `calls` cannot be declared gone)."""
         self.internals = set(internals)
         self.ami_up = True
         ours = {c.call_id: c for c in calls}
         call = self.call
-        if call is not None and call.call_id not in ours:
-            young = not call.joined and now - call.started < SNAPSHOT_GRACE_SECONDS
-            if not young:
+        if call is not None and call.call_id not in ours and channels_listed_at is not None:
+            listed_after_start = call.started < channels_listed_at - CHANNEL_LIST_LAG_SECONDS
+            if call.joined or call.unconfirmed or listed_after_start:
                 self._note(now, f"external call {call.call_id} is gone (found by resync)")
                 self._on_gone(call.call_id, call.pending_failure, now)
         call = self.call

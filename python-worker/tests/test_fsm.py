@@ -333,7 +333,7 @@ def test_resync_dials_where_a_call_is_missing() -> None:
     sim.join("a")
     sim.connect()
     sim.advance(60)
-    sim.apply(sim.m.resync({"a"}, [], sim.now))  # our call vanished while we were away
+    sim.apply(sim.m.resync({"a"}, [], sim.now, channels_listed_at=sim.now))  # vanished while we were away
     assert sim.m.state == "backoff"
     sim.advance(100)
     assert len(sim.originates) == 2
@@ -343,8 +343,74 @@ def test_resync_keeps_a_just_originated_call() -> None:
     sim = Sim()
     sim.join("a")
     sim.advance(0.1)
-    sim.apply(sim.m.resync({"a"}, [], sim.now))
+    sim.apply(sim.m.resync({"a"}, [], sim.now, channels_listed_at=sim.now))
     assert sim.m.state == "dialing" and len(sim.originates) == 1
+
+
+def test_resync_judges_a_call_by_when_the_channels_were_listed_not_by_its_age() -> None:
+    # The channel list was asked for before this call existed: its absence proves nothing,
+    # however late the room list comes back.
+    sim = Sim()
+    listed_at = sim.now
+    sim.advance(0.5)
+    sim.join("a")
+    sim.advance(10)
+    sim.apply(sim.m.resync({"a"}, [], sim.now, channels_listed_at=listed_at))
+    assert sim.m.state == "dialing" and len(sim.originates) == 1
+
+
+def test_resync_without_a_channel_list_declares_nothing_gone() -> None:
+    sim = Sim()
+    sim.join("a")
+    sim.advance(30)
+    sim.apply(sim.m.resync({"a"}, [], sim.now, channels_listed_at=None))
+    assert sim.m.state == "dialing" and len(sim.originates) == 1
+
+
+def test_unconfirmed_originate_absent_after_reconnect_is_redialled_at_once() -> None:
+    sim = Sim(retry=RetryConfig(backoff=(1.0,)))
+    sim.join("a")
+    sim.m.originate_unconfirmed(sim.call_id)
+    sim.apply(sim.m.set_ami(False, sim.now))
+    sim.advance(0.8)
+    sim.apply(sim.m.resync({"a"}, [], sim.now, channels_listed_at=sim.now))
+    sim.advance(1.0)
+    assert len(sim.originates) == 2
+
+
+def test_joined_call_beats_the_one_still_dialling() -> None:
+    sim = Sim()
+    sim.join("a")
+    dialling = sim.call_id
+    sim.apply(sim.m.external_joined("conflink-1-other", "PJSIP/x-7", sim.now))
+    assert [h.call_id for h in sim.hangups] == [dialling]
+    assert sim.m.call is not None and sim.m.call.call_id == "conflink-1-other" and sim.m.state == "connected"
+
+
+def test_late_permanent_cause_still_stops_retries() -> None:
+    sim = Sim(retry=RetryConfig(backoff=(30.0,)))
+    sim.join("a")
+    call_id = sim.call_id
+    sim.apply(sim.m.originate_failed(call_id, classify(reason="0"), sim.now))
+    sim.advance(1.5)  # grace over: booked as a temporary failure
+    assert sim.m.state == "backoff"
+    sim.apply(sim.m.external_gone(call_id, classify(cause="1", tech_cause="404"), sim.now))
+    assert sim.m.state == "failed" and sim.m.permanent_failure and RETRY not in sim.timers
+    assert sim.m.attempt_log[-1].cause == "number not found (404)"
+
+
+def test_drop_during_linger_cancels_the_linger_timer() -> None:
+    sim = Sim(linger=60.0)
+    sim.join("a")
+    sim.connect()
+    sim.leave("a")
+    sim.advance(10)
+    sim.gone()
+    assert LINGER not in sim.timers
+    ok, _, actions = sim.m.manual_dial(sim.now, force=True, seconds=120)
+    sim.apply(actions)
+    sim.advance(60)
+    assert ok and sim.hangups == []  # the old linger must not end the test call
 
 
 def test_second_external_join_is_hung_up() -> None:
