@@ -223,6 +223,8 @@ class Env:
         for lk in self.config.get("links", []):
             room = str(lk["room"])
             limits[room] = max(limits.get(room, 0.0), float(lk.get("linger", 0)) + LONE_MARGIN)
+        for room, extra in self.lone_limit_extra.items():
+            limits[room] = limits.get(room, LONE_MARGIN) + extra
         return limits
 
     def check_lone(self) -> tuple[list[LoneInterval], list[LoneInterval]]:

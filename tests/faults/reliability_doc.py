@@ -74,7 +74,9 @@ def write_document(target: Path, doc: dict[str, Any], full: bool) -> None:
     lines += ["", "## 6. No lone external call (every lab, every scenario)", "",
               "`tests/faults/lonecheck.py` replays the ConfbridgeJoin/Leave events the lab recorded: a room is "
               "\"lone\" while it holds an external call (`conflink-` Uniqueid) and no internal participant. "
-              "Limit: the link's linger + 2 s. An Asterisk restart counts as a reset (all channels gone).", "",
+              "Limit: the link's linger + 2 s. An Asterisk restart counts as a reset (all channels gone). "
+              "Where a test holds AMI down on purpose after the last internal left, the outage is added to "
+              "that room's limit (nobody can hang up without AMI); the figure is in section 2.", "",
               "| test | lone intervals | longest (s) | over the limit |", "|---|---|---|---|"]
     for entry in doc["lone"]:
         lines.append(f"| `{entry['test']}` | {entry['intervals']} | {entry['longest_s']} | "

@@ -52,6 +52,7 @@ class AmiCutProxy:
         self._trigger: tuple[bytes, bool] | None = None
         self._stopped = False
         self.accepted = 0  # connections relayed (a reconnect adds one)
+        self.accept_times: list[float] = []
         self.cuts: list[dict[str, object]] = []  # what was cut, when, why
         self.client_bytes = bytearray()  # everything the worker sent, for the record
         self._thread = threading.Thread(target=self._accept_loop, name=f"amiproxy-{self.port}", daemon=True)
@@ -121,6 +122,7 @@ class AmiCutProxy:
             with self._lock:
                 self._conns.append(conn)
             self.accepted += 1
+            self.accept_times.append(time.time())
             threading.Thread(target=self._up, args=(conn,), daemon=True).start()
             threading.Thread(target=self._down, args=(conn,), daemon=True).start()
 
