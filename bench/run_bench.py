@@ -69,7 +69,7 @@ class Params:
     pause: float = 0.25  # max random pause between the steps of a latency cycle
 
 
-FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=200, per_period=4, step=2.5, hold=4.5,
+FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=100, per_period=6, step=1.5, hold=2.5,
               load_seconds=60, idle_gap=2.0, rtp_ports=1200, poller_idle_seconds=9.5, fsm_seconds=1.5)
 SMOKE = Params(cycles=5, poller_cycles=2, links=50, busy=10, per_period=3, step=0.6, hold=1.2,
                load_seconds=5, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
