@@ -78,6 +78,9 @@ def classify(
     """Classify a failure from the Hangup/DialEnd/OriginateResponse fields (any may be missing)."""
     sip = _int(tech_cause)
     q850 = _int(cause)
+    if q850 in (18, 19) and sip in (None, 408, 480, 487):
+        # Asterisk's own ring timeout: it cancels and reports 480/487, but nobody answered.
+        return Failure("no_answer", f"no answer (cause {q850})")
     if sip in _PERMANENT_SIP:
         return Failure("rejected", _PERMANENT_SIP[sip], permanent=True)
     if q850 in _PERMANENT_Q850 and sip is None:
@@ -87,10 +90,10 @@ def classify(
         return Failure(category, _TRANSIENT_SIP[sip])
     if sip is not None and 400 <= sip <= 699:
         return Failure("congestion", f"provider answered {sip}")
+    if q850 == 16 and sip is None and not dial_status:
+        return Failure("normal", "hung up normally (cause 16)")
     if q850 == 17:
         return Failure("busy", "busy (cause 17)")
-    if q850 in (18, 19):
-        return Failure("no_answer", f"no answer (cause {q850})")
     status = str(dial_status or "").strip().upper()
     if status in _DIALSTATUS:
         return Failure(status.lower(), _DIALSTATUS[status])

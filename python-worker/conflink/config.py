@@ -136,7 +136,7 @@ def _mapping(value: object, path: str, allowed: set[str], required: set[str] = f
 def _string(value: object, path: str, pattern: re.Pattern[str], what: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(path, f"{_show(value)} must be a quoted string ({what})")
-    if not pattern.match(value) or "\n" in value:
+    if not pattern.fullmatch(value):
         raise ConfigError(path, f"{_show(value)} is not {what}")
     return value
 
@@ -185,7 +185,7 @@ def _endpoint(value: object, path: str) -> str:
         ):
             raise ConfigError(path, f"{_show(value)} must be ipc://<absolute path> of at most 100 characters")
         return value
-    match = _TCP_RE.match(value)
+    match = _TCP_RE.fullmatch(value)
     if not match:
         raise ConfigError(path, f"{_show(value)} is not a local endpoint (tcp://127.0.0.1:<port> or ipc://<path>)")
     _integer(int(match.group(2)), path, 1, 65535)
@@ -201,7 +201,7 @@ def _host(value: object, path: str) -> str:
     except ValueError:
         pass
     labels = value[:-1].split(".") if value.endswith(".") else value.split(".")
-    if len(value) > 253 or not all(_HOST_LABEL_RE.match(label) for label in labels):
+    if len(value) > 253 or not all(_HOST_LABEL_RE.fullmatch(label) for label in labels):
         raise ConfigError(path, f"{_show(value)} is not a host name or IP address")
     return value
 

@@ -73,7 +73,7 @@ def parse_endpoint(endpoint: object) -> Endpoint:
     """Validate a control endpoint: tcp on loopback with a port, or ipc with an absolute path."""
     if not isinstance(endpoint, str):
         raise ControlEndpointError(f"control endpoint must be a string, got {type(endpoint).__name__}")
-    m = _TCP_RE.match(endpoint)
+    m = _TCP_RE.fullmatch(endpoint)
     if m:
         port = int(m.group(2))
         if not 1 <= port <= 65535:
@@ -532,7 +532,7 @@ class ControlHandler:
         link = request["link"]
         if not isinstance(link, str):
             return None, f"link: must be a string, got {_json_type(link)}"
-        if not LINK_ID_RE.match(link):
+        if not LINK_ID_RE.fullmatch(link):
             return None, f"link: {_short(link)} is not a valid link id"
         ids = _config_link_ids(self.engine.config)
         if ids is not None and link not in ids:

@@ -265,7 +265,8 @@ class LinkMachine:
             self._finish(record, "test ended", failure.text if failure else "", duration)
             self._note(now, f"test call {call_id} ended")
         elif call.joined:
-            self._finish(record, "dropped", failure.text if failure else "far end hung up", duration)
+            cause = failure.text if failure is not None and failure.category not in ("failed", "normal") else ""
+            self._finish(record, "dropped", cause or "far end hung up", duration)
             if duration is not None and duration >= STABLE_CALL_SECONDS:
                 self.attempts = 0
             if self.internals and not self.link.retry.redial_on_drop:

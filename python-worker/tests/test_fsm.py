@@ -518,6 +518,8 @@ def test_status_fields() -> None:
         ({"cause": "21", "tech_cause": "603"}, "rejected", True),
         ({"cause": "1"}, "rejected", True),
         ({"cause": "19"}, "no_answer", False),
+        ({"cause": "19", "tech_cause": "480"}, "no_answer", False),
+        ({"cause": "16"}, "normal", False),
         ({"dial_status": "NOANSWER"}, "noanswer", False),
         ({"reason": "3"}, "no_answer", False),
         ({"reason": "0"}, "failed", False),
