@@ -106,7 +106,7 @@ class ModuleConferenceLinkController extends BaseController
             $this->setVars(FormResponse::failed($this->translation->_('module_conflink_error_link_id')));
             return;
         }
-        foreach (LinkInput::FIELDS as $field) {
+        foreach (LinkInput::fields() as $field) {
             $record->$field = $result->values[$field];
         }
         if ($record->save() === false) {

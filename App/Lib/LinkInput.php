@@ -8,6 +8,8 @@ declare(strict_types=1);
 
 namespace Modules\ModuleConferenceLink\App\Lib;
 
+use Modules\ModuleConferenceLink\Lib\LinkValidator;
+
 /**
  * Turns the POST body of the modify form into the column values of one link.
  *
@@ -17,23 +19,16 @@ namespace Modules\ModuleConferenceLink\App\Lib;
  */
 final class LinkInput
 {
-    /** Editable columns of m_ConferenceLinks, in form order. */
-    public const FIELDS = [
-        'conference_extension',
-        'provider_uniqid',
-        'dst_number',
-        'dtmf',
-        'dtmf_delay',
-        'callerid',
-        'ring_timeout',
-        'arm_delay',
-        'linger',
-        'max_attempts',
-        'backoff',
-        'redial_on_drop',
-        'enabled',
-        'description',
-    ];
+    /**
+     * Editable columns of m_ConferenceLinks, in form order: the validator's columns without
+     * the row id, so the two lists cannot drift apart.
+     *
+     * @return list<string>
+     */
+    public static function fields(): array
+    {
+        return array_values(array_diff(LinkValidator::FIELDS, ['id']));
+    }
 
     public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
 
@@ -64,7 +59,7 @@ final class LinkInput
     public static function fromPost(array $post): array
     {
         $values = [];
-        foreach (self::FIELDS as $field) {
+        foreach (self::fields() as $field) {
             if (in_array($field, self::CHECKBOX_FIELDS, true)) {
                 // An unchecked box is simply absent from the POST body.
                 $values[$field] = self::isChecked($post[$field] ?? null) ? '1' : '0';
@@ -90,7 +85,7 @@ final class LinkInput
     public static function forForm(array $record): array
     {
         $values = [];
-        foreach (self::FIELDS as $field) {
+        foreach (self::fields() as $field) {
             $value = $record[$field] ?? null;
             $values[$field] = ($value === null || $value === '') && !in_array($field, ['dtmf', 'callerid', 'description'], true)
                 ? self::DEFAULTS[$field]

@@ -24,7 +24,7 @@ final class UiHelpersTest extends TestCase
             'enabled' => 'on',
             'unknown' => 'ignored',
         ]);
-        self::assertSame(LinkInput::FIELDS, array_keys($values));
+        self::assertSame(LinkInput::fields(), array_keys($values));
         self::assertSame('123', $values['dst_number']);
         self::assertSame("\u{00A0}x", $values['description'], 'trim() leaves NBSP, as the JS twin does');
         self::assertSame('1', $values['enabled']);
@@ -47,7 +47,7 @@ final class UiHelpersTest extends TestCase
         foreach (LinkValidator::DEFAULTS as $field => $default) {
             self::assertSame($default, LinkInput::DEFAULTS[$field], $field);
         }
-        self::assertSame(array_values(array_diff(LinkValidator::FIELDS, ['id'])), LinkInput::FIELDS);
+        self::assertSame(array_values(array_diff(LinkValidator::FIELDS, ['id'])), LinkInput::fields());
     }
 
     public function testForFormFillsDefaultsButKeepsEmptyOptionalText(): void
