@@ -738,6 +738,8 @@ def render(r: dict[str, Any], smoke: bool, notes: str) -> str:
         lines.append(f"| {t['what']} | {t['goal']} | {t['got']} | {'met' if t['met'] else '**missed**'} |")
     lines.append("")
     if r.get("profile"):
+        # Paths of this machine say nothing to a reader: keep module-relative names only.
+        r["profile"] = re.sub(r"\S*/lib/python3\.\d+/", "<stdlib>/", r["profile"].replace(str(REPO) + "/", ""))
         lines += ["## Where the in-process time goes (cProfile, engine event path, top by own time)", "",
                   "```", r["profile"].strip(), "```", ""]
     if notes:
@@ -778,7 +780,15 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="a scaled-down run of every step (about 30 s)")
     ap.add_argument("--out", default=None, help="markdown report (default docs/benchmarks.md; smoke: "
                     "bench/results/benchmarks-smoke.md)")
+    ap.add_argument("--render", metavar="JSON", help="only re-render the report from a results JSON")
     args = ap.parse_args()
+    if args.render:
+        r = json.loads(Path(args.render).read_text())
+        notes_file = BENCH / "notes.md"
+        out = Path(args.out) if args.out else REPO / "docs/benchmarks.md"
+        out.write_text(render(r, False, notes_file.read_text() if notes_file.exists() else ""))
+        print(f"written: {out}")
+        return 0
     p = SMOKE if args.smoke else FULL
     out = Path(args.out) if args.out else (BENCH / "results/benchmarks-smoke.md" if args.smoke
                                            else REPO / "docs/benchmarks.md")
