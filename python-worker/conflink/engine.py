@@ -34,6 +34,7 @@ CALL_PREFIX = "conflink-"
 RECONCILE_INTERVAL = 60.0
 ROOM_RETRY_SECONDS = 30.0
 GONE_MEMORY_SECONDS = 120.0
+GONE_MEMORY_MAX = 50000
 
 
 def link_id_of(uniqueid: str) -> str | None:
@@ -456,7 +457,10 @@ class Engine:
     # ------------------------------------------------------------------ resync / reconcile
 
     async def resync(self, reason: str, rooms: Iterable[str] | None = None) -> None:
-        """Rebuild rooms from ConfbridgeList and our channels from CoreShowChannels, then act."""
+        """Rebuild rooms from ConfbridgeList and our channels from CoreShowChannels, then act.
+
+        One ConfbridgeListRooms first: rooms it does not list are empty without asking each of
+        them, so a resync of 1000 idle links costs three requests, not a thousand."""
         ami = self.ami
         if ami is None or not ami.ready:
             return
@@ -476,7 +480,11 @@ class Engine:
                     for c in channels or []
                     if link_id_of(_field(c, "Uniqueid"))
                 }
+                active = await self._active_rooms(ami) if len(targets) > 1 else None
                 for room in targets:
+                    if active is not None and room not in active:
+                        self._apply_room_snapshot(room, [], ours, listed_at)
+                        continue
                     items = await ami.list_events({"Action": "ConfbridgeList", "Conference": room}, "ConfbridgeList")
                     if items is None:
                         self._room_list_failed(room)
@@ -492,6 +500,11 @@ class Engine:
                 for room in targets:
                     self._journals.pop(room, None)
             log.info("resync done (%s): %d room(s)", reason, len(targets))
+
+    @staticmethod
+    async def _active_rooms(ami: AmiClient) -> set[str] | None:
+        items = await ami.list_events({"Action": "ConfbridgeListRooms"}, "ConfbridgeListRooms")
+        return None if items is None else {_field(i, "Conference") for i in items}
 
     def _room_list_failed(self, room: str) -> None:
         """Keep the room working on live events and try its list again later."""
@@ -575,13 +588,18 @@ class Engine:
                 self._hangup_channel(uid, channel)
 
     def _remember_gone(self, uid: str, now: float) -> None:
+        self._gone.pop(uid, None)
         self._gone[uid] = now
-        if len(self._gone) > 10000:
-            self._forget_old_gone(now)
+        self._forget_old_gone(now)
 
     def _forget_old_gone(self, now: float) -> None:
-        for uid in [u for u, t in self._gone.items() if now - t > GONE_MEMORY_SECONDS]:
-            del self._gone[uid]
+        # Insertion order is time order: drop from the front, O(1) per call amortised.
+        gone = self._gone
+        while gone:
+            uid = next(iter(gone))
+            if now - gone[uid] <= GONE_MEMORY_SECONDS and len(gone) <= GONE_MEMORY_MAX:
+                break
+            del gone[uid]
 
     async def reconcile(self) -> None:
         """One cheap request: compare party counts per room with what we believe."""

@@ -65,6 +65,9 @@ class FakeAmi:
             return list(self.snapshot_rooms.get(action["Conference"], []))
         if action["Action"] == "CoreShowChannels":
             return list(self.snapshot_channels)
+        if action["Action"] == "ConfbridgeListRooms":
+            return [{"Event": "ConfbridgeListRooms", "Conference": room, "Parties": str(len(items))}
+                    for room, items in self.snapshot_rooms.items() if items]
         return []
 
     def actions(self, name: str) -> list[dict[str, Any]]:
@@ -222,3 +225,27 @@ def test_link_id_of() -> None:
     assert link_id_of("conflink-a_b-1") == "a_b"
     assert link_id_of("labjoin-1;2") is None
     assert link_id_of("conflink--x") is None
+
+
+@pytest.mark.asyncio
+async def test_full_resync_lists_only_rooms_that_exist() -> None:
+    class BusyRoomAmi(FakeAmi):
+        async def start(self) -> None:
+            self.snapshot_rooms["500"] = [
+                {"Event": "ConfbridgeList", "Uniqueid": "labjoin-1;2", "Channel": "Local/500@x-1;2"},
+            ]
+            await super().start()
+
+    doc = {"version": 1, "ami": {"secret": "x"}, "links": [
+        {"id": str(i), "room": str(500 + i), "endpoint": "SIP-TEST", "number": "100"} for i in range(50)
+    ]}
+    engine = Engine(ami_factory=BusyRoomAmi)
+    await engine.start(parse_config(doc))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    ami = engine.ami
+    assert isinstance(ami, FakeAmi)
+    assert [a.get("Conference") for a in ami.sent if a["Action"] == "ConfbridgeList"] == ["500"]
+    assert len(ami.sent) <= 4  # CoreShowChannels, ConfbridgeListRooms, one ConfbridgeList, one Originate
+    assert [a["Exten"] for a in ami.actions("Originate")] == ["500"]
+    await engine.stop()
