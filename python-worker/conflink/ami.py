@@ -30,7 +30,8 @@ FORGETABLE = (
 BACKOFF_START = 0.5
 BACKOFF_MAX = 15.0
 AUTH_FAILED_BACKOFF = 30.0
-REQUEST_TIMEOUT = 10.0
+# Generous: an overloaded Asterisk answers late, and aborting would add a full resync to its load.
+REQUEST_TIMEOUT = 30.0
 _NEVER = 10**8  # seconds; disables panoramisk's blind pinger
 
 
