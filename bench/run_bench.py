@@ -682,7 +682,8 @@ def render(r: dict[str, Any], smoke: bool, notes: str) -> str:
     lines += [
         "",
         f"Worker start with {idle['links']} links: ready (first resync done) after {idle['ready_s']:.2f} s, "
-        f"{idle['startup_requests']} AMI requests (one CoreShowChannels and one ConfbridgeList per room).",
+        f"{idle['startup_requests']} AMI requests (CoreShowChannels, ConfbridgeListRooms, then "
+        "ConfbridgeList only for rooms that exist).",
         "",
         "## 3. Scale",
         "",
@@ -897,8 +898,11 @@ def main() -> int:
     print()
     print(text)
     print(f"\nwritten: {out}")
-    failed = [t["what"] for t in r["targets"] if not t["met"] and t["what"] == "scale correctness"]
-    return 1 if failed else 0
+    # Targets are goals, not gates; the run fails only when an invariant broke: two external
+    # calls in one room, or a call or room left behind after the load.
+    sc = r["scale"]
+    broken = sc["two_externals_in_a_room"] or sc["leftover_conflink_channels"] or sc["leftover_rooms"]
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

@@ -576,6 +576,19 @@ def render_join_dialplan() -> str:
     return res.stdout
 
 
+def render_worker_manager_user(username: str, secret: str) -> str:
+    """The worker's AMI user exactly as the module writes it into manager.conf (rights and event
+    filters), from `php bin/conflink-manager-user.php`: the worker runs under the real limits."""
+    php = shutil.which("php")
+    script = REPO / "bin/conflink-manager-user.php"
+    if php is None or not script.exists():
+        raise LabError(f"php or {script} missing: the lab runs the worker under the module's AMI user")
+    res = subprocess.run([php, str(script), username, secret], capture_output=True, text=True, timeout=30, cwd=REPO)
+    if res.returncode != 0 or f"[{username}]" not in res.stdout:
+        raise LabError(f"php {script} failed ({res.returncode}): {res.stderr.strip() or res.stdout.strip()}")
+    return res.stdout
+
+
 # ---------------------------------------------------------------------------------------------
 # the lab
 
@@ -780,13 +793,7 @@ port = {self.ami_port}
 bindaddr = 127.0.0.1
 displayconnects = no
 
-[{WORKER_AMI_USER}]
-secret = {self.worker_secret}
-deny = 0.0.0.0/0.0.0.0
-permit = 127.0.0.1/255.255.255.255
-read = system,call
-write = originate,call,reporting,system
-
+{render_worker_manager_user(WORKER_AMI_USER, self.worker_secret)}
 [lab]
 secret = {self.lab_secret}
 deny = 0.0.0.0/0.0.0.0
