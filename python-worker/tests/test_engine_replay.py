@@ -249,3 +249,30 @@ async def test_full_resync_lists_only_rooms_that_exist() -> None:
     assert len(ami.sent) <= 4  # CoreShowChannels, ConfbridgeListRooms, one ConfbridgeList, one Originate
     assert [a["Exten"] for a in ami.actions("Originate")] == ["500"]
     await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_malformed_ami_events_change_nothing_and_never_raise() -> None:
+    import random
+
+    engine, ami = await started_engine()
+    rng = random.Random(7)
+    junk_values = ["", "\x00", "conflink-", "conflink--", "conflink-1-", "conflink-9-x", ROOM, "abc",
+                   "-1", "99999999999999999999", "é", "x" * 10000, "Local/;2", "None"]
+    names = ["ConfbridgeJoin", "ConfbridgeLeave", "ConfbridgeEnd", "Newchannel", "DialEnd", "Hangup",
+             "OriginateResponse", "Unknown", ""]
+    keys = ["Conference", "Uniqueid", "Channel", "Cause", "TechCause", "DialStatus", "DestUniqueid",
+            "Response", "Reason", "Parties"]
+    for _ in range(3000):
+        event = {k: rng.choice(junk_values) for k in rng.sample(keys, rng.randint(0, len(keys)))}
+        if rng.random() < 0.2:
+            event["Uniqueid"] = [rng.choice(junk_values), rng.choice(junk_values)]  # repeated header
+        name = rng.choice(names)
+        event["Event"] = name
+        engine.on_ami_event(name, event)  # must not raise
+    await asyncio.sleep(0)
+    # Junk may look like internal joins to the room (then one call is fine) but never two calls.
+    assert len(ami.actions("Originate")) <= 1 + len(ami.actions("Hangup"))
+    status = link_status(engine)
+    assert status["state"] in {"idle", "dialing", "connected", "backoff", "hanging_up", "failed", "lingering"}
+    await engine.stop()
