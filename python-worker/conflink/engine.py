@@ -26,6 +26,7 @@ from .fsm import (
     Originate,
     SnapshotCall,
     StartTimer,
+    VerifyRoom,
 )
 
 log = logging.getLogger("conflink.engine")
@@ -256,6 +257,9 @@ class Engine:
             return
         if not joined:
             return  # the Hangup event that follows tells us why it ended
+        if uid in self._doomed:
+            self._hangup_channel(uid, channel)  # we already decided to end it: never adopt it
+            return
         machine = self.machines.get(link_id)
         if machine is None or machine.link.room != room:
             log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
@@ -338,6 +342,9 @@ class Engine:
                 handle = self._timers.pop((action.link_id, action.kind), None)
                 if handle is not None:
                     handle.cancel()
+            elif isinstance(action, VerifyRoom):
+                if self.ami is not None and self.ami.ready:
+                    self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
             elif isinstance(action, Decision):
                 machine = self.machines.get(action.link_id)
                 state = machine.state if machine else action.state

@@ -33,6 +33,9 @@ FAILURE_GRACE_SECONDS = 1.0
 CHANNEL_LIST_LAG_SECONDS = 1.0
 HANGUP_DEADLINE_SECONDS = 5.0
 HANGUP_RETRIES = 3
+# After that many unconfirmed hang-ups, keep the call and have the room checked this often:
+# forgetting it could dial a second call while the first still exists.
+HANGUP_VERIFY_SECONDS = 30.0
 JOIN_MARGIN_SECONDS = 15.0
 ATTEMPT_LOG_SIZE = 20
 
@@ -68,6 +71,14 @@ class CancelTimer:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifyRoom:
+    """Ask for a resync of the link's room: something we sent was never confirmed."""
+
+    link_id: str
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """A state change worth logging: what happened and why."""
 
@@ -77,7 +88,7 @@ class Decision:
     reason: str
 
 
-Action = Originate | Hangup | StartTimer | CancelTimer | Decision
+Action = Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision
 
 
 # ------------------------------------------------------------------------- call record
@@ -321,9 +332,9 @@ class LinkMachine:
             self._hangup(now, None)
         elif kind == HANGUP_DEADLINE and call is not None:
             if call.hangup_tries >= HANGUP_RETRIES:
-                # The channel never confirmed its end; the periodic reconcile will find it if it exists.
-                self._note(now, f"no hang-up confirmation for {call.call_id}; forgetting it")
-                self._on_gone(call.call_id, None, now)
+                self._note(now, f"no hang-up confirmation for {call.call_id}; checking the room")
+                self._emit(VerifyRoom(self.link.id, self.link.room))
+                self._send_hangup(now, HANGUP_VERIFY_SECONDS)
             else:
                 self._send_hangup(now)
         elif kind == TEST_CALL and call is not None:
@@ -567,12 +578,12 @@ class LinkMachine:
         self._note(now, f"hanging up {call.call_id}: {reason or 'attempt abandoned'}")
         self._send_hangup(now)
 
-    def _send_hangup(self, now: float) -> None:
+    def _send_hangup(self, now: float, deadline: float = HANGUP_DEADLINE_SECONDS) -> None:
         call = self.call
         assert call is not None
         call.hangup_tries += 1
         self._emit(Hangup(self.link.id, call.call_id, call.channel))
-        self._start(HANGUP_DEADLINE, HANGUP_DEADLINE_SECONDS, now)
+        self._start(HANGUP_DEADLINE, deadline, now)
 
     def _own(self, call_id: str) -> Call | None:
         return self.call if self.call is not None and self.call.call_id == call_id else None

@@ -9,6 +9,7 @@ from conflink.config import LinkConfig, RetryConfig
 from conflink.fsm import (
     ARM,
     FAILURE_GRACE,
+    HANGUP_DEADLINE,
     JOIN_DEADLINE,
     LINGER,
     RETRY,
@@ -18,6 +19,7 @@ from conflink.fsm import (
     Originate,
     SnapshotCall,
     StartTimer,
+    VerifyRoom,
 )
 
 BUSY = Failure("busy", "busy (486)")
@@ -474,14 +476,28 @@ def test_manual_hangup_holds_until_room_refills() -> None:
     assert len(sim.originates) == 2
 
 
-def test_hangup_is_retried_then_forgotten() -> None:
+def test_unconfirmed_hangup_is_retried_then_the_room_is_checked_never_forgotten() -> None:
     sim = Sim()
     sim.join("a")
     sim.connect()
     sim.leave("a")
-    sim.advance(60)
-    assert len(sim.hangups) == 3
-    assert sim.m.call is None and sim.m.state == "idle"
+    sim.advance(15.0)
+    assert len(sim.hangups) == 4 and sim.m.call is not None and sim.m.state == "hanging_up"
+    assert sim.timers[HANGUP_DEADLINE] == pytest.approx(sim.now + 30.0)
+    sim.join("b")  # the room refills: still no second call while the first is not confirmed gone
+    assert len(sim.originates) == 1
+    sim.gone()
+    assert len(sim.originates) == 2
+
+
+def test_unconfirmed_hangup_asks_for_a_room_check() -> None:
+    sim = Sim()
+    sim.join("a")
+    sim.connect()
+    sim.leave("a")
+    sim.advance(10.0)  # two more unconfirmed hang-ups
+    actions = sim.apply(sim.m.timer_fired(HANGUP_DEADLINE, sim.now + 5.0))
+    assert any(isinstance(a, VerifyRoom) and a.room == "100" for a in actions)
 
 
 def test_rejoin_while_hanging_up_dials_after_the_old_call_ends() -> None:
