@@ -41,10 +41,15 @@ class ModuleConferenceLinkController extends BaseController
 
     public function initialize(): void
     {
-        $this->view->logoImagePath = $this->url->get() . 'assets/img/cache/' . self::MODULE_ID . '/logo.svg';
-        // One plain "Save" button: the form stays on the link after saving.
-        $this->view->submitMode = null;
         parent::initialize();
+        if ($this->request->isAjax()) {
+            // AJAX replies are the view variables as JSON: add nothing page-related to them.
+            return;
+        }
+        $this->view->logoImagePath = $this->url->get() . 'assets/img/cache/' . self::MODULE_ID . '/logo.svg';
+        // One plain "Save" button: the form stays on the link after saving. Set after
+        // parent::initialize(), whose prepareView() sets submitMode = 'SaveSettings'.
+        $this->view->submitMode = null;
     }
 
     /** List of links; live state is filled in by the page script from statusAction. */
@@ -63,7 +68,7 @@ class ModuleConferenceLinkController extends BaseController
 
     public function modifyAction(string $id = ''): void
     {
-        $this->addAssets('module-conference-link-modify.js', true);
+        $this->addAssets('module-conference-link-modify.js');
         $record = $id !== '' ? ConferenceLinks::findFirstById($id) : null;
         $values = LinkInput::forForm($record !== null ? $record->toArray() : []);
         $missing = $this->translation->_('module_conflink_Missing');
@@ -201,15 +206,14 @@ class ModuleConferenceLinkController extends BaseController
         ])->toArray();
     }
 
-    private function addAssets(string $pageScript, bool $withForm = false): void
+    private function addAssets(string $pageScript): void
     {
         $this->assets->collection(AssetProvider::HEADER_CSS)
             ->addCss('css/cache/' . self::MODULE_ID . '/module-conference-link.css', true);
-        $js = $this->assets->collection(AssetProvider::FOOTER_JS);
-        if ($withForm) {
-            $js->addJs('js/pbx/main/form.js', true);
-        }
-        $js->addJs('js/cache/' . self::MODULE_ID . '/conference-link-rules.js', true)
+        // Core's main/form.js (the Form object) is already on every page (AssetProvider's
+        // footerPBXJS); loading it again would re-run it and reset Form.
+        $this->assets->collection(AssetProvider::FOOTER_JS)
+            ->addJs('js/cache/' . self::MODULE_ID . '/conference-link-rules.js', true)
             ->addJs('js/cache/' . self::MODULE_ID . '/conference-link-status.js', true)
             ->addJs('js/cache/' . self::MODULE_ID . '/' . $pageScript, true);
     }
