@@ -127,8 +127,14 @@ class ConferenceLinks extends ModulesModelsBase
     /**
      * Relations from core models to this one, added by core to ConferenceRooms and Providers
      * (ModelsBase::addExtensionModulesRelations) so that core refuses to delete a room or a
-     * provider a link still uses. The alias is repeated after "Models\" in the message, as core
-     * expects, so the UI can name the blocking module record.
+     * provider a link still uses.
+     *
+     * When the delete is refused, core's ModelsBase::onValidationFails reads the foreignKey
+     * message to find the blocking records: current core takes it as the referenced model's
+     * class and looks the alias up from the matching relation; cores before late 2025 pass the
+     * message straight to getRelated() as an alias. Message and alias are therefore both this
+     * class name, which both readings resolve; any other message makes core throw
+     * "Error on models relationship" instead of listing the links.
      *
      * @param mixed $calledModelObject
      */
@@ -140,10 +146,10 @@ class ConferenceLinks extends ModulesModelsBase
                 self::class,
                 'conference_extension',
                 [
-                    'alias'      => 'ConferenceLinksRoom',
+                    'alias'      => self::class,
                     'foreignKey' => [
                         'allowNulls' => 0,
-                        'message'    => 'Models\ConferenceLinksRoom',
+                        'message'    => self::class,
                         'action'     => Relation::ACTION_RESTRICT,
                     ],
                 ]
@@ -155,10 +161,10 @@ class ConferenceLinks extends ModulesModelsBase
                 self::class,
                 'provider_uniqid',
                 [
-                    'alias'      => 'ConferenceLinksProvider',
+                    'alias'      => self::class,
                     'foreignKey' => [
                         'allowNulls' => 0,
-                        'message'    => 'Models\ConferenceLinksProvider',
+                        'message'    => self::class,
                         'action'     => Relation::ACTION_RESTRICT,
                     ],
                 ]

@@ -122,6 +122,10 @@ namespace MikoPBX\PBXCoreREST\Lib {
         public array $data = [];
         public array $messages = [];
         public string $processor = '';
+        public string $function = '';
+        public ?int $httpCode = null;
+        public ?array $pagination = null;
+        public string $reload = '';
     }
 }
 
@@ -197,6 +201,7 @@ namespace MikoPBX\Core\Workers\Cron {
         public const CHECK_BY_BEANSTALK = 'checkWorkerBeanstalk';
         public const CHECK_BY_AMI = 'checkWorkerAMI';
         public const CHECK_BY_PID_NOT_ALERT = 'checkPidNotAlert';
+        public const CHECK_BY_REDIS = 'checkWorkerRedis';
     }
 }
 

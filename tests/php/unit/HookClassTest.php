@@ -128,15 +128,59 @@ final class HookClassTest extends TestCase
         self::assertSame(ConferenceLinks::class, $room->stubRelations[0][1]);
         self::assertSame('conference_extension', $room->stubRelations[0][2]);
         self::assertSame(1, $room->stubRelations[0][3]['foreignKey']['action']);
-        self::assertSame('Models\\ConferenceLinksRoom', $room->stubRelations[0][3]['foreignKey']['message']);
+        self::assertSame(ConferenceLinks::class, self::blockingAliasCurrentCore($room->stubRelations, 0));
+        self::assertSame(ConferenceLinks::class, self::blockingAliasOlderCore($room->stubRelations, 0));
 
         $provider = new Providers();
         ConferenceLinks::getDynamicRelations($provider);
         self::assertSame(['uniqid', ConferenceLinks::class, 'provider_uniqid'], array_slice($provider->stubRelations[0], 0, 3));
+        self::assertSame(1, $provider->stubRelations[0][3]['foreignKey']['action']);
+        self::assertSame(ConferenceLinks::class, self::blockingAliasCurrentCore($provider->stubRelations, 0));
+        self::assertSame(ConferenceLinks::class, self::blockingAliasOlderCore($provider->stubRelations, 0));
 
         $sip = new Sip();
         ConferenceLinks::getDynamicRelations($sip);
         self::assertSame([], $sip->stubRelations);
+    }
+
+    /**
+     * The alias ModelsBase::onValidationFails (core since 2025-10) ends up calling getRelated()
+     * with: the message, read as a class name, must be a relation's referenced model.
+     *
+     * @param list<array{0: string, 1: string, 2: string, 3: array}> $relations
+     */
+    private static function blockingAliasCurrentCore(array $relations, int $i): ?string
+    {
+        $message = $relations[$i][3]['foreignKey']['message'];
+        $parts   = explode('Common\\Models\\', $message);
+        $class   = count($parts) === 2 ? 'MikoPBX\\Common\\Models\\' . $parts[1] : $message;
+        foreach ($relations as $relation) {
+            if ($relation[1] === $class) {
+                return $relation[3]['alias'] ?? null;
+            }
+        }
+
+        return null; // core throws "Error on models relationship"
+    }
+
+    /**
+     * The alias older cores (2020 to 2025-10) pass to getRelated(): the message itself; it must
+     * be an existing alias.
+     *
+     * @param list<array{0: string, 1: string, 2: string, 3: array}> $relations
+     */
+    private static function blockingAliasOlderCore(array $relations, int $i): ?string
+    {
+        $message = $relations[$i][3]['foreignKey']['message'];
+        $parts   = explode('Common\\Models\\', $message);
+        $alias   = count($parts) === 2 ? $parts[1] : $message;
+        foreach ($relations as $relation) {
+            if (($relation[3]['alias'] ?? null) === $alias) {
+                return $alias;
+            }
+        }
+
+        return null;
     }
 
     public function testModelAnnotationsCoverEveryColumn(): void
