@@ -58,8 +58,11 @@ final class RestActions
             return CtlResult::localError('force: must be a yes/no value');
         }
         $seconds = $data['seconds'] ?? null;
+        // A JSON body (core passes it decoded) gives numbers, a query string gives text.
         if (is_int($seconds)) {
             $seconds = (string)$seconds;
+        } elseif (is_float($seconds)) {
+            $seconds = is_finite($seconds) ? LinkValidator::formatFloat($seconds) : 'not finite';
         }
         if ($seconds === '') {
             $seconds = null;

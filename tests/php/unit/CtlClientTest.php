@@ -135,9 +135,12 @@ final class CtlClientTest extends TestCase
         self::assertSame(['--config', "{$this->dir}/etc/conflink.yaml", 'dial', '3', '--force', '--seconds', '30'], $this->args());
         $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => 600]);
         self::assertSame(['--config', "{$this->dir}/etc/conflink.yaml", 'dial', '3', '--force', '--seconds', '600'], $this->args());
-        foreach (['0', '-5', '86401', '1e3', 'x', '--help', ['5']] as $bad) {
+        $rest->handle('dial', ['id' => '3', 'force' => true, 'seconds' => 2.5]);
+        self::assertSame(['--config', "{$this->dir}/etc/conflink.yaml", 'dial', '3', '--force', '--seconds', '2.5'], $this->args(), 'JSON body numbers');
+        $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => 600]);
+        foreach (['0', '-5', '86401', '1e3', 'x', '--help', ['5'], 0.0, -1.5, 86400.5, INF, NAN] as $bad) {
             $r = $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => $bad]);
-            self::assertFalse($r['success'], json_encode($bad));
+            self::assertFalse($r['success'], var_export($bad, true));
             self::assertStringStartsWith('seconds:', $r['error']);
         }
         self::assertStringStartsWith('force:', $rest->handle('dial', ['id' => '3', 'force' => 'maybe'])['error']);
