@@ -119,6 +119,11 @@ final class ConfigService
         if (!$this->writeConfig()) {
             return null;
         }
+        // This runs inside core's model-events worker: with no worker process to push to, the
+        // file just written is what the next start reads, so don't wait for a timeout.
+        if ((new PidFile($this->paths->pidFile()))->runningPid() === null) {
+            return null;
+        }
         $result = (new CtlClient($this->paths))->pushConfig($this->paths->configFile());
         if (!$result->ok) {
             $this->log('push-config: ' . $result->error, $result->exitCode === 1 ? LOG_ERR : LOG_NOTICE);
