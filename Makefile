@@ -53,7 +53,8 @@ test-e2e: deps lab
 test-faults: deps lab
 	$(PYTEST) -q tests/faults
 
-test: lint test-unit test-php test-js test-package test-e2e test-faults
+# bench-smoke: a 30-second run of every benchmark step, so `make bench` cannot rot unnoticed.
+test: lint test-unit test-php test-js test-package test-e2e test-faults bench-smoke
 
 demo: deps lab
 	$(PY) demo/run_demo.py
