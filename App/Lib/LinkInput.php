@@ -32,22 +32,16 @@ final class LinkInput
 
     public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
 
-    public const DEFAULTS = [
-        'conference_extension' => '',
-        'provider_uniqid' => '',
-        'dst_number' => '',
-        'dtmf' => '',
-        'dtmf_delay' => '1',
-        'callerid' => '',
-        'ring_timeout' => '60',
-        'arm_delay' => '0',
-        'linger' => '0',
-        'max_attempts' => '5',
-        'backoff' => '5,15,30,60,120',
-        'redial_on_drop' => '1',
-        'enabled' => '1',
-        'description' => '',
-    ];
+    /**
+     * Value of every editable field on a new link: the validator's column defaults, and ''
+     * for the fields the admin must fill in.
+     *
+     * @return array<string, string>
+     */
+    public static function defaults(): array
+    {
+        return array_merge(array_fill_keys(self::fields(), ''), LinkValidator::DEFAULTS);
+    }
 
     /**
      * Trims text like form.js does before sending, and turns an absent checkbox into '0'
@@ -67,7 +61,7 @@ final class LinkInput
             }
             $raw = $post[$field] ?? null;
             if ($raw === null) {
-                $values[$field] = self::DEFAULTS[$field];
+                $values[$field] = self::defaults()[$field];
                 continue;
             }
             // Arrays (field[]=…) go through untouched: the validator names them (not_text).
@@ -88,7 +82,7 @@ final class LinkInput
         foreach (self::fields() as $field) {
             $value = $record[$field] ?? null;
             $values[$field] = ($value === null || $value === '') && !in_array($field, ['dtmf', 'callerid', 'description'], true)
-                ? self::DEFAULTS[$field]
+                ? self::defaults()[$field]
                 : (string)$value;
         }
         return $values;

@@ -45,7 +45,7 @@ final class UiHelpersTest extends TestCase
     public function testDefaultsAgreeWithTheValidator(): void
     {
         foreach (LinkValidator::DEFAULTS as $field => $default) {
-            self::assertSame($default, LinkInput::DEFAULTS[$field], $field);
+            self::assertSame($default, LinkInput::defaults()[$field], $field);
         }
         self::assertSame(array_values(array_diff(LinkValidator::FIELDS, ['id'])), LinkInput::fields());
     }
