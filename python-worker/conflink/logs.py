@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 
 
 def setup_logging(log_file: str | None, level: str = "INFO") -> None:
-    handler: logging.Handler = logging.FileHandler(log_file) if log_file else logging.StreamHandler()
+    # WatchedFileHandler reopens the file after the system's logrotate moved it away.
+    handler: logging.Handler = (
+        logging.handlers.WatchedFileHandler(log_file) if log_file else logging.StreamHandler()
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s", "%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
