@@ -276,3 +276,20 @@ async def test_malformed_ami_events_change_nothing_and_never_raise() -> None:
     status = link_status(engine)
     assert status["state"] in {"idle", "dialing", "connected", "backoff", "hanging_up", "failed", "lingering"}
     await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_reconcile_finds_a_missed_join_with_one_request_and_dials() -> None:
+    engine, ami = await started_engine()
+    sent_before = len(ami.sent)
+    await engine.reconcile()  # nothing differs: one ConfbridgeListRooms, nothing else
+    assert [a["Action"] for a in ami.sent[sent_before:]] == ["ConfbridgeListRooms"]
+    # A join the worker never saw (events can be lost): the room now has a member.
+    ami.snapshot_rooms[ROOM] = [{"Event": "ConfbridgeList", "Uniqueid": "labjoin-5;2", "Channel": "Local/x;2"}]
+    await engine.reconcile()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert "ConfbridgeList" in [a["Action"] for a in ami.sent[sent_before:]]
+    assert len(ami.actions("Originate")) == 1
+    assert link_status(engine)["internal_participants"] == 1
+    await engine.stop()
