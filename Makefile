@@ -41,7 +41,7 @@ test-php: deps lab
 	CONFLINK_PHP84_ROOT=$(CONFLINK_ASTERISK_ROOT) tests/php/run.sh
 
 test-js: deps
-	tests/js/build.sh --check
+	@for f in public/assets/js/src/*.js; do node --check "$$f" || exit 1; done
 	node --test tests/js/
 
 test-package: deps

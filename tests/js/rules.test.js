@@ -113,12 +113,3 @@ test('every error key the rules produce has an English and a Russian text', () =
         keys.forEach((key) => assert.ok(text.includes(`'${key}' =>`), `${lang}: ${key}`));
     });
 });
-
-test('shipped scripts equal their sources (tests/js/build.sh)', () => {
-    const src = path.join(__dirname, '../../public/assets/js/src');
-    fs.readdirSync(src).filter((f) => f.endsWith('.js')).forEach((name) => {
-        const shipped = path.join(src, '..', name);
-        assert.ok(fs.existsSync(shipped), `missing public/assets/js/${name}`);
-        assert.equal(fs.readFileSync(shipped, 'utf8'), fs.readFileSync(path.join(src, name), 'utf8'), name);
-    });
-});

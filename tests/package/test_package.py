@@ -242,6 +242,19 @@ def test_layout_required_by_mikopbx(unpacked):
     assert "Python Software Foundation" in (unpacked / "python-worker/stdlib/LICENSE.txt").read_text()
 
 
+def test_admin_scripts_are_served_under_the_names_the_pages_load(unpacked):
+    sources = sorted((REPO / "public/assets/js/src").glob("*.js"))
+    assert len(sources) >= 4
+    for src in sources:
+        shipped = unpacked / "public/assets/js" / src.name
+        assert shipped.is_file(), f"public/assets/js/{src.name} missing from the package"
+        assert shipped.read_bytes() == src.read_bytes(), src.name
+    controller = (REPO / "App/Controllers/ModuleConferenceLinkController.php").read_text()
+    for name in ("conference-link-rules.js", "conference-link-status.js",
+                 "module-conference-link-index.js", "module-conference-link-modify.js"):
+        assert name in controller and (unpacked / "public/assets/js" / name).is_file(), name
+
+
 def test_launchers_are_executable_posix_scripts(package_zip, unpacked):
     with zipfile.ZipFile(package_zip) as zf:
         for name in ("bin/conflink-worker", "bin/conflink-ctl"):

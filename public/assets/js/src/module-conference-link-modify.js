@@ -2,7 +2,7 @@
  * ModuleConferenceLink — link form page: validation (shared rules), save through the core
  * Form object, live status panel and call controls.
  *
- * Plain ES2017 (runs in browsers as is; tests/js/build.sh copies it to public/assets/js/).
+ * Plain ES2017 (runs in browsers as is; the package ships it as public/assets/js/<same name>).
  */
 
 /* global globalRootUrl, globalTranslate, Form, ConferenceLinkRules, ConferenceLinkStatus, $ */
