@@ -110,9 +110,8 @@ class Engine:
         """Final stop: end every external call we hold, waiting up to `wait_seconds` for Asterisk."""
         now = self._clock()
         held = [m for m in self.machines.values() if m.call is not None]
-        for machine in held:
-            self._run(machine.manual_hangup(now)[2])
-            log.info("link=%s room=%s hanging up on stop", machine.link.id, machine.link.room)
+        for machine in self.machines.values():
+            self._run(machine.shut_down(now))
         if held:
             self._all_gone = asyncio.Event()
             self._check_all_gone()
@@ -347,7 +346,7 @@ class Engine:
                     self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
             elif isinstance(action, Decision):
                 machine = self.machines.get(action.link_id)
-                state = machine.state if machine else action.state
+                state = machine.state if machine else "removed"
                 log.info("link=%s room=%s state=%s %s", action.link_id, action.room, state, action.reason)
 
     def _originate(self, action: Originate) -> None:

@@ -84,7 +84,6 @@ class Decision:
 
     link_id: str
     room: str
-    state: str
     reason: str
 
 
@@ -101,7 +100,6 @@ class Call:
     channel: str | None = None
     answered_at: float | None = None
     joined_at: float | None = None
-    adopted: bool = False
     test: bool = False
     # Set when we decided to end the call; its end is then not a failure.
     hangup_reason: str | None = None
@@ -179,21 +177,21 @@ class LinkMachine:
         if uid not in self.internals:
             self.internals.add(uid)
             if len(self.internals) == 1:
-                self._note(now, f"first internal participant joined ({uid})")
+                self._note(f"first internal participant joined ({uid})")
         return self._step(now)
 
     def internal_left(self, uid: str, now: float) -> list[Action]:
         if uid in self.internals:
             self.internals.discard(uid)
             if not self.internals:
-                self._note(now, f"last internal participant left ({uid})")
+                self._note(f"last internal participant left ({uid})")
         return self._step(now)
 
     def external_answered(self, call_id: str, now: float) -> list[Action]:
         call = self._own(call_id)
         if call is not None and call.answered_at is None:
             call.answered_at = now
-            self._note(now, f"external call {call_id} answered, sending DTMF then joining")
+            self._note(f"external call {call_id} answered, sending DTMF then joining")
         return self._step(now)
 
     def external_joined(self, call_id: str, channel: str | None, now: float) -> list[Action]:
@@ -204,20 +202,19 @@ class LinkMachine:
         call = self.call
         if call is None:
             # Not ours in memory (e.g. after a restart): adopt it rather than dial a second one.
-            self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now, adopted=True)
-            self._note(now, f"adopted external call {call_id} found in the room")
+            self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now)
+            self._note(f"adopted external call {call_id} found in the room")
             return
         if call.call_id != call_id:
             if call.joined:
-                self._note(now, f"second external call {call_id} in the room: hanging it up")
+                self._note(f"second external call {call_id} in the room: hanging it up")
                 self._emit(Hangup(self.link.id, call_id, channel))
                 return
             # Ours in the room beats ours still dialling: keep the one the far end is in.
-            self._note(now, f"external call {call_id} is already in the room: dropping {call.call_id}")
+            self._note(f"external call {call_id} is already in the room: dropping {call.call_id}")
             self._emit(Hangup(self.link.id, call.call_id, call.channel))
             self._cancel(JOIN_DEADLINE)
-            self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now, answered_at=now,
-                             adopted=True)
+            self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now, answered_at=now)
             return
         if channel:
             call.channel = channel
@@ -230,7 +227,7 @@ class LinkMachine:
                 record.result = "connected"
             self.last_error = ""
             self.permanent_failure = False
-            self._note(now, f"external call {call_id} joined the room")
+            self._note(f"external call {call_id} joined the room")
 
     def external_channel(self, call_id: str, channel: str) -> None:
         """Learn the channel name of a call still dialling (from Newchannel/DialBegin)."""
@@ -271,10 +268,10 @@ class LinkMachine:
             failure = call.pending_failure or failure  # keep the more specific reason
         if call.hangup_reason is not None:
             self._finish(record, "hung up", call.hangup_reason, duration)
-            self._note(now, f"external call {call_id} ended ({call.hangup_reason})")
+            self._note(f"external call {call_id} ended ({call.hangup_reason})")
         elif call.test:
             self._finish(record, "test ended", failure.text if failure else "", duration)
-            self._note(now, f"test call {call_id} ended")
+            self._note(f"test call {call_id} ended")
         elif call.joined:
             cause = failure.text if failure is not None and failure.category not in ("failed", "normal") else ""
             self._finish(record, "dropped", cause or "far end hung up", duration)
@@ -284,7 +281,7 @@ class LinkMachine:
                 self._stop(now, "external side hung up; redial_on_drop is off")
             else:
                 self.last_error = "external side hung up"
-                self._note(now, f"external call {call_id} dropped by the far end")
+                self._note(f"external call {call_id} dropped by the far end")
                 self._schedule_retry(now)
         else:
             failure = failure or Failure("failed", "call ended before joining the room")
@@ -294,7 +291,7 @@ class LinkMachine:
                 self.permanent_failure = True
                 self._stop(now, f"number will not work: {failure.text}")
             else:
-                self._note(now, f"attempt {self.attempts} failed: {failure.text}")
+                self._note(f"attempt {self.attempts} failed: {failure.text}")
                 self._schedule_retry(now)
 
     def _late_cause(self, call_id: str, failure: Failure | None, now: float) -> list[Action]:
@@ -322,7 +319,7 @@ class LinkMachine:
         call = self.call
         if kind == ARM:
             self.armed = True
-            self._note(now, f"armed after {self.link.arm_delay:g} s")
+            self._note(f"armed after {self.link.arm_delay:g} s")
         elif kind == LINGER and call is not None:
             self._hangup(now, f"linger of {self.link.linger:g} s over, room empty")
         elif kind == JOIN_DEADLINE and call is not None and not call.joined:
@@ -332,7 +329,7 @@ class LinkMachine:
             self._hangup(now, None)
         elif kind == HANGUP_DEADLINE and call is not None:
             if call.hangup_tries >= HANGUP_RETRIES:
-                self._note(now, f"no hang-up confirmation for {call.call_id}; checking the room")
+                self._note(f"no hang-up confirmation for {call.call_id}; checking the room")
                 self._emit(VerifyRoom(self.link.id, self.link.room))
                 self._send_hangup(now, HANGUP_VERIFY_SECONDS)
             else:
@@ -357,7 +354,7 @@ class LinkMachine:
         if call is not None and call.call_id not in ours and channels_listed_at is not None:
             listed_after_start = call.started < channels_listed_at - CHANNEL_LIST_LAG_SECONDS
             if call.joined or call.unconfirmed or listed_after_start:
-                self._note(now, f"external call {call.call_id} is gone (found by resync)")
+                self._note(f"external call {call.call_id} is gone (found by resync)")
                 self._on_gone(call.call_id, call.pending_failure, now)
         call = self.call
         extra = [c for c in calls if call is None or c.call_id != call.call_id]
@@ -369,9 +366,8 @@ class LinkMachine:
                 channel=best.channel,
                 joined_at=now if best.joined else None,
                 answered_at=now if best.joined else None,
-                adopted=True,
             )
-            self._note(now, f"adopted external call {best.call_id} ({'in room' if best.joined else 'dialling'})")
+            self._note(f"adopted external call {best.call_id} ({'in room' if best.joined else 'dialling'})")
             if not best.joined:
                 self._start(JOIN_DEADLINE, self._join_deadline(), now)
             extra = [c for c in extra if c.call_id != best.call_id]
@@ -383,7 +379,7 @@ class LinkMachine:
                 if seen.joined and call.joined_at is None:
                     self._on_joined(call.call_id, seen.channel, now)
         for duplicate in extra:
-            self._note(now, f"duplicate external call {duplicate.call_id}: hanging it up")
+            self._note(f"duplicate external call {duplicate.call_id}: hanging it up")
             self._emit(Hangup(self.link.id, duplicate.call_id, duplicate.channel))
         call = self.call
         if call is not None and not self.internals and LINGER not in self.timers and not call.test:
@@ -407,14 +403,14 @@ class LinkMachine:
         if record is not None:
             self.attempt_log.remove(record)
         self.ami_up = False
-        self._note(now, f"could not dial: {reason}")
+        self._note(f"could not dial: {reason}")
         return self._step(now)
 
     def update_config(self, link: LinkConfig, now: float) -> list[Action]:
         old = self.link
         self.link = link
         if old.enabled != link.enabled:
-            self._note(now, "link enabled" if link.enabled else "link disabled")
+            self._note("link enabled" if link.enabled else "link disabled")
         if old.retry != link.retry and self.stopped_reason and not self.permanent_failure:
             self.stopped_reason = None
         return self._step(now)
@@ -425,7 +421,7 @@ class LinkMachine:
             self._cancel(kind)
         if self.call is not None:
             self._emit(Hangup(self.link.id, self.call.call_id, self.call.channel))
-            self._note(now, "link removed from the config; hanging up its call")
+            self._note("link removed from the config; hanging up its call")
         return self._take()
 
     def manual_dial(
@@ -459,6 +455,15 @@ class LinkMachine:
         if self.internals:
             self.stopped_reason = "hung up by the administrator; dials again when the room refills"
         return True, "hanging up", self._step(now)
+
+    def shut_down(self, now: float) -> list[Action]:
+        """Final stop of the worker: end the call, dial nothing more."""
+        self.stopped_reason = "worker stopping"
+        for kind in (ARM, RETRY, LINGER, TEST_CALL):
+            self._cancel(kind)
+        if self.call is not None:
+            self._hangup(now, "worker stopping")
+        return self._step(now)
 
     # ---------------------------------------------------------------- status
 
@@ -551,7 +556,7 @@ class LinkMachine:
         self._emit(Originate(self.link.id, call_id, self.link))
         self._start(JOIN_DEADLINE, self._join_deadline(), now)
         kind = "test call" if test else f"attempt {self.attempts} of {self._max_attempts()}"
-        self._note(now, f"dialling {self.link.number} via {self.link.endpoint} ({kind}, {call_id})")
+        self._note(f"dialling {self.link.number} via {self.link.endpoint} ({kind}, {call_id})")
 
     def _schedule_retry(self, now: float) -> None:
         if not self.internals:
@@ -561,12 +566,12 @@ class LinkMachine:
             return
         delay = self.link.retry.delay_before(self.attempts + 1)
         self._start(RETRY, delay, now)
-        self._note(now, f"next attempt in {delay:g} s")
+        self._note(f"next attempt in {delay:g} s")
 
     def _stop(self, now: float, reason: str) -> None:
         self.stopped_reason = reason
         self._cancel(RETRY)
-        self._note(now, reason)
+        self._note(reason)
 
     def _hangup(self, now: float, reason: str | None) -> None:
         call = self.call
@@ -575,7 +580,7 @@ class LinkMachine:
         if reason is not None and call.hangup_reason is None:
             call.hangup_reason = reason
         self._cancel(LINGER)
-        self._note(now, f"hanging up {call.call_id}: {reason or 'attempt abandoned'}")
+        self._note(f"hanging up {call.call_id}: {reason or 'attempt abandoned'}")
         self._send_hangup(now)
 
     def _send_hangup(self, now: float, deadline: float = HANGUP_DEADLINE_SECONDS) -> None:
@@ -619,8 +624,8 @@ class LinkMachine:
         actions, self._actions = self._actions, []
         return actions
 
-    def _note(self, now: float, reason: str) -> None:
-        self._emit(Decision(self.link.id, self.link.room, self.state, reason))
+    def _note(self, reason: str) -> None:
+        self._emit(Decision(self.link.id, self.link.room, reason))
 
     def _set_state(self, now: float) -> None:
         state = self._derive_state()

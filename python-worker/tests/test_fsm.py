@@ -544,3 +544,15 @@ def test_status_fields() -> None:
 def test_classify(fields: dict, category: str, permanent: bool) -> None:
     failure = classify(**fields)
     assert failure.category == category and failure.permanent is permanent
+
+
+def test_shut_down_hangs_up_and_dials_nothing_more() -> None:
+    sim = Sim(retry=RetryConfig(backoff=(1.0,)))
+    sim.join("a")
+    sim.connect()
+    sim.apply(sim.m.shut_down(sim.now))
+    assert [h.call_id for h in sim.hangups] == [sim.call_id]
+    sim.gone()
+    sim.join("b")
+    sim.advance(100)
+    assert len(sim.originates) == 1 and sim.m.attempt_log[-1].cause == "worker stopping"
