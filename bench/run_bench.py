@@ -41,7 +41,7 @@ sys.path.insert(0, str(BENCH))
 
 import fsm_bench  # noqa: E402
 import lab as labmod  # noqa: E402
-from lab import Lab, LabError, free_port_block, parse_sipp_messages, write_yaml  # noqa: E402
+from lab import Lab, LabError, free_port_block, write_yaml  # noqa: E402
 
 PY = sys.executable
 LAT_ROOM = "1001"
@@ -150,45 +150,6 @@ class Proxy(Child):
         return out
 
 
-class BenchSipp(Child):
-    """SIPp UAS on the lab's provider port, with room for many concurrent calls (-l)."""
-
-    def __init__(self, L: Lab, scenario: str, tag: str):
-        self.message_file = L.workdir / f"sipp-{tag}.messages.log"
-        self.message_file.touch()
-        port = L.sipp_ports["SIP-TEST"]
-        cmd = ["sipp", "-sf", str(REPO / "tests/lab/sipp" / f"{scenario}.xml"), "-i", "127.0.0.1", "-p", str(port),
-               "-mp", str(L.sipp_media_ports["SIP-TEST"]), "-nostdin", "-l", "5000", "-trace_msg",
-               "-message_file", str(self.message_file), "-trace_err", "-error_file",
-               str(L.workdir / f"sipp-{tag}.errors.log")]
-        super().__init__(cmd, L.workdir / f"sipp-{tag}.out")
-        deadline = time.monotonic() + 5
-        while labmod._port_free(port, tcp=False):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise LabError(f"sipp did not start: {self.text()[-2000:]}")
-            time.sleep(0.02)
-
-    def messages(self) -> list[labmod.SipMsg]:
-        return labmod._first_per_transaction(parse_sipp_messages(self.message_file.read_text(errors="replace")))
-
-    def invites(self) -> list[labmod.SipMsg]:
-        return [m for m in self.messages() if m.direction == "in" and m.method == "INVITE"]
-
-    def byes_in(self) -> list[labmod.SipMsg]:
-        return [m for m in self.messages() if m.direction == "in" and m.method == "BYE"]
-
-    def wait_count(self, getter: Any, count: int, timeout: float) -> list[labmod.SipMsg]:
-        deadline = time.monotonic() + timeout
-        while True:
-            got = getter()
-            if len(got) >= count:
-                return got
-            if time.monotonic() > deadline:
-                raise LabError(f"SIPp: wanted {count} from {getter.__name__}, got {len(got)} within {timeout} s")
-            time.sleep(0.01)
-
-
 # ---------------------------------------------------------------------------------------------
 # the contenders
 
@@ -281,7 +242,7 @@ def ext_event(e: dict[str, Any], name: str, room: str) -> bool:
 
 
 def latency_cycles(L: Lab, contender: Any, cycles: int, room: str, pause: float) -> dict[str, Any]:
-    sipp = BenchSipp(L, "answer-and-hold", contender.name)
+    sipp = L.sipp("answer-and-hold", max_calls=5000)
     rng = random.Random(7)
     cpu0 = proc_cpu(contender.pid)
     rows: list[dict[str, float]] = []
@@ -289,18 +250,18 @@ def latency_cycles(L: Lab, contender: Any, cycles: int, room: str, pause: float)
         for i in range(cycles):
             mark = L.a.mark()
             h = L.join(room)
-            invites = sipp.wait_count(sipp.invites, i + 1, timeout=20)
+            invites = sipp.wait_for(sipp.invites, i + 1, timeout=20)
             L.a.wait_event(lambda e: ext_event(e, "ConfbridgeJoin", room), 20, mark)
             # A random pause decorrelates the cycles from the poller's 3-second phase.
             time.sleep(rng.uniform(0.05, pause))
             mark = L.a.mark()
             leave_t = L.leave(h)
-            byes = sipp.wait_count(sipp.byes_in, i + 1, timeout=20)
+            byes = sipp.wait_for(lambda: sipp.byes("in"), i + 1, timeout=20)
             L.a.wait_event(lambda e: ext_event(e, "ConfbridgeLeave", room), 20, mark)
             rows.append({"join": h.join_t, "invite": invites[i].t, "leave": leave_t, "bye": byes[i].t})
             time.sleep(rng.uniform(0.05, pause))
         time.sleep(0.3)
-        invites, byes = sipp.invites(), sipp.byes_in()
+        invites, byes = sipp.invites(), sipp.byes("in")
     finally:
         sipp.stop()
     cpu = proc_cpu(contender.pid) - cpu0
@@ -352,7 +313,7 @@ class Op:
 
 def scale_phase(L: Lab, W: WorkerContender, p: Params) -> dict[str, Any]:
     rooms = [str(SCALE_ROOM_BASE + i) for i in range(p.links)]
-    sipp = BenchSipp(L, "answer-and-hold", "scale")
+    sipp = L.sipp("answer-and-hold", max_calls=5000)
     rng = random.Random(11)
     pool = ThreadPoolExecutor(max_workers=8)
     idle_since = {r: -1e9 for r in rooms}

@@ -360,7 +360,7 @@ class Sipp:
     """One SIPp UAS, run in the foreground under our own process handle, stopped by its PID."""
 
     def __init__(self, scenario: str | Path, port: int, media_port: int, workdir: Path,
-                 params: dict[str, str | int | float] | None = None):
+                 params: dict[str, str | int | float] | None = None, max_calls: int | None = None):
         if shutil.which("sipp") is None:
             raise LabError("sipp not found (Debian package sip-tester)")
         src = Path(scenario) if str(scenario).endswith(".xml") else SIPP_DIR / f"{scenario}.xml"
@@ -386,6 +386,8 @@ class Sipp:
             "-mp", str(media_port), "-nostdin", "-trace_msg", "-message_file", str(self.message_file),
             "-trace_err", "-error_file", str(self.error_file),
         ]
+        if max_calls is not None:
+            cmd += ["-l", str(max_calls)]  # concurrent calls SIPp accepts (load tests)
         self._out = open(self.output_file, "wb")
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
@@ -1003,15 +1005,19 @@ exten => s,1,Hangup()
         return cid
 
     # --- SIPp ----------------------------------------------------------------------------------
-    def sipp(self, scenario: str, endpoint: str = "SIP-TEST", **params: str | int | float) -> Sipp:
+    def sipp(
+        self, scenario: str, endpoint: str = "SIP-TEST", max_calls: int | None = None, **params: str | int | float
+    ) -> Sipp:
         """Start a SIPp UAS on `endpoint`'s contact port. Only one per endpoint at a time:
-        stop the previous one first (Lab.stop_sipp / Sipp.stop)."""
+        stop the previous one first (Lab.stop_sipp / Sipp.stop). `params` fill the scenario's
+        @NAME@ placeholders; `max_calls` raises SIPp's limit of concurrent calls."""
         if endpoint not in self.sipp_ports:
             raise LabError(f"unknown endpoint {endpoint}; the lab has {self.endpoints}")
         for s in self.sipps:
             if s.port == self.sipp_ports[endpoint] and s.running():
                 raise LabError(f"a SIPp ({s.name}) already runs for {endpoint}")
-        s = Sipp(scenario, self.sipp_ports[endpoint], self.sipp_media_ports[endpoint], self.workdir, params)
+        s = Sipp(scenario, self.sipp_ports[endpoint], self.sipp_media_ports[endpoint], self.workdir, params,
+                 max_calls)
         self.sipps.append(s)
         return s
 
