@@ -42,12 +42,24 @@ final class UiHelpersTest extends TestCase
         self::assertSame('module_conflink_error_not_text', $result->errors['dst_number']);
     }
 
-    public function testDefaultsAgreeWithTheValidator(): void
+    public function testANewLinkStartsWithTheDocumentedDefaultsAndEmptyRequiredFields(): void
     {
-        foreach (LinkValidator::DEFAULTS as $field => $default) {
-            self::assertSame($default, LinkInput::defaults()[$field], $field);
-        }
-        self::assertSame(array_values(array_diff(LinkValidator::FIELDS, ['id'])), LinkInput::fields());
+        self::assertSame([
+            'conference_extension' => '',
+            'provider_uniqid'      => '',
+            'dst_number'           => '',
+            'dtmf'                 => '',
+            'dtmf_delay'           => '1',
+            'callerid'             => '',
+            'ring_timeout'         => '60',
+            'arm_delay'            => '0',
+            'linger'               => '0',
+            'max_attempts'         => '5',
+            'backoff'              => '5,15,30,60,120',
+            'redial_on_drop'       => '1',
+            'enabled'              => '1',
+            'description'          => '',
+        ], LinkInput::defaults());
     }
 
     public function testForFormFillsDefaultsButKeepsEmptyOptionalText(): void
