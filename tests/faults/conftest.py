@@ -74,8 +74,9 @@ class Env:
         self.config = cfg
         return cfg
 
-    def start_worker(self, wait_ready: bool = True, timeout: float = 10.0) -> labmod.Worker:
-        w = self.lab.start_worker(self.config_path, self.tmp / f"worker-{len(self.workers)}.log")
+    def start_worker(self, wait_ready: bool = True, timeout: float = 10.0, extra_args: tuple[str, ...] = ()
+                     ) -> labmod.Worker:
+        w = self.lab.start_worker(self.config_path, self.tmp / f"worker-{len(self.workers)}.log", extra_args)
         self.workers.append(w)
         self.worker = w
         if wait_ready:

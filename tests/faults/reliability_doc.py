@@ -24,6 +24,11 @@ SECTIONS = [
     ("provider_matrix", "5. Provider failure matrix", "test_provider_matrix.py",
      "All cases side by side in one lab, ring_timeout 5, max_attempts 3 (2 for no answer), "
      "backoff [1, 2]; SIPp plays the provider. Gaps are seconds between INVITEs."),
+    ("missed_events", "6b. Missed events", "test_missed_events.py",
+     "The proxy keeps ConfbridgeJoin, then ConfbridgeLeave events from the worker while the "
+     "connection stays up; the worker runs with a 2 s reconcile interval (60 s in production). "
+     "Expected: the once-per-interval ConfbridgeListRooms finds the difference, one room is "
+     "listed again, the call is placed and later hung up, with no reconnect."),
     ("bad_input", "7. Bad input", "test_bad_input.py",
      "Malformed control frames over ZeroMQ; every config field with newline, CR, comma, `;`, `)`, "
      "`${`, `|`, unicode, NUL and 10 kB values through `conflink-ctl push-config`; the same through "

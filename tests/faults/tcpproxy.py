@@ -9,6 +9,9 @@ direction and connection). What it can do:
   ``b"Action: Originate"``) triggers a cut. With ``forward=True`` the chunk reaches Asterisk
   first and *nothing* Asterisk answers after that point reaches the worker: "sent, then cut
   before its response". With ``forward=False`` the chunk is dropped: "lost on the wire".
+- ``drop_events(marker)``: AMI messages from Asterisk containing ``marker`` (e.g.
+  ``b"Event: ConfbridgeJoin"``) never reach the worker, the connection stays up: "missed
+  events"; ``drop_events(None)`` stops dropping.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class _Conn:
     def __init__(self, client: socket.socket, server: socket.socket):
         self.client, self.server = client, server
         self.frozen = False  # server->client relay stopped (nothing more reaches the client)
+        self.pending = b""  # server->client bytes not yet forwarded (an AMI message split by recv)
         self.closed = False
         self.lock = threading.Lock()
 
@@ -50,6 +54,8 @@ class AmiCutProxy:
         self._lock = threading.Lock()
         self._refusing = False
         self._trigger: tuple[bytes, bool] | None = None
+        self._drop: bytes | None = None
+        self.dropped: list[bytes] = []  # AMI messages kept from the worker
         self._stopped = False
         self.accepted = 0  # connections relayed (a reconnect adds one)
         self.accept_times: list[float] = []
@@ -73,6 +79,9 @@ class AmiCutProxy:
 
     def cut_on(self, marker: bytes, forward: bool = True) -> None:
         self._trigger = (marker, forward)
+
+    def drop_events(self, marker: bytes | None) -> None:
+        self._drop = marker
 
     @property
     def armed(self) -> bool:
@@ -156,6 +165,21 @@ class AmiCutProxy:
             pass
         conn.close()
 
+    def _filter(self, conn: _Conn, data: bytes) -> bytes:
+        """Whole AMI messages pass, except those carrying the drop marker. Without a marker the
+        bytes pass untouched (the login banner is a single line, not a message)."""
+        if self._drop is None:
+            data, conn.pending = conn.pending + data, b""
+            return data
+        *messages, conn.pending = (conn.pending + data).split(b"\r\n\r\n")
+        out = []
+        for message in messages:
+            if self._drop is not None and self._drop in message:
+                self.dropped.append(message)
+            else:
+                out.append(message + b"\r\n\r\n")
+        return b"".join(out)
+
     def _down(self, conn: _Conn) -> None:
         """Asterisk -> worker, unless frozen."""
         try:
@@ -163,7 +187,7 @@ class AmiCutProxy:
                 data = conn.server.recv(65536)
                 if not data or conn.frozen:
                     break
-                conn.client.sendall(data)
+                conn.client.sendall(self._filter(conn, data))
         except OSError:
             pass
         conn.close()

@@ -1054,8 +1054,8 @@ exten => s,1,Hangup()
         write_yaml(path, cfg)
         return cfg
 
-    def start_worker(self, config_path: Path, log_file: Path | None = None) -> Worker:
-        w = Worker(config_path, log_file or (self.workdir / f"worker-{len(self.workers)}.log"))
+    def start_worker(self, config_path: Path, log_file: Path | None = None, extra_args: Iterable[str] = ()) -> Worker:
+        w = Worker(config_path, log_file or (self.workdir / f"worker-{len(self.workers)}.log"), extra_args)
         self.workers.append(w)
         return w
 
