@@ -15,6 +15,10 @@ have sipp || need="$need sip-tester"
 have debootstrap || need="$need debootstrap"
 have zip || need="$need zip"
 have unzip || need="$need unzip"
+# The MikoPBX rig: patch applies its phalcon fix; unshare/nsenter (util-linux) and python3.11 run it.
+have patch || need="$need patch"
+have nsenter || need="$need util-linux"
+have python3.11 || need="$need python3.11"
 if [ -n "$need" ]; then
     [ "$(id -u)" = 0 ] || { echo "install-system-deps: need root to install:$need" >&2; exit 1; }
     echo "install-system-deps: installing$need" >&2
