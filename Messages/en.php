@@ -63,6 +63,7 @@ return [
     'module_conflink_enabled' => 'Link enabled',
     'module_conflink_enabled_help' => 'A disabled link never dials; disabling it hangs up its current external call.',
     'module_conflink_description' => 'Note',
+    'module_conflink_description_placeholder' => 'Daily stand-up with the Zoom bridge',
     'module_conflink_description_help' => 'Free text for administrators, up to 255 characters, single line.',
 
     // Status panel and controls

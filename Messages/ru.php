@@ -63,6 +63,7 @@ return [
     'module_conflink_enabled' => 'Связь включена',
     'module_conflink_enabled_help' => 'Выключенная связь никогда не звонит; при выключении текущий внешний вызов завершается.',
     'module_conflink_description' => 'Примечание',
+    'module_conflink_description_placeholder' => 'Ежедневная планёрка с мостом Zoom',
     'module_conflink_description_help' => 'Произвольный текст для администраторов, до 255 символов, в одну строку.',
 
     // Панель состояния и управление

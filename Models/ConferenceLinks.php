@@ -193,6 +193,47 @@ class ConferenceLinks extends ModulesModelsBase
     }
 
     /**
+     * How core names this link, e.g. in "in use" messages when a room or provider it uses is
+     * deleted: core's default is the module name, which reads "Conference link Conference link"
+     * inside repModuleConferenceLink and does not say which link. Ours names the room and the
+     * number and links to the link's own page.
+     */
+    public function getRepresent(bool $needLink = false): string
+    {
+        if ($this->readAttribute('id') === null) {
+            return parent::getRepresent($needLink);
+        }
+        $name = '<i class="puzzle piece icon"></i> ' . self::representText(
+            (string)$this->conference_extension,
+            (string)$this->dst_number,
+            (string)$this->description
+        );
+        if (!$needLink) {
+            return $name;
+        }
+        $link = htmlspecialchars($this->getWebInterfaceLink(), ENT_QUOTES | ENT_SUBSTITUTE, 'UTF-8');
+        return $this->t('repModuleConferenceLink', ['represent' => "<a href='{$link}'>{$name}</a>"]);
+    }
+
+    /** "2200 → 84957776675 (Weekly sync)", HTML-escaped: it is shown inside core's HTML message. */
+    public static function representText(string $room, string $number, string $note): string
+    {
+        $text = $room . ' → ' . $number . ($note !== '' ? ' (' . $note . ')' : '');
+        return htmlspecialchars($text, ENT_QUOTES | ENT_SUBSTITUTE, 'UTF-8');
+    }
+
+    /** The link's own page; core's default is the module's index page. */
+    public function getWebInterfaceLink(): string
+    {
+        $index = parent::getWebInterfaceLink();
+        $id = (string)$this->readAttribute('id');
+        if ($id === '' || !str_ends_with($index, '/index')) {
+            return $index;
+        }
+        return substr($index, 0, -strlen('index')) . 'modify/' . rawurlencode($id);
+    }
+
+    /**
      * Relations from core models to this one, added by core to ConferenceRooms and Providers
      * (ModelsBase::addExtensionModulesRelations) so that core refuses to delete a room or a
      * provider a link still uses.
