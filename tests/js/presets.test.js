@@ -60,3 +60,12 @@ test('null, undefined and numbers as field values', () => {
     assert.deepEqual(Presets.build('pbx', { meeting_id: undefined }).errors, { meeting_id: 'module_conflink_error_pbx_meeting_id_required' });
     assert.deepEqual(Presets.build(undefined, {}).errors, { preset: 'module_conflink_error_preset' });
 });
+
+test('the preview is never empty', () => {
+    const t = (key) => `T:${key}`;
+    assert.deepEqual(Presets.preview('zoom', { meeting_id: '123456789' }, t), { kind: 'sequence', code: 'p123456789#p#', note: '' });
+    assert.deepEqual(Presets.preview('custom', { dtmf: '' }, t), { kind: 'empty', code: '', note: 'T:module_conflink_dtmf_preview_empty' });
+    assert.deepEqual(Presets.preview('custom', { dtmf: ' ' }, t).kind, 'empty');
+    assert.deepEqual(Presets.preview('zoom', { meeting_id: '1' }, t), { kind: 'invalid', code: '', note: 'T:module_conflink_dtmf_preview_invalid' });
+    assert.deepEqual(Presets.preview('teams', {}, t).kind, 'invalid');
+});

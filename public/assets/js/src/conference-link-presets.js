@@ -128,7 +128,25 @@
         return spec[1] ? [`${key}required`, `${key}format`] : [`${key}format`];
     }
 
+    /**
+     * What the form shows after "Will be sent as:" — never nothing: the sequence, or what an
+     * empty sequence means, or that the fields must be corrected first.
+     * @returns {{kind: string, code: string, note: string}} kind: sequence | empty | invalid
+     */
+    function preview(preset, input, translate) {
+        const t = typeof translate === 'function' ? translate : (key) => key;
+        const result = build(preset, input);
+        if (result.sequence === null) {
+            return { kind: 'invalid', code: '', note: t('module_conflink_dtmf_preview_invalid') };
+        }
+        if (result.sequence === '') {
+            return { kind: 'empty', code: '', note: t('module_conflink_dtmf_preview_empty') };
+        }
+        return { kind: 'sequence', code: result.sequence, note: '' };
+    }
+
     return {
+        preview,
         ERROR_PREFIX, CUSTOM, FIELDS, DIGITS_MAX, PRESETS, NAMES, digits, normalizeDtmf, fieldsOf, build, errorKeys,
     };
 }));
