@@ -10,6 +10,7 @@ build the same way on an emulated arm64 Debian 12; package_support holds what bo
 
 import json
 import os
+import re
 import shutil
 import socket
 import stat
@@ -99,16 +100,23 @@ def test_layout_required_by_mikopbx(unpacked):
 
 
 def test_admin_scripts_are_served_under_the_names_the_pages_load(unpacked):
-    sources = sorted((REPO / "public/assets/js/src").glob("*.js"))
-    assert len(sources) >= 4
-    for src in sources:
-        shipped = unpacked / "public/assets/js" / src.name
-        assert shipped.is_file(), f"public/assets/js/{src.name} missing from the package"
-        assert shipped.read_bytes() == src.read_bytes(), src.name
+    """Every script the controller adds is in the zip at the path Core serves it from
+    (js/cache/<ID>/ is Core's link to public/assets/js/), byte for byte the repository's
+    file: the zip and a module installed from the source tree load the same scripts."""
     controller = (REPO / "App/Controllers/ModuleConferenceLinkController.php").read_text()
-    for name in ("conference-link-rules.js", "conference-link-status.js",
-                 "module-conference-link-index.js", "module-conference-link-modify.js"):
-        assert name in controller and (unpacked / "public/assets/js" / name).is_file(), name
+    prefix = re.search(r"\$js = 'js/cache/' \. self::MODULE_ID \. '/([^']*)';", controller)
+    assert prefix, "the controller's script folder under js/cache/<ID>/ not found"
+    names = set(re.findall(r"->addJs\(\$js \. '([^']+)'", controller))
+    names |= set(re.findall(r"addAssets\('([^']+\.js)'\)", controller))
+    assert {"conference-link-rules.js", "conference-link-status.js",
+            "module-conference-link-index.js", "module-conference-link-modify.js"} <= names, names
+    for name in sorted(names):
+        rel = f"public/assets/js/{prefix.group(1)}{name}"
+        assert (REPO / rel).is_file(), f"{rel} missing from the source tree"
+        assert (unpacked / rel).is_file(), f"{rel} missing from the package"
+        assert (unpacked / rel).read_bytes() == (REPO / rel).read_bytes(), rel
+    # One copy of each script: nothing stale under the old served names.
+    assert not sorted((unpacked / "public/assets/js").glob("*.js"))
 
 
 def test_launchers_are_executable_posix_scripts(package_zip, unpacked):
