@@ -104,7 +104,7 @@ def thin_home(host, tmp_path_factory) -> Path:
 def pytest_terminal_summary(terminalreporter) -> None:
     if not MEASURED:
         return
-    path = write_artifact("package-arm64.json", {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **MEASURED})
+    path = write_artifact("package-figures.json", {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **MEASURED})
     terminalreporter.write_sep("-", "conflink package figures")
     for key, value in MEASURED.items():
         terminalreporter.write_line(f"{key:<42} {value}")

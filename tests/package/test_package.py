@@ -17,11 +17,21 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
-from package_support import HOST_ARCH, REPO, RunningWorker, Target, check_thin_self_check, launcher_env, origins
+from package_support import (
+    HOST_ARCH,
+    MEASURED,
+    REPO,
+    RunningWorker,
+    Target,
+    check_thin_self_check,
+    launcher_env,
+    origins,
+)
 
 MAX_ZIP_BYTES = 8 * 1024 * 1024  # the admin uploads it; MikoPBX gives the upload 120 s
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
@@ -214,6 +224,9 @@ def test_worker_and_ctl_run_on_a_thin_standard_library(unpacked, host, thin_home
     worker = RunningWorker(host, unpacked, config, launcher_env(host, tmp_path, thin_home), tmp_path / "worker.log")
     try:
         worker.wait_ping(timeout=30)
+        t0 = time.monotonic()
+        assert worker.ctl("ping").returncode == 0
+        MEASURED["host_ctl_ping_wall_s"] = round(time.monotonic() - t0, 3)  # next to the arm64 figure
         worker.wait_status(lambda s: True, timeout=30, what="a status answer")
         assert connected.wait(30), f"the worker never dialled AMI at localhost:\n{worker.log()}"
         worker.stop(timeout=15)

@@ -5,7 +5,7 @@ Asterisk 22 on this host's loopback.
 
 The root is built once by tests/package/build-arm64-root.sh (`make arm64-root`, part of
 `make test`). Nothing here is skipped: a host that cannot run arm64 binaries fails.
-Figures (start time, ping latency under emulation) go to tests/.artifacts/package-arm64.json.
+Figures (start time, ping latency under emulation) go to tests/.artifacts/package-figures.json.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ DTMF = "1#"
 # Emulation makes every Python start take seconds; these bound waits, they are not goals.
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
+STALE_AFTER = 3 * 3600  # seconds; a run takes well under a minute
 
 
 def _emulation_problem() -> str | None:
@@ -75,6 +76,9 @@ def arm64() -> Target:
 def arm64_work(arm64: Target) -> Iterator[Path]:
     """A private folder inside the root, removed afterwards (parallel runs do not collide)."""
     (ROOT / "tmp").mkdir(exist_ok=True)
+    for stale in (ROOT / "tmp").glob("conflink-pkg-*"):  # left by a killed run
+        if time.time() - stale.stat().st_mtime > STALE_AFTER:
+            shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="conflink-pkg-", dir=ROOT / "tmp"))
     work.chmod(0o755)
     try:
