@@ -40,6 +40,7 @@ final class ChildSupervisor
     private float $keepRunningEvery;
     private float $stopGrace;
     private ?StartProblem $startProblem;
+    private float $startWindow;
     /** Size of the stderr log when the current child was started: its output begins there. */
     private int $stderrOffset = 0;
     private bool $startConfirmed = false;
@@ -63,6 +64,7 @@ final class ChildSupervisor
      * @param ?Closure     $keepRunning fn(): bool — false ends run(), e.g. module disabled
      * @param ?Closure     $log         fn(string $message, bool $isError): void
      * @param ?StartProblem $startProblem where to record why a start failed (null: nowhere)
+     * @param float         $startWindow  a child up this long has started (see START_WINDOW)
      */
     public function __construct(
         array $argv,
@@ -74,6 +76,7 @@ final class ChildSupervisor
         float $keepRunningEvery = 5.0,
         float $stopGrace = 10.0,
         ?StartProblem $startProblem = null,
+        float $startWindow = self::START_WINDOW,
     ) {
         $this->argv             = array_values($argv);
         $this->pidFile          = $pidFile;
@@ -85,6 +88,7 @@ final class ChildSupervisor
         $this->keepRunningEvery = $keepRunningEvery;
         $this->stopGrace        = $stopGrace;
         $this->startProblem     = $startProblem;
+        $this->startWindow      = $startWindow;
     }
 
     /**
@@ -118,7 +122,7 @@ final class ChildSupervisor
         if ($this->process !== null) {
             $status = proc_get_status($this->process);
             if ($status['running']) {
-                if (!$this->startConfirmed && $now - $this->startedAt >= self::START_WINDOW) {
+                if (!$this->startConfirmed && $now - $this->startedAt >= $this->startWindow) {
                     $this->startConfirmed = true;
                     $this->startProblem?->clear();
                 }
