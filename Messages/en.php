@@ -37,7 +37,7 @@ return [
     'module_conflink_SectionCall' => 'External call',
     'module_conflink_SectionRetry' => 'Timing and retries',
     'module_conflink_conference_extension' => 'Conference room',
-    'module_conflink_conference_extension_help' => 'The MikoPBX conference room to keep the external party in.',
+    'module_conflink_conference_extension_help' => 'The MikoPBX conference room to keep the external party in. The link stays with the room when its number changes.',
     'module_conflink_provider_uniqid' => 'SIP provider',
     'module_conflink_provider_uniqid_help' => 'The external call goes out through this provider. Only enabled SIP providers are listed.',
     'module_conflink_dst_number' => 'External number',

@@ -57,7 +57,8 @@ class ModuleConferenceLinkController extends BaseController
         $rows = LinkRows::build(
             ConferenceLinks::find(['order' => 'id'])->toArray(),
             DropdownOptions::rooms($this->roomRows()),
-            DropdownOptions::providers($this->providerRows())
+            DropdownOptions::providers($this->providerRows()),
+            DropdownOptions::roomNumbers($this->roomRows())
         );
         $this->view->rows = LinkStatus::mergeIntoRows($rows, ['ok' => false, 'links' => []]);
         $this->view->baseUrl = self::BASE_URL;
@@ -73,7 +74,7 @@ class ModuleConferenceLinkController extends BaseController
         $options = [
             'id' => $record !== null ? (string)$record->id : '',
             'values' => $values,
-            'rooms' => DropdownOptions::rooms($this->roomRows(), $values['conference_extension'], $missing),
+            'rooms' => DropdownOptions::rooms($this->roomRows(), $values['conference_uniqid'], $missing),
             'providers' => DropdownOptions::providers($this->providerRows(), $values['provider_uniqid'], $missing),
         ];
         $this->view->form = new ModuleConferenceLinkForm(null, $options);
@@ -95,7 +96,7 @@ class ModuleConferenceLinkController extends BaseController
         }
         $post = $this->request->getPost();
         $validator = new LinkValidator(
-            array_map('strval', array_column($this->roomRows(), 'extension')),
+            DropdownOptions::roomNumbers($this->roomRows()),
             EndpointResolver::activeProviderEndpoints($this->providerRows())
         );
         $result = $validator->check(['id' => $post['id'] ?? ''] + LinkInput::fromPost($post));
@@ -134,7 +135,7 @@ class ModuleConferenceLinkController extends BaseController
     /** @return list<array<string, mixed>> */
     private function roomRows(): array
     {
-        return ConferenceRooms::find(['columns' => 'extension,name', 'order' => 'extension'])->toArray();
+        return ConferenceRooms::find(['columns' => 'uniqid,extension,name', 'order' => 'extension'])->toArray();
     }
 
     /** @return list<array<string, mixed>> */

@@ -33,8 +33,8 @@ final class UiHelpersTest extends TestCase
     {
         $values = LinkInput::fromPost(['dst_number' => ['1', '2']]);
         self::assertSame(['1', '2'], $values['dst_number']);
-        $result = (new LinkValidator(['1'], ['P' => 'P']))->check(
-            ['conference_extension' => '1', 'provider_uniqid' => 'P'] + $values
+        $result = (new LinkValidator(['R' => '1'], ['P' => 'P']))->check(
+            ['conference_uniqid' => 'R', 'provider_uniqid' => 'P'] + $values
         );
         self::assertSame('module_conflink_error_not_text', $result->errors['dst_number']);
     }
@@ -42,7 +42,7 @@ final class UiHelpersTest extends TestCase
     public function testANewLinkStartsWithTheDocumentedDefaultsAndEmptyRequiredFields(): void
     {
         self::assertSame([
-            'conference_extension' => '',
+            'conference_uniqid'    => '',
             'provider_uniqid'      => '',
             'dst_number'           => '',
             'dtmf'                 => '',
@@ -78,19 +78,23 @@ final class UiHelpersTest extends TestCase
         self::assertSame('1', LinkInput::forForm([])['enabled']);
     }
 
-    public function testRoomOptionsSortedNaturallyAndKeepAMissingCurrentValue(): void
+    public function testRoomOptionsByUniqidInNumberOrderAndKeepAMissingCurrentValue(): void
     {
-        $options = DropdownOptions::rooms([
-            ['extension' => '200', 'name' => 'Board'],
-            ['extension' => '30', 'name' => ''],
-            ['extension' => '', 'name' => 'broken'],
-            ['extension' => '100', 'name' => "Sales\nroom"],
-        ], '999', '(missing)');
-        self::assertSame(['30', '100', '200', '999'], array_map('strval', array_keys($options)));
-        self::assertSame('30', $options['30']);
-        self::assertSame('Sales room <100>', $options['100']);
-        self::assertSame('999 (missing)', $options['999']);
+        $rows = [
+            ['uniqid' => 'CONFERENCE-B', 'extension' => '200', 'name' => 'Board'],
+            ['uniqid' => 'CONFERENCE-C', 'extension' => '30', 'name' => ''],
+            ['uniqid' => 'CONFERENCE-X', 'extension' => '', 'name' => 'broken'],
+            ['uniqid' => '', 'extension' => '40', 'name' => 'no id'],
+            ['uniqid' => 'CONFERENCE-S', 'extension' => '100', 'name' => "Sales\nroom"],
+        ];
+        $options = DropdownOptions::rooms($rows, 'CONFERENCE-GONE', '(missing)');
+        // The value is the room's uniqid (what a link stores); the admin sees name and number.
+        self::assertSame(['CONFERENCE-C', 'CONFERENCE-S', 'CONFERENCE-B', 'CONFERENCE-GONE'], array_map('strval', array_keys($options)));
+        self::assertSame('30', $options['CONFERENCE-C']);
+        self::assertSame('Sales room <100>', $options['CONFERENCE-S']);
+        self::assertSame('CONFERENCE-GONE (missing)', $options['CONFERENCE-GONE']);
         self::assertArrayNotHasKey('555', DropdownOptions::rooms([], ''));
+        self::assertSame(['CONFERENCE-B' => '200', 'CONFERENCE-C' => '30', 'CONFERENCE-S' => '100'], DropdownOptions::roomNumbers($rows));
     }
 
     public function testProviderOptionsOnlyActiveSipProviders(): void
@@ -110,11 +114,12 @@ final class UiHelpersTest extends TestCase
     {
         $rows = LinkRows::build(
             [
-                ['id' => '9', 'conference_extension' => '200', 'provider_uniqid' => 'SIP-A', 'dst_number' => '1', 'enabled' => '1'],
-                ['id' => '3', 'conference_extension' => '100', 'provider_uniqid' => 'SIP-GONE', 'dst_number' => '2', 'enabled' => '0'],
+                ['id' => '9', 'conference_uniqid' => 'CONFERENCE-B', 'provider_uniqid' => 'SIP-A', 'dst_number' => '1', 'enabled' => '1'],
+                ['id' => '3', 'conference_uniqid' => 'CONFERENCE-S', 'provider_uniqid' => 'SIP-GONE', 'dst_number' => '2', 'enabled' => '0'],
             ],
-            ['100' => 'Sales <100>', '200' => 'Board <200>'],
-            ['SIP-A' => 'Alpha']
+            ['CONFERENCE-S' => 'Sales <100>', 'CONFERENCE-B' => 'Board <200>'],
+            ['SIP-A' => 'Alpha'],
+            ['CONFERENCE-S' => '100', 'CONFERENCE-B' => '200']
         );
         self::assertSame(['3', '9'], array_column($rows, 'id'));
         self::assertSame('Sales <100>', $rows[0]['room_label']);

@@ -57,8 +57,8 @@ final class RealWorkerTest extends TestCase
             'control_endpoint' => 'tcp://127.0.0.1:' . self::freePort(),
             'control_token'    => bin2hex(random_bytes(16)),
         ];
-        $links = [['id' => '7', 'conference_extension' => '0354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '+4930123']];
-        $render = static fn (array $links): string => (new ConfigRenderer())->render($links, ['0354233'], ['SIP-1' => 'SIP-1'], $settings)->yaml;
+        $links = [['id' => '7', 'conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '+4930123']];
+        $render = static fn (array $links): string => (new ConfigRenderer())->render($links, ['CONFERENCE-1' => '0354233'], ['SIP-1' => 'SIP-1'], $settings)->yaml;
         AtomicFile::write($paths->configFile(), $render($links));
 
         $log = new \ArrayObject();
@@ -88,7 +88,7 @@ final class RealWorkerTest extends TestCase
             . "\n" . @file_get_contents($paths->workerStderrLog()));
         self::assertSame($pid, (new PidFile($paths->pidFile()))->runningPid(), 'the PID file names the live worker');
 
-        $links[] = ['id' => '8', 'conference_extension' => '0354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '100', 'enabled' => '0'];
+        $links[] = ['id' => '8', 'conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '100', 'enabled' => '0'];
         AtomicFile::write($paths->configFile(), $render($links));
         $push = $ctl->pushConfig($paths->configFile());
         self::assertTrue($push->ok, $push->error);

@@ -36,7 +36,7 @@ const ConferenceLinkModify = {
         self.$formObj.find('.ui.dropdown').dropdown({ fullTextSearch: true });
         // Existence checks in the browser use the options the server rendered; options
         // marked missing are not valid choices.
-        self.rooms = self.optionValues('conference_extension');
+        self.rooms = self.optionValues('conference_uniqid');
         self.providers = self.optionValues('provider_uniqid');
         ConferenceLinkRules.installSemanticRules($.fn.form.settings.rules, () => ({
             rooms: self.rooms,
