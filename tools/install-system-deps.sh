@@ -9,6 +9,7 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 have php || need="$need php-cli"
 php -m 2>/dev/null | grep -qi '^dom$' || need="$need php-xml"
 php -m 2>/dev/null | grep -qi '^mbstring$' || need="$need php-mbstring"
+php -m 2>/dev/null | grep -qi '^pdo_sqlite$' || need="$need php-sqlite3"
 have phpunit || need="$need phpunit"
 have node || need="$need nodejs"
 have sipp || need="$need sip-tester"
@@ -19,10 +20,13 @@ have unzip || need="$need unzip"
 have patch || need="$need patch"
 have nsenter || need="$need util-linux"
 have python3.11 || need="$need python3.11"
+# The aarch64 package test runs the arm64 worker under user-mode emulation (binfmt_misc).
+have qemu-aarch64-static || need="$need qemu-user-static"
+have update-binfmts || need="$need binfmt-support"
 if [ -n "$need" ]; then
     [ "$(id -u)" = 0 ] || { echo "install-system-deps: need root to install:$need" >&2; exit 1; }
     echo "install-system-deps: installing$need" >&2
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=900 update -qq
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $need >/dev/null
 fi
