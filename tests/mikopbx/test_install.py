@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import yaml
 from rig import REPO, Rig, build_module_zip, build_release_zip
 
 # 0.1.0, the previous release: this commit on main (tags are not relied on).
@@ -42,8 +43,12 @@ def module_row(rig: Rig) -> dict | None:
     )
 
 
-def menu_item(rig: Rig) -> str:
-    return rig.php_json(f"return MikoPBX\\Common\\Models\\PbxSettings::getValueByKey('AdditionalMenuItem{MODULE}');")
+def menu_item(rig: Rig) -> str | None:
+    """The AdditionalMenuItem<ID> setting's value, None when there is no such row."""
+    return rig.php_json(
+        f"$r = MikoPBX\\Common\\Models\\PbxSettings::findFirstByKey('AdditionalMenuItem{MODULE}');"
+        "return $r ? $r->value : null;"
+    )
 
 
 def settings_row(rig: Rig) -> dict:
@@ -70,14 +75,28 @@ def install(rig: Rig, zip_path: Path) -> dict:
     return res
 
 
-def add_link(rig: Rig, room: str, provider: str, dst: str) -> int:
+def add_link(rig: Rig, room: dict, provider: str, dst: str, *, old_schema: bool = False) -> int:
+    """A link saved through the installed module's own model (0.1.0 stored the room number)."""
+    room_field = f"$l->conference_extension = '{room['extension']}';" if old_schema else \
+        f"$l->conference_uniqid = '{room['uniqid']}';"
     return rig.php_json(
-        f"$l = new Modules\\{MODULE}\\Models\\ConferenceLinks();"
-        f"$l->conference_extension = '{room}'; $l->provider_uniqid = '{provider}';"
-        f"$l->dst_number = '{dst}'; $l->dtmf = '1234#'; $l->description = 'kept'; $l->enabled = '1';"
+        f"$l = new Modules\\{MODULE}\\Models\\ConferenceLinks(); {room_field}"
+        f"$l->provider_uniqid = '{provider}';"
+        f"$l->dst_number = '{dst}'; $l->dtmf = '1234#'; $l->description = 'kept {dst}'; $l->enabled = '1';"
         "if (!$l->save()) { throw new RuntimeException(implode('; ', $l->getMessages())); }"
         "return (int)$l->id;"
     )
+
+
+def rendered(rig: Rig) -> dict:
+    """The worker config the module rendered into /etc/custom_modules/<ID>/."""
+    return yaml.safe_load(rig.path(f"/etc/custom_modules/{MODULE}/conflink.yaml").read_text())
+
+
+def assert_stopped_now(rig: Rig, action: str) -> None:
+    """Disable and uninstall stop the worker before they return (not on a later poll)."""
+    procs = rig.processes()
+    assert procs == [], f"still running right after {action}: {procs}"
 
 
 def test_install_from_the_package_zip(rig: Rig, current_zip: Path) -> None:
@@ -157,7 +176,7 @@ def test_enable_and_disable_start_and_stop_the_worker(rig: Rig, current_zip: Pat
     res = rig.admin("disable")
     assert res["success"], res
     assert module_row(rig)["disabled"] == "1"
-    rig.wait_processes(lambda p: p == [], timeout=20, what="nothing running after disable")
+    assert_stopped_now(rig, "disable")
     assert list(rig.path(f"/var/run/custom_modules/{MODULE}").glob("*.pid")) == []
 
 
@@ -168,7 +187,7 @@ def test_disable_stops_the_worker_by_its_pid_files_when_killall_finds_nothing(cu
         assert rig.admin("enable")["success"]
         rig.wait_processes(running, what="worker running")
         assert rig.admin("disable")["success"]
-        rig.wait_processes(lambda p: p == [], timeout=20, what="nothing running after disable")
+        assert_stopped_now(rig, "disable")
         # Re-installing over an enabled module (Core's upgrade path: disable, uninstall keeping
         # settings, install, enable again) leaves exactly one fresh wrapper.
         assert rig.admin("enable")["success"]
@@ -182,39 +201,61 @@ def test_disable_stops_the_worker_by_its_pid_files_when_killall_finds_nothing(cu
         assert not {pid for pid, _ in before} & {pid for pid, _ in after}
         res = rig.admin("uninstall", "0")
         assert res["success"], res
-        rig.wait_processes(lambda p: p == [], timeout=20, what="nothing running after uninstall")
+        assert_stopped_now(rig, "uninstall")
 
 
 def test_upgrade_from_the_previous_release_keeps_links_and_settings(
     rig: Rig, previous_zip: Path, current_zip: Path
 ) -> None:
-    room = rig.add_room("2001", "Board room")
+    rooms = [rig.add_room("3101", "Board room"), rig.add_room("3102", "Ops room")]
     provider = rig.add_provider("Far PBX")
     install(rig, previous_zip)
     assert module_row(rig)["version"] == "0.1.0"
     assert rig.admin("enable")["success"]
-    link_id = add_link(rig, room["extension"], provider, "5550100")
+    ids = [add_link(rig, room, provider, f"555010{i}", old_schema=True) for i, room in enumerate(rooms)]
+    # 0.1.0 rows name a room by number; this number belongs to no room.
+    orphan = add_link(rig, {"extension": "3999"}, provider, "5550199", old_schema=True)
     settings = settings_row(rig)
     old = rig.wait_processes(running, what="0.1.0 worker running")
 
     t0 = time.time()
     res = install(rig, current_zip)
     assert res["data"].get("moduleWasEnabled") is True, res
+    # Core's disable ran the 0.1.0 hooks and its killall: the old processes went at once.
     assert rig.admin("post-install")["success"]  # WorkerApiCommands' second phase: enable again
     row = module_row(rig)
     assert (row["version"], row["disabled"]) == ("0.2.0", "0")
-    # Settings and links survived (Core backs up db/ and restores it before installDB()).
+    # Settings survived (Core backs up db/ and restores it before installDB()): the AMI user the
+    # running Asterisk knows, the token the worker expects.
     now = settings_row(rig)
     for key in ("ami_username", "ami_secret", "control_token", "control_port"):
         assert str(now[key]) == str(settings[key]), key
-    link = rig.php_json(
-        f"$l = Modules\\{MODULE}\\Models\\ConferenceLinks::findFirst({link_id}); return $l ? $l->toArray() : null;"
+    links = rig.php_json(
+        f"return Modules\\{MODULE}\\Models\\ConferenceLinks::find(['order' => 'id'])->toArray();"
     )
-    assert link is not None
-    assert (link["provider_uniqid"], link["dst_number"], link["dtmf"], link["description"]) == (
-        provider, "5550100", "1234#", "kept")
-    conf = rig.path(f"/etc/custom_modules/{MODULE}/conflink.yaml").read_text()
-    assert "5550100" in conf and provider in conf, conf
+    by_id = {int(x["id"]): x for x in links}
+    assert sorted(by_id) == sorted([*ids, orphan])
+    for i, (link_id, room) in enumerate(zip(ids, rooms, strict=True)):
+        link = by_id[link_id]
+        assert (link["provider_uniqid"], link["dst_number"], link["dtmf"], link["description"]) == (
+            provider, f"555010{i}", "1234#", f"kept 555010{i}")
+        assert link["conference_uniqid"] == room["uniqid"]  # 0.1.0's room number migrated
+        # 0.2.0's new columns got their defaults on the old rows.
+        assert (link["preset"], link["meeting_id"], link["passcode"], link["dtmf_mode"]) == ("custom", "", "", "auto")
+        assert (str(link["prompt_silence"]), str(link["prompt_timeout"])) == ("1", "20")
+    assert by_id[orphan]["conference_uniqid"] == ""
+    db = sqlite3.connect(rig.path(f"{rig.module_dir}/db/module.db"))
+    try:
+        cols = [r[1] for r in db.execute("PRAGMA table_info('m_ConferenceLinks')")]
+    finally:
+        db.close()
+    assert "conference_extension" not in cols
+    # The worker config rendered by the new code: both links, by room number; the orphan left out.
+    doc = rendered(rig)
+    got = {(lk["room"], lk["number"]) for lk in doc["links"]}
+    assert got == {("3101", "5550100"), ("3102", "5550101")}, doc["links"]
+    for lk in doc["links"]:
+        assert not {"prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown"} & set(lk)
     # The old version's processes are gone; one new wrapper and worker run the new code.
     new = rig.wait_processes(running, what="0.2.0 worker running")
     assert not {pid for pid, _ in old} & {pid for pid, _ in new}, (old, new)
@@ -225,24 +266,25 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
 
 @pytest.mark.parametrize("keep", [False, True], ids=["settings-removed", "settings-kept"])
 def test_uninstall_leaves_nothing_behind(rig: Rig, current_zip: Path, keep: bool) -> None:
-    room = rig.add_room("2002", "Ops")
+    room = rig.add_room("3103", "Ops")
     provider = rig.add_provider("Carrier")
     install(rig, current_zip)
     assert rig.admin("enable")["success"]
-    add_link(rig, room["extension"], provider, "5550101")
+    add_link(rig, room, provider, "5550101")
     rig.wait_processes(running, what="worker running")
     logs = rig.path(f"{rig.logs_dir}/{MODULE}")
     assert logs.is_dir()
 
     res = rig.admin("uninstall", "1" if keep else "0")
     assert res["success"], res
-    rig.wait_processes(lambda p: p == [], timeout=20, what="nothing running after uninstall")
+    assert_stopped_now(rig, "uninstall")
     assert not rig.path(rig.module_dir).exists()
     assert module_row(rig) is None
     assert not rig.path(f"/etc/custom_modules/{MODULE}").exists()
     assert not rig.path(f"/var/run/custom_modules/{MODULE}").exists()
-    for kind in ("js", "css", "img"):
-        assert not rig.path(f"{rig.core}/sites/admin-cabinet/assets/{kind}/cache/{MODULE}").is_symlink()
+    for link in [f"sites/admin-cabinet/assets/{kind}/cache/{MODULE}" for kind in ("js", "css", "img")] + [
+            f"src/AdminCabinet/Views/Modules/{MODULE}"]:
+        assert not rig.path(f"{rig.core}/{link}").is_symlink(), f"{link} left behind"
     backup = rig.path(f"{rig.modules_dir}/Backup/{MODULE}/db/module.db")
     if keep:
         # What the administrator kept: the database (links and settings), the menu item, the logs.
@@ -255,5 +297,5 @@ def test_uninstall_leaves_nothing_behind(rig: Rig, current_zip: Path, keep: bool
         assert logs.is_dir()
     else:
         assert not backup.exists()
-        assert menu_item(rig) in ("", None)
+        assert menu_item(rig) is None
         assert not logs.exists()

@@ -195,31 +195,33 @@ namespace {
                 });
             }
 
-            /** @return list<string> */
-            public function keys(string $pattern): array
+            /** Raw (prefixed) names of live keys matching a raw pattern (call inside tx()). */
+            private function match(string $rawPattern): array
             {
-                return $this->tx(function () use ($pattern): array {
-                    $prefix = (string)$this->options[self::OPT_PREFIX];
-                    $out    = [];
-                    foreach (array_keys($this->data) as $k) {
-                        if (!str_starts_with($k, $prefix) || $this->slot(substr($k, strlen($prefix))) === null) {
-                            continue;
-                        }
-                        if (fnmatch($prefix . $pattern, $k)) {
-                            $out[] = ($this->options[self::OPT_SCAN] ?? null) === self::SCAN_NOPREFIX ? $k : substr($k, strlen($prefix));
-                        }
+                $out = [];
+                foreach ($this->data as $k => $e) {
+                    if (($e[1] <= 0 || $e[1] >= microtime(true)) && fnmatch($rawPattern, (string)$k)) {
+                        $out[] = (string)$k;
                     }
-                    return $out;
-                });
+                }
+                return $out;
             }
 
+            /** As phpredis: the prefix is added to the pattern; full key names come back. */
+            public function keys(string $pattern): array
+            {
+                return $this->tx(fn () => $this->match((string)$this->options[self::OPT_PREFIX] . $pattern));
+            }
+
+            /** As phpredis: the pattern gets the prefix only with OPT_SCAN = SCAN_PREFIX. One pass. */
             public function scan(mixed &$iterator, ?string $pattern = null, int $count = 0): array|false
             {
                 if ($iterator === 0) {
                     return false;
                 }
                 $iterator = 0;
-                return $this->keys($pattern ?? '*');
+                $prefix   = ($this->options[self::OPT_SCAN] ?? null) === self::SCAN_PREFIX ? (string)$this->options[self::OPT_PREFIX] : '';
+                return $this->tx(fn () => $this->match($prefix . ($pattern ?? '*')));
             }
 
             public function incrBy(string $key, int $by): int
