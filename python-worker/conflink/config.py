@@ -21,7 +21,17 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:7391"
 DEFAULT_JOIN_CONTEXT = "conflink-join"
 DEFAULT_BACKOFF = (5.0, 15.0, 30.0, 60.0, 120.0)
 
-DTMF_CHARS = frozenset("0123456789*#ABCDwW")
+DTMF_CHARS = frozenset("0123456789*#ABCDwWp")
+# `p` in a DTMF sequence: wait for the far end's prompt to end (design.md "Far-end prompts").
+PROMPT_TOKEN = "p"
+DTMF_MODES = ("auto", "rfc4733", "inband", "info")
+
+# The one source of the far-end keys' limits (the PHP validator and the JS follow these;
+# an agreement test checks them). (default, low, high)
+PROMPT_SILENCE = (1.0, 0.2, 5.0)  # seconds of far-end silence that end a prompt
+PROMPT_TIMEOUT = (20.0, 1.0, 120.0)  # seconds from a `p` step's start before going on anyway
+DEAD_AIR = (0, 5, 3600)  # seconds of silence (RTP flowing) before hang-up + redial; 0 = off
+END_COOLDOWN = (120, 0, 3600)  # seconds to wait after the far end ended a long call
 _ROOM_RE = re.compile(r"^[0-9]{1,20}$")
 _LINK_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
 _ENDPOINT_RE = re.compile(r"^[A-Za-z0-9_.~+-]{1,80}$")
@@ -70,10 +80,18 @@ class LinkConfig:
     arm_delay: float = 0.0
     linger: float = 0.0
     retry: RetryConfig = field(default_factory=RetryConfig)
+    prompt_silence: float = PROMPT_SILENCE[0]
+    prompt_timeout: float = PROMPT_TIMEOUT[0]
+    dtmf_mode: str = "auto"
+    dead_air: int = DEAD_AIR[0]
+    end_cooldown: int = END_COOLDOWN[0]
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
-        return (self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout)
+        return (
+            self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout,
+            self.prompt_silence, self.prompt_timeout, self.dtmf_mode,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,8 +189,22 @@ def _dtmf(value: object, path: str) -> str:
         raise ConfigError(path, f"is longer than {_MAX_DTMF} characters")
     for char in value:
         if char not in DTMF_CHARS:
-            raise ConfigError(path, f"{_show(char)} is not a DTMF character (0-9 * # A-D w W)")
+            raise ConfigError(path, f"{_show(char)} is not a DTMF character (0-9 * # A-D w W p)")
     return value
+
+
+def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(path, f"{_show(value)} is not one of {', '.join(choices)}")
+    return value
+
+
+def _dead_air(value: object, path: str) -> int:
+    _, low, high = DEAD_AIR
+    seconds = _integer(value, path, 0, high)
+    if seconds and seconds < low:
+        raise ConfigError(path, f"{_show(value)} must be 0 (off) or {low}..{high}")
+    return seconds
 
 
 def _endpoint(value: object, path: str) -> str:
@@ -223,6 +255,7 @@ def _parse_retry(value: object, path: str) -> RetryConfig:
 _LINK_KEYS = {
     "id", "room", "enabled", "endpoint", "number", "dtmf", "dtmf_delay", "callerid",
     "ring_timeout", "arm_delay", "linger", "retry",
+    "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
 }
 
 
@@ -241,6 +274,14 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         arm_delay=_number(doc.get("arm_delay", 0), f"{path}.arm_delay", 0, 3600),
         linger=_number(doc.get("linger", 0), f"{path}.linger", 0, 3600),
         retry=_parse_retry(doc.get("retry", {}), f"{path}.retry"),
+        prompt_silence=_number(doc.get("prompt_silence", PROMPT_SILENCE[0]), f"{path}.prompt_silence",
+                               PROMPT_SILENCE[1], PROMPT_SILENCE[2]),
+        prompt_timeout=_number(doc.get("prompt_timeout", PROMPT_TIMEOUT[0]), f"{path}.prompt_timeout",
+                               PROMPT_TIMEOUT[1], PROMPT_TIMEOUT[2]),
+        dtmf_mode=_choice(doc.get("dtmf_mode", "auto"), f"{path}.dtmf_mode", DTMF_MODES),
+        dead_air=_dead_air(doc.get("dead_air", DEAD_AIR[0]), f"{path}.dead_air"),
+        end_cooldown=_integer(doc.get("end_cooldown", END_COOLDOWN[0]), f"{path}.end_cooldown",
+                              END_COOLDOWN[1], END_COOLDOWN[2]),
     )
 
 
