@@ -167,11 +167,6 @@ def collect_module_tree(source: Path) -> dict[str, Path]:
             rel = path.relative_to(source)
             if path.is_file() and not path.is_symlink() and not _skip(rel):
                 files[rel.as_posix()] = path
-    # The admin pages load public/assets/js/<name>.js; the sources are plain ES2017 that
-    # browsers run as is, so each source is shipped under its served name (no second copy in
-    # the repository).
-    for path in sorted((source / "public" / "assets" / "js" / "src").glob("*.js")):
-        files[f"public/assets/js/{path.name}"] = path
     package = source / "python-worker" / "conflink"
     if not (package / "__init__.py").is_file():
         raise BuildError(f"{package}/__init__.py not found: the worker package is missing")

@@ -212,10 +212,14 @@ class ModuleConferenceLinkController extends BaseController
             ->addCss('css/cache/' . self::MODULE_ID . '/module-conference-link.css', true);
         // Core's main/form.js (the Form object) is already on every page (AssetProvider's
         // footerPBXJS); loading it again would re-run it and reset Form.
+        // js/cache/<ID> is Core's link to public/assets/js. The scripts are plain ES2017 that
+        // browsers run as written, so they are served from src/ itself: a module installed
+        // from the source tree and one installed from the zip load the same files.
+        $js = 'js/cache/' . self::MODULE_ID . '/src/';
         $this->assets->collection(AssetProvider::FOOTER_JS)
-            ->addJs('js/cache/' . self::MODULE_ID . '/conference-link-rules.js', true)
-            ->addJs('js/cache/' . self::MODULE_ID . '/conference-link-status.js', true)
-            ->addJs('js/cache/' . self::MODULE_ID . '/' . $pageScript, true);
+            ->addJs($js . 'conference-link-rules.js', true)
+            ->addJs($js . 'conference-link-status.js', true)
+            ->addJs($js . $pageScript, true);
     }
 
     /** @param array<string, mixed> $vars */

@@ -66,6 +66,11 @@ class ModuleConferenceLinkForm extends BaseForm
         $this->addCheckBox('redial_on_drop', $values['redial_on_drop'] === '1');
         $this->addCheckBox('enabled', $values['enabled'] === '1');
 
-        $this->addTextArea('description', $values['description'], 80, ['maxlength' => 255]);
+        // Core's addTextArea sizes the area from the value, else from the placeholder, and
+        // warns when it has neither (an empty note): the placeholder is not optional here.
+        $this->addTextArea('description', $values['description'], 80, [
+            'maxlength' => 255,
+            'placeholder' => $this->translation->_('module_conflink_description_placeholder'),
+        ]);
     }
 }

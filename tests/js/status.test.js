@@ -56,3 +56,15 @@ test('no status, odd values, monotonic times', () => {
     assert.equal(Status.stateColor('failed'), 'red');
     assert.equal(Status.stateColor('nonsense'), '');
 });
+
+test('times of day follow the given locale, not the runtime default', () => {
+    const date = new Date(2026, 0, 2, 14, 46, 2);
+    assert.equal(Status.formatClock(date, 'ru-RU'), '14:46:02');
+    assert.match(Status.formatClock(date, 'en-US'), /^02:46:02\s?PM$/);
+    assert.equal(Status.formatClock(date), '14:46:02', 'no locale: fixed 24-hour clock');
+    assert.equal(Status.formatClock(date, 'not a tag!'), '14:46:02', 'bad tag: fixed format');
+    const v = Status.view({ state: 'connected', since: date.getTime() / 1000, log: [{ time: date.getTime() / 1000, result: 'ok' }] },
+        t, date.getTime() + 5000, 'ru-RU');
+    assert.equal(v.since, '14:46:02 (5 s)');
+    assert.equal(v.log[0].time, '14:46:02');
+});

@@ -95,7 +95,8 @@
         <div class="conflink-help">{{ t._('module_conflink_redial_on_drop_help') }}</div>
     </div>
 
-    {{ partial("partials/submitbutton", ['indexurl': baseUrl ~ '/index']) }}
+    {# Core's partial prints {{ class }} unguarded: pass it, or every page logs a warning. #}
+    {{ partial("partials/submitbutton", ['indexurl': baseUrl ~ '/index', 'class': '']) }}
 </form>
 
 <div class="ui clearing hidden divider"></div>
@@ -121,15 +122,16 @@
             </tbody>
         </table>
 
+        {# Disabled until the first status reply says the worker answers. #}
         <div class="ui form" id="conflink-controls">
             <div class="inline fields">
                 <div class="field">
-                    <button type="button" class="ui primary button" id="conflink-call-now" title="{{ t._('module_conflink_CallNowHelp')|e }}">
+                    <button type="button" class="ui primary disabled button" disabled id="conflink-call-now" title="{{ t._('module_conflink_CallNowHelp')|e }}">
                         <i class="phone icon"></i> {{ t._('module_conflink_CallNow') }}
                     </button>
                 </div>
                 <div class="field">
-                    <button type="button" class="ui red button" id="conflink-hang-up" title="{{ t._('module_conflink_HangUpHelp')|e }}">
+                    <button type="button" class="ui red disabled button" disabled id="conflink-hang-up" title="{{ t._('module_conflink_HangUpHelp')|e }}">
                         <i class="phone slash icon"></i> {{ t._('module_conflink_HangUp') }}
                     </button>
                 </div>
@@ -138,7 +140,7 @@
                     <input type="number" id="conflink-test-seconds" value="{{ testCallSeconds }}" min="{{ testCallMin }}" max="{{ testCallMax }}" step="1" class="conflink-seconds-input">
                 </div>
                 <div class="field">
-                    <button type="button" class="ui teal button" id="conflink-test-call" title="{{ t._('module_conflink_TestCallHelp')|e }}">
+                    <button type="button" class="ui teal disabled button" disabled id="conflink-test-call" title="{{ t._('module_conflink_TestCallHelp')|e }}">
                         <i class="stethoscope icon"></i> {{ t._('module_conflink_TestCall') }}
                     </button>
                 </div>

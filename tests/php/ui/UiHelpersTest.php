@@ -59,6 +59,15 @@ final class UiHelpersTest extends TestCase
             'redial_on_drop'       => '1',
             'enabled'              => '1',
             'description'          => '',
+            'preset'               => 'custom',
+            'meeting_id'           => '',
+            'participant_id'       => '',
+            'passcode'             => '',
+            'prompt_silence'       => '1',
+            'prompt_timeout'       => '20',
+            'dtmf_mode'            => 'auto',
+            'dead_air'             => '0',
+            'end_cooldown'         => '120',
         ], LinkInput::defaults());
     }
 

@@ -51,26 +51,39 @@
         return null;
     }
 
-    function formatClock(date) {
+    /**
+     * Time of day in the admin language's locale ("02:46:02 PM" for en-US, "14:46:02" for
+     * ru-RU); without a locale (or one the browser does not know), 24-hour "14:46:02".
+     */
+    function formatClock(date, locale) {
+        if (locale) {
+            try {
+                return date.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+            } catch (e) {
+                // RangeError for a malformed tag: fall through to the fixed format.
+            }
+        }
         return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
     }
 
     /** "14:03:07 (2:15)" — the time of day and how long ago. */
-    function formatSince(value, nowMs, unit) {
+    function formatSince(value, nowMs, unit, locale) {
         const date = toDate(value);
         if (date === null) {
             return DASH;
         }
         const ago = (nowMs - date.getTime()) / 1000;
-        return ago >= 0 ? `${formatClock(date)} (${formatSeconds(ago, unit)})` : formatClock(date);
+        const clock = formatClock(date, locale);
+        return ago >= 0 ? `${clock} (${formatSeconds(ago, unit)})` : clock;
     }
 
     /**
      * @param {object|null} link one entry of statusAction's `links`, or null/undefined
      * @param {function(string): string} t translation lookup (globalTranslate key → text)
      * @param {number} nowMs Date.now()
+     * @param {string} [locale] admin language's locale for times of day (see formatClock)
      */
-    function view(link, t, nowMs) {
+    function view(link, t, nowMs, locale) {
         const tr = typeof t === 'function' ? t : (key) => key;
         const unit = tr('module_conflink_Seconds');
         if (!link || typeof link !== 'object') {
@@ -98,7 +111,7 @@
         const log = (Array.isArray(link.log) ? link.log : []).slice(-LOG_LIMIT).reverse().map((entry) => {
             const date = toDate(entry && entry.time);
             return {
-                time: date === null ? DASH : formatClock(date),
+                time: date === null ? DASH : formatClock(date, locale),
                 result: entry && entry.result ? String(entry.result) : DASH,
                 cause: entry && entry.cause ? String(entry.cause) : '',
                 duration: formatSeconds(entry ? entry.duration : null, unit),
@@ -110,7 +123,7 @@
             state: stateText === `module_conflink_state_${stateKey}` || !stateText ? stateKey : stateText,
             internal_participants: typeof link.internal_participants === 'number' ? String(link.internal_participants) : DASH,
             external_channel: link.external_channel ? String(link.external_channel) : DASH,
-            since: formatSince(link.since, nowMs, unit),
+            since: formatSince(link.since, nowMs, unit, locale),
             attempts,
             next_attempt_in: formatSeconds(link.next_attempt_in, unit),
             last_error: link.last_error ? String(link.last_error) : DASH,
@@ -139,6 +152,6 @@
     }
 
     return {
-        DASH, LOG_LIMIT, formatSeconds, formatSince, toDate, view, stateColor,
+        DASH, LOG_LIMIT, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
     };
 }));

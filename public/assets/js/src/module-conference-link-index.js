@@ -2,7 +2,7 @@
  * ModuleConferenceLink — list page: AJAX delete (core two-step confirmation) and the live
  * state / last error columns, refreshed every few seconds while the page is visible.
  *
- * Plain ES2017 (runs in browsers as is; the package ships it as public/assets/js/<same name>).
+ * Plain ES2017: browsers run it as written, from this folder (see the controller's addAssets).
  */
 
 /* global globalRootUrl, globalTranslate, ConferenceLinkStatus, $ */

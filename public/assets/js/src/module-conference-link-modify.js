@@ -2,10 +2,11 @@
  * ModuleConferenceLink — link form page: validation (shared rules), save through the core
  * Form object, live status panel and call controls.
  *
- * Plain ES2017 (runs in browsers as is; the package ships it as public/assets/js/<same name>).
+ * Plain ES2017: browsers run it as written, from this folder (see the controller's addAssets).
  */
 
-/* global globalRootUrl, globalTranslate, Form, ConferenceLinkRules, ConferenceLinkStatus, $ */
+/* global globalRootUrl, globalTranslate, globalWebAdminLanguage, SemanticLocalization, Form,
+   ConferenceLinkRules, ConferenceLinkStatus, $ */
 
 const ConferenceLinkModify = {
     $formObj: $('#conflink-form'),
@@ -64,8 +65,11 @@ const ConferenceLinkModify = {
     initializeDtmfPreview() {
         const $input = $('#dtmf');
         const $preview = $('#conflink-dtmf-preview');
+        const $line = $('#conflink-dtmf-preview-line');
         const update = () => {
             const normalised = ConferenceLinkRules.normalizeDtmf(String($input.val() || ''));
+            // Nothing to send: no "Will be sent as:" with nothing after it.
+            $line.toggle(normalised !== '');
             $preview.text(normalised === null ? '—' : normalised);
         };
         $input.on('input change', update);
@@ -129,7 +133,8 @@ const ConferenceLinkModify = {
             self.showControlResult(false, self.t('module_conflink_SaveFirst'));
             return;
         }
-        $button.addClass('loading disabled');
+        $button.addClass('loading');
+        self.$controls().addClass('disabled').prop('disabled', true);
         $.ajax({
             url: self.url(action),
             method: 'POST',
@@ -142,9 +147,19 @@ const ConferenceLinkModify = {
         }).fail(() => {
             self.showControlResult(false, self.t('module_conflink_WorkerUnavailable'));
         }).always(() => {
-            $button.removeClass('loading disabled');
+            $button.removeClass('loading');
+            // The next status reply decides whether the buttons come back.
             self.refreshStatus();
         });
+    },
+
+    $controls() {
+        return $('#conflink-call-now, #conflink-hang-up, #conflink-test-call');
+    },
+
+    /** Calls go through the worker: while it does not answer, the buttons cannot work. */
+    setControlsEnabled(enabled) {
+        ConferenceLinkModify.$controls().toggleClass('disabled', !enabled).prop('disabled', !enabled);
     },
 
     showControlResult(ok, text) {
@@ -220,11 +235,14 @@ const ConferenceLinkModify = {
             warning = self.t('module_conflink_AmiDisconnected');
         }
         $message.toggleClass('hidden', warning === '').text(warning);
+        self.setControlsEnabled(ok);
 
+        const locale = self.locale();
         const model = ConferenceLinkStatus.view(
             link || (ok ? { state: 'absent' } : null),
             self.t,
             Date.now(),
+            locale,
         );
         const $table = $('#conflink-status-table');
         ['internal_participants', 'external_channel', 'since', 'attempts', 'next_attempt_in', 'last_error']
@@ -244,8 +262,18 @@ const ConferenceLinkModify = {
             ['time', 'result', 'cause', 'duration'].forEach((key) => $row.append($('<td></td>').text(entry[key])));
             $body.append($row);
         });
-        const now = new Date();
-        $('#conflink-status-updated').text(`${self.t('module_conflink_StatusUpdated')}: ${now.toLocaleTimeString()}`);
+        $('#conflink-status-updated').text(
+            `${self.t('module_conflink_StatusUpdated')}: ${ConferenceLinkStatus.formatClock(new Date(), locale)}`,
+        );
+    },
+
+    /** The admin language's locale (Core's own mapping), not the browser's. */
+    locale() {
+        if (typeof SemanticLocalization !== 'undefined' && SemanticLocalization.getUserLocale) {
+            return SemanticLocalization.getUserLocale();
+        }
+        return typeof globalWebAdminLanguage !== 'undefined' && globalWebAdminLanguage
+            ? globalWebAdminLanguage : 'en';
     },
 };
 
