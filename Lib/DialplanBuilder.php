@@ -81,6 +81,17 @@ final class DialplanBuilder
         $this->context = $context;
     }
 
+    /** `load => …` lines for modules.conf (MikoPBX asks each module through generateModulesConf). */
+    public static function modulesConf(): string
+    {
+        $out = '';
+        foreach (self::REQUIRED_MODULES as $module) {
+            $out .= "load => {$module}\n";
+        }
+
+        return $out;
+    }
+
     public function getContext(): string
     {
         return $this->context;
