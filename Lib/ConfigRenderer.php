@@ -42,16 +42,16 @@ final class ConfigRenderer
 
     /**
      * @param list<array<string, mixed>> $links             m_ConferenceLinks rows
-     * @param list<string>                $roomExtensions    existing conference room extensions
+     * @param array<string, string>       $rooms             existing conference rooms: uniqid => extension
      * @param array<string, string>       $providerEndpoints active provider uniqid => endpoint name
      * @param array<string, mixed>        $settings          ami_host, ami_port, ami_username, ami_secret,
      *                                                       control_endpoint, control_token, join_context
      *
      * @throws InvalidArgumentException when a global setting breaks the schema (names the key)
      */
-    public function render(array $links, array $roomExtensions, array $providerEndpoints, array $settings): RenderedConfig
+    public function render(array $links, array $rooms, array $providerEndpoints, array $settings): RenderedConfig
     {
-        $validator = new LinkValidator($roomExtensions, $providerEndpoints);
+        $validator = new LinkValidator($rooms, $providerEndpoints);
         $out       = [];
         $skipped   = [];
         $seen      = [];
@@ -67,7 +67,12 @@ final class ConfigRenderer
                 continue;
             }
             $seen[$id] = true;
-            $out[]     = $this->linkLines($id, $result->values, $providerEndpoints[$result->values['provider_uniqid']]);
+            $out[]     = $this->linkLines(
+                $id,
+                $result->values,
+                (string)$validator->roomExtension($result->values['conference_uniqid']),
+                $providerEndpoints[$result->values['provider_uniqid']]
+            );
         }
 
         return new RenderedConfig($this->document($settings, $out), $skipped);
@@ -145,7 +150,7 @@ final class ConfigRenderer
      *
      * @return list<string>
      */
-    private function linkLines(string $id, array $v, string $endpoint): array
+    private function linkLines(string $id, array $v, string $room, string $endpoint): array
     {
         $backoff = array_map(
             static fn (string $item): string => self::float((float)$item),
@@ -154,7 +159,7 @@ final class ConfigRenderer
 
         $lines = [
             '  - id: ' . self::quote($id),
-            '    room: ' . self::quote($v['conference_extension']),
+            '    room: ' . self::quote($room),
             '    enabled: ' . self::bool($v['enabled']),
             '    endpoint: ' . self::quote($endpoint),
             '    number: ' . self::quote($v['dst_number']),

@@ -21,9 +21,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_not_text              value is not a string/number (array, object, null)
  *   module_conflink_error_too_long              input longer than MAX_INPUT_BYTES before any other check
  *   module_conflink_error_id                    id: not a positive integer
- *   module_conflink_error_room_required         conference_extension: empty
- *   module_conflink_error_room_format           conference_extension: not ^[0-9]{1,20}$
- *   module_conflink_error_room_unknown          conference_extension: no such conference room
+ *   module_conflink_error_room_required         conference_uniqid: empty
+ *   module_conflink_error_room_format           conference_uniqid: the room's number is not ^[0-9]{1,20}$
+ *   module_conflink_error_room_unknown          conference_uniqid: no such conference room
  *   module_conflink_error_provider_required     provider_uniqid: empty
  *   module_conflink_error_provider_unknown      provider_uniqid: no such active SIP provider
  *   module_conflink_error_provider_endpoint     provider_uniqid: its PJSIP endpoint name is unusable
@@ -113,7 +113,7 @@ final class LinkValidator
     /** Every column a link row has, in table order (id first). */
     public const FIELDS = [
         'id',
-        'conference_extension',
+        'conference_uniqid',
         'provider_uniqid',
         'dst_number',
         'dtmf',
@@ -147,21 +147,23 @@ final class LinkValidator
     private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';
     private const INTEGER_RE = '/^[0-9]{1,5}$/D';
 
-    /** @var array<string, true> */
+    /** @var array<string, string> room uniqid => extension */
     private array $rooms = [];
 
     /** @var array<string, string> provider uniqid => resolved PJSIP endpoint name */
     private array $providerEndpoints;
 
     /**
-     * @param list<string>          $roomExtensions     existing ConferenceRooms.extension values
+     * @param array<string, string> $rooms              existing rooms: ConferenceRooms.uniqid => extension
+                                                         (a link stores the uniqid, so renumbering a
+                                                         room keeps it; the worker gets the extension)
      * @param array<string, string> $providerEndpoints  active SIP providers: uniqid => endpoint name
      *                                                  (see EndpointResolver::activeProviderEndpoints())
      */
-    public function __construct(array $roomExtensions, array $providerEndpoints)
+    public function __construct(array $rooms, array $providerEndpoints)
     {
-        foreach ($roomExtensions as $room) {
-            $this->rooms[(string)$room] = true;
+        foreach ($rooms as $uniqid => $extension) {
+            $this->rooms[(string)$uniqid] = (string)$extension;
         }
         $this->providerEndpoints = $providerEndpoints;
     }
@@ -171,6 +173,12 @@ final class LinkValidator
      *
      * @param array<string, mixed> $input raw request data; unknown keys are ignored
      */
+    /** The number (extension) of a room the validator knows, by its uniqid; null if unknown. */
+    public function roomExtension(string $uniqid): ?string
+    {
+        return $this->rooms[$uniqid] ?? null;
+    }
+
     public function check(array $input): ValidationResult
     {
         $errors = [];
@@ -208,16 +216,18 @@ final class LinkValidator
             }
         }
 
-        $room = $text('conference_extension');
+        // NULL: a 0.1.0 row whose room could not be found when it was migrated.
+        $room = ($input['conference_uniqid'] ?? null) === null ? '' : $text('conference_uniqid');
         if ($room !== null) {
             if ($room === '') {
-                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_required';
-            } elseif (preg_match(self::ROOM_RE, $room) !== 1) {
-                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_format';
-            } elseif (!isset($this->rooms[$room])) {
-                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_unknown';
+                $errors['conference_uniqid'] = self::ERROR_PREFIX . 'room_required';
+            } elseif (!array_key_exists($room, $this->rooms)) {
+                $errors['conference_uniqid'] = self::ERROR_PREFIX . 'room_unknown';
+            } elseif (preg_match(self::ROOM_RE, $this->rooms[$room]) !== 1) {
+                // The worker and ConfBridge know the room by its number.
+                $errors['conference_uniqid'] = self::ERROR_PREFIX . 'room_format';
             } else {
-                $values['conference_extension'] = $room;
+                $values['conference_uniqid'] = $room;
             }
         }
 
