@@ -313,14 +313,6 @@ def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _dead_air(value: object, path: str) -> int:
-    _, low, high = DEAD_AIR
-    seconds = _integer(value, path, 0, int(high))
-    if seconds and seconds < low:
-        raise ConfigError(path, f"{_show(value)} must be 0 (off) or {low:g}..{high:g}")
-    return seconds
-
-
 def _endpoint(value: object, path: str) -> str:
     parsed, error = control_endpoint_error(value)
     if parsed is None:
@@ -379,14 +371,14 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         arm_delay=_limit(doc.get("arm_delay", 0), f"{path}.arm_delay", "arm_delay"),
         linger=_limit(doc.get("linger", 0), f"{path}.linger", "linger"),
         retry=_parse_retry(doc.get("retry", {}), f"{path}.retry"),
-        prompt_silence=_number(doc.get("prompt_silence", PROMPT_SILENCE[0]), f"{path}.prompt_silence",
-                               PROMPT_SILENCE[1], PROMPT_SILENCE[2]),
-        prompt_timeout=_number(doc.get("prompt_timeout", PROMPT_TIMEOUT[0]), f"{path}.prompt_timeout",
-                               PROMPT_TIMEOUT[1], PROMPT_TIMEOUT[2]),
+        prompt_silence=_limit(doc.get("prompt_silence", PROMPT_SILENCE[0]), f"{path}.prompt_silence",
+                              "prompt_silence"),
+        prompt_timeout=_limit(doc.get("prompt_timeout", PROMPT_TIMEOUT[0]), f"{path}.prompt_timeout",
+                              "prompt_timeout"),
         dtmf_mode=_choice(doc.get("dtmf_mode", "auto"), f"{path}.dtmf_mode", DTMF_MODES),
-        dead_air=_dead_air(doc.get("dead_air", int(DEAD_AIR[0])), f"{path}.dead_air"),
-        end_cooldown=_integer(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
-                              int(END_COOLDOWN[1]), int(END_COOLDOWN[2])),
+        dead_air=int(_limit(doc.get("dead_air", int(DEAD_AIR[0])), f"{path}.dead_air", "dead_air")),
+        end_cooldown=int(_limit(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
+                                "end_cooldown")),
     )
 
 
