@@ -29,6 +29,7 @@ return [
     'module_conflink_Missing' => '(missing)',
     'module_conflink_DeleteFailed' => 'The link was not deleted',
     'module_conflink_WorkerUnavailable' => 'The worker does not answer; live state is unknown.',
+    'module_conflink_WorkerCannotStart' => 'The worker cannot start:',
     'module_conflink_AmiDisconnected' => 'The worker has no connection to Asterisk (AMI).',
 
     // Form

@@ -29,6 +29,7 @@ return [
     'module_conflink_Missing' => '(не найден)',
     'module_conflink_DeleteFailed' => 'Связь не удалена',
     'module_conflink_WorkerUnavailable' => 'Служба модуля не отвечает, текущее состояние неизвестно.',
+    'module_conflink_WorkerCannotStart' => 'Служба модуля не может запуститься:',
     'module_conflink_AmiDisconnected' => 'У службы модуля нет соединения с Asterisk (AMI).',
 
     // Форма

@@ -4,13 +4,10 @@ declare(strict_types=1);
 
 namespace Modules\ModuleConferenceLink\Tests\Php\Ui;
 
-use InvalidArgumentException;
 use Modules\ModuleConferenceLink\App\Lib\DropdownOptions;
 use Modules\ModuleConferenceLink\App\Lib\FormResponse;
 use Modules\ModuleConferenceLink\App\Lib\LinkInput;
 use Modules\ModuleConferenceLink\App\Lib\LinkRows;
-use Modules\ModuleConferenceLink\App\Lib\WorkerCommand;
-use Modules\ModuleConferenceLink\App\Lib\WorkerReply;
 use Modules\ModuleConferenceLink\Lib\LinkValidator;
 use PHPUnit\Framework\TestCase;
 
@@ -151,57 +148,6 @@ final class UiHelpersTest extends TestCase
             ['success' => true, 'reload' => 'module-conference-link/module-conference-link/modify/12'],
             FormResponse::saved('module-conference-link/module-conference-link/modify/{id}', '12')
         );
-    }
-
-    public function testWorkerCommands(): void
-    {
-        self::assertSame(['id' => '7', 'force' => '0'], WorkerCommand::dial('7'));
-        self::assertSame(['id' => '7'], WorkerCommand::hangup(7));
-        self::assertSame(['id' => '7', 'force' => '1', 'seconds' => '30'], WorkerCommand::testCall('7', null));
-        self::assertSame(['id' => '7', 'force' => '1', 'seconds' => '600'], WorkerCommand::testCall('7', '600'));
-    }
-
-    /** @return iterable<string, array{mixed, mixed}> */
-    public static function badCommands(): iterable
-    {
-        yield 'id zero' => ['0', '30'];
-        yield 'id with newline' => ["7\n", '30'];
-        yield 'id injection' => ['7;hangup', '30'];
-        yield 'id array' => [['7'], '30'];
-        yield 'id null' => [null, '30'];
-        yield 'seconds too short' => ['7', '4'];
-        yield 'seconds too long' => ['7', '601'];
-        yield 'seconds fraction' => ['7', '30.5'];
-        yield 'seconds exponent' => ['7', '3e1'];
-        yield 'seconds array' => ['7', ['30']];
-    }
-
-    /** @dataProvider badCommands */
-    public function testBadCommandsAreRefused(mixed $id, mixed $seconds): void
-    {
-        $this->expectException(InvalidArgumentException::class);
-        WorkerCommand::testCall($id, $seconds);
-    }
-
-    public function testWorkerReplyUnwrapping(): void
-    {
-        self::assertSame(['ok' => true, 'links' => []], WorkerReply::fromApiResult(true, ['ok' => true, 'links' => []], []));
-        self::assertSame(
-            ['ok' => false, 'error' => 'room is empty'],
-            WorkerReply::fromApiResult(false, ['ok' => false, 'error' => 'room is empty'], ['error' => ['x']])
-        );
-        self::assertSame(['ok' => true, 'x' => 1], WorkerReply::fromApiResult(true, '{"ok":true,"x":1}', []));
-        self::assertSame(
-            ['ok' => false, 'error' => 'timeout; no answer'],
-            WorkerReply::fromApiResult(false, [], ['error' => ["timeout\n", 'no answer']])
-        );
-        self::assertSame(['ok' => false, 'error' => 'worker_unreachable'], WorkerReply::fromApiResult(false, null, null));
-        self::assertSame(['ok' => true], WorkerReply::fromApiResult(true, null, []));
-        self::assertSame(
-            ['success' => false, 'message' => 'room is empty'],
-            WorkerReply::forAction(['ok' => false, 'error' => 'room is empty'], 'Dialling.')
-        );
-        self::assertSame(['success' => true, 'message' => 'Dialling.'], WorkerReply::forAction(['ok' => true], 'Dialling.'));
     }
 
     public function testPresetFormListsEveryPresetAndTheFieldsEachUses(): void

@@ -200,4 +200,36 @@ YAML;
         self::assertSame('60.0', ConfigRenderer::float(60.0));
         self::assertSame('0.25', ConfigRenderer::float(0.25));
     }
+
+    public function testFarEndKeysAreWrittenOnlyWhenNotDefaultAndPresetsRenderTheirSequence(): void
+    {
+        $row = self::LINKS[0];
+        $row['preset'] = 'zoom';
+        $row['meeting_id'] = '123 456 789';
+        $row['passcode'] = '4321';
+        $row['prompt_silence'] = '0.25';
+        $row['prompt_timeout'] = '120';
+        $row['dtmf_mode'] = 'inband';
+        $row['dead_air'] = '45';
+        $row['end_cooldown'] = '0';
+        $yaml = (new ConfigRenderer())->render([$row], self::ROOMS, self::PROVIDERS, self::SETTINGS)->yaml;
+        self::assertStringContainsString("    dtmf: \"p123456789#p#p4321#\"\n", $yaml, 'the stored dtmf is rebuilt from the fields');
+        self::assertStringEndsWith(
+            "      redial_on_drop: true\n    prompt_silence: 0.25\n    prompt_timeout: 120.0\n    dtmf_mode: \"inband\"\n"
+            . "    dead_air: 45\n    end_cooldown: 0\n",
+            $yaml
+        );
+        // Only what differs: one key changed, one key written.
+        $one = self::LINKS[1] + ['end_cooldown' => '300', 'prompt_silence' => '1.000'];
+        $yaml = (new ConfigRenderer())->render([$one], self::ROOMS, self::PROVIDERS, self::SETTINGS)->yaml;
+        self::assertStringEndsWith("      redial_on_drop: false\n    end_cooldown: 300\n", $yaml);
+    }
+
+    public function testARowWithABadPresetFieldIsSkippedNotRendered(): void
+    {
+        $row = ['preset' => 'meet', 'meeting_id' => '1234'] + self::LINKS[0];
+        $result = (new ConfigRenderer())->render([$row, self::LINKS[1]], self::ROOMS, self::PROVIDERS, self::SETTINGS);
+        self::assertSame([['id' => '7', 'errors' => ['meeting_id' => 'module_conflink_error_meet_meeting_id_format']]], $result->skipped);
+        self::assertStringNotContainsString('id: "7"', $result->yaml);
+    }
 }

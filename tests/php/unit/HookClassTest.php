@@ -197,11 +197,13 @@ final class HookClassTest extends TestCase
         }
     }
 
-    public function testRestCallbackWrapsTheOutcome(): void
+    public function testNoLegacyRestCallbackAndTheSaveIsExemptFromTheBodyScan(): void
     {
-        $res = (new ConferenceLinkConf())->moduleRestAPICallback(['action' => 'status', 'data' => []]);
-        self::assertFalse($res->success, 'no conflink-ctl in the temp module dir');
-        self::assertStringContainsString('conflink-ctl is missing', $res->messages['error'][0]);
+        self::assertFalse(method_exists(ConferenceLinkConf::class, 'moduleRestAPICallback'), 'the REST API is Lib/RestAPI, found by core');
+        self::assertSame(
+            ['/admin-cabinet/module-conference-link/module-conference-link/save' => ['body-scan']],
+            (new ConferenceLinkConf())->getWafExemptions()
+        );
     }
 
     public function testCredentialsAreKeptWhenGoodAndReplacedWhenNot(): void
