@@ -15,6 +15,10 @@ have sipp || need="$need sip-tester"
 have debootstrap || need="$need debootstrap"
 have zip || need="$need zip"
 have unzip || need="$need unzip"
+# The admin-page tests drive Debian's Chromium through Playwright (never a downloaded browser);
+# DejaVu gives the screenshots real glyphs for Latin and Cyrillic.
+[ -x /usr/bin/chromium ] || need="$need chromium"
+[ -d /usr/share/fonts/truetype/dejavu ] || need="$need fonts-dejavu-core"
 if [ -n "$need" ]; then
     [ "$(id -u)" = 0 ] || { echo "install-system-deps: need root to install:$need" >&2; exit 1; }
     echo "install-system-deps: installing$need" >&2
