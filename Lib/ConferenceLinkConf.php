@@ -13,10 +13,6 @@ declare(strict_types=1);
 
 namespace Modules\ModuleConferenceLink\Lib;
 
-use MikoPBX\Common\Models\ConferenceRooms;
-use MikoPBX\Common\Models\PbxSettings;
-use MikoPBX\Common\Models\Providers;
-use MikoPBX\Common\Models\Sip;
 use MikoPBX\Core\System\Processes;
 use MikoPBX\Core\System\System;
 use MikoPBX\Core\System\SystemMessages;
@@ -27,8 +23,6 @@ use MikoPBX\Core\Workers\WorkerModelsEvents;
 use MikoPBX\Modules\Config\ConfigClass;
 use MikoPBX\Modules\PbxExtensionUtils;
 use MikoPBX\PBXCoreREST\Lib\PBXApiResult;
-use Modules\ModuleConferenceLink\Models\ConferenceLinks;
-use Modules\ModuleConferenceLink\Models\ConferenceLinkSettings;
 use Throwable;
 
 /**
@@ -39,15 +33,6 @@ use Throwable;
  */
 class ConferenceLinkConf extends ConfigClass
 {
-    /** Core models whose changes alter the rendered worker config. */
-    private const CONFIG_MODELS = [
-        ConferenceLinks::class,
-        ConferenceLinkSettings::class,
-        Sip::class,
-        Providers::class,
-        ConferenceRooms::class,
-    ];
-
     /** Set only by tests, which must not write to /etc or /var/run. */
     private static ?ModulePaths $pathsOverride = null;
 
@@ -102,26 +87,40 @@ class ConferenceLinkConf extends ConfigClass
     }
 
     /**
-     * Re-renders and pushes the worker config when a link, the settings, a provider, a room or
-     * the AMI port changes. Runs in WorkerModelsEvents (root) once per change message.
+     * Runs in WorkerModelsEvents (root) once per changed record: marks the worker config dirty
+     * when the record can alter it (ModelChange, ConfigBatch); the push waits for the batch end.
+     * A link row is pushed at once: core plans no reload action for the module's own tables, so
+     * no modelsEventNeedReload may follow it. Settings reload the AMI users first (the worker
+     * logs in with them), and the push follows that action's batch end.
      *
-     * @param mixed $data {model, recordId, action, changedFields, …}
+     * @param mixed $data {source, model, recordId, action, changedFields}
      */
     public function modelsEventChangeData($data): void
     {
-        if (!is_array($data)) {
+        $change = ModelChange::fromMessage($data);
+        if ($change === null) {
             return;
         }
-        $model    = (string)($data['model'] ?? '');
-        $relevant = in_array($model, self::CONFIG_MODELS, true)
-            || ($model === PbxSettings::class && ($data['recordId'] ?? '') === PbxSettings::AMI_PORT);
-        if (!$relevant) {
+        $batch = new ConfigBatch(self::paths());
+        if (!$batch->note($change)) {
             return;
         }
-        (new ConfigService(self::paths()))->writeAndPush();
-        if ($model === ConferenceLinkSettings::class) {
+        if ($change->kind === ModelChange::SETTINGS) {
             WorkerModelsEvents::invokeAction(ReloadManagerAction::class);
+        } elseif ($change->kind === ModelChange::LINKS) {
+            $batch->flush();
         }
+    }
+
+    /**
+     * Runs in WorkerModelsEvents once per change batch, after core's reload actions: one
+     * render and push for everything marked since the last one.
+     *
+     * @param array $plannedReloadActions core's actions of this batch (not needed: the mark says it)
+     */
+    public function modelsEventNeedReload(array $plannedReloadActions): void
+    {
+        (new ConfigBatch(self::paths()))->flush();
     }
 
     public function onAfterModuleEnable(): void

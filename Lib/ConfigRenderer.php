@@ -152,7 +152,7 @@ final class ConfigRenderer
             explode(',', $v['backoff'])
         );
 
-        return [
+        $lines = [
             '  - id: ' . self::quote($id),
             '    room: ' . self::quote($v['conference_extension']),
             '    enabled: ' . self::bool($v['enabled']),
@@ -169,6 +169,23 @@ final class ConfigRenderer
             '      backoff: [' . implode(', ', $backoff) . ']',
             '      redial_on_drop: ' . self::bool($v['redial_on_drop']),
         ];
+        // The 0.2.0 far-end keys are written only when they differ from the default (the
+        // worker applies the same defaults): a link that does not use them renders exactly as
+        // in 0.1.0.
+        $farEnd = [
+            'prompt_silence' => self::float((float)$v['prompt_silence']),
+            'prompt_timeout' => self::float((float)$v['prompt_timeout']),
+            'dtmf_mode'      => self::quote($v['dtmf_mode']),
+            'dead_air'       => (string)(int)$v['dead_air'],
+            'end_cooldown'   => (string)(int)$v['end_cooldown'],
+        ];
+        foreach ($farEnd as $key => $text) {
+            if ($v[$key] !== LinkValidator::DEFAULTS[$key]) {
+                $lines[] = "    {$key}: {$text}";
+            }
+        }
+
+        return $lines;
     }
 
     /**

@@ -111,13 +111,59 @@ final class ConfigService
     }
 
     /**
-     * Writes the config and pushes it to the running worker. A worker that is not running picks
-     * the file up at its next start, so "no answer" is only logged at notice level.
+     * The uniqid of one Sip or ConferenceRooms record (ModelChange::PROVIDER / ROOM), or null
+     * when it is not there (deleted, or saved in a transaction not committed yet).
+     */
+    public static function recordUniqid(string $kind, string $recordId): ?string
+    {
+        $model = match ($kind) {
+            ModelChange::PROVIDER => Sip::class,
+            ModelChange::ROOM     => ConferenceRooms::class,
+            default               => null,
+        };
+        if ($model === null || preg_match('/^[0-9]{1,18}$/D', $recordId) !== 1) {
+            return null;
+        }
+        $row = $model::findFirst([
+            'conditions' => 'id = :id:',
+            'bind'       => ['id' => (int)$recordId],
+            'columns'    => 'uniqid',
+        ]);
+
+        return $row === null ? null : (string)$row->uniqid;
+    }
+
+    /**
+     * The provider (ModelChange::PROVIDER) uniqids that links use; null for a kind links do not
+     * refer to by uniqid (every such change may matter).
+     *
+     * @return ?list<string>
+     */
+    public static function linkedUniqids(string $kind): ?array
+    {
+        $column = match ($kind) {
+            ModelChange::PROVIDER => 'provider_uniqid',
+            default               => null,
+        };
+        if ($column === null) {
+            return null;
+        }
+        $out = [];
+        foreach (ConferenceLinks::find(['columns' => $column])->toArray() as $row) {
+            $out[] = (string)($row[$column] ?? '');
+        }
+
+        return array_values(array_unique($out));
+    }
+
+    /**
+     * Writes the config and pushes it to the running worker. Null when no worker runs: it picks
+     * the file up at its next start. A failed write is a local error (exit code 2).
      */
     public function writeAndPush(): ?CtlResult
     {
         if (!$this->writeConfig()) {
-            return null;
+            return CtlResult::localError('cannot write the worker config');
         }
         // This runs inside core's model-events worker: with no worker process to push to, the
         // file just written is what the next start reads, so don't wait for a timeout.

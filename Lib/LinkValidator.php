@@ -29,7 +29,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_provider_endpoint     provider_uniqid: its PJSIP endpoint name is unusable
  *   module_conflink_error_number_required       dst_number: empty
  *   module_conflink_error_number_format         dst_number: not ^[0-9+*#]{1,32}$
- *   module_conflink_error_dtmf_format           dtmf: not ^[0-9*#A-Dabcdw W]{0,64}$
+ *   module_conflink_error_dtmf_format           dtmf (preset custom): not ^[0-9*#A-Dabcdw Wp]{0,64}$
+ *   module_conflink_error_preset                preset: not a DtmfPresets name
+ *   module_conflink_error_<preset>_<field>_…    meeting_id / participant_id / passcode: see DtmfPresets
  *   module_conflink_error_dtmf_delay_range      dtmf_delay: not a number 0–60
  *   module_conflink_error_callerid_format       callerid: not ^[0-9+]{0,32}$
  *   module_conflink_error_ring_timeout_range    ring_timeout: not an integer 5–300
@@ -41,6 +43,11 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_checkbox              redial_on_drop / enabled: not a yes/no value
  *   module_conflink_error_description_too_long  description: more than 255 characters
  *   module_conflink_error_description_chars     description: control characters or invalid UTF-8
+ *   module_conflink_error_prompt_silence_range  prompt_silence: not a number 0.2–5
+ *   module_conflink_error_prompt_timeout_range  prompt_timeout: not a number 1–120
+ *   module_conflink_error_dtmf_mode             dtmf_mode: not auto, rfc4733, inband or info
+ *   module_conflink_error_dead_air_range        dead_air: not an integer 0 or 5–3600
+ *   module_conflink_error_end_cooldown_range    end_cooldown: not an integer 0–3600
  *
  * Accepted input forms (what the JS must mirror):
  * - numbers: plain decimal `^[0-9]{1,5}(\.[0-9]{1,3})?$` (no sign, exponent, comma or spaces), then the range;
@@ -48,8 +55,14 @@ namespace Modules\ModuleConferenceLink\Lib;
  * - backoff: items as above separated by commas, spaces around items allowed ("5, 15, 30");
  * - checkboxes: '1'/'0', 'on'/'off'/'', 'true'/'false', bool, int 1/0; a missing checkbox takes the
  *   default (so the UI must send unchecked boxes explicitly, e.g. Form.convertCheckboxesToBool = true);
- * - dtmf: spaces are dropped, a–d upper-cased, w/W kept (see normaliseDtmf()).
- * Missing optional fields take the defaults of /tmp/fields.md (DEFAULTS below).
+ * - dtmf: spaces are dropped, a–d upper-cased, w/W/p kept (see normaliseDtmf()); with a preset other
+ *   than custom the submitted dtmf is ignored and the sequence is built from the named fields
+ *   (DtmfPresets, the one builder), so a stored row and the rendered config always agree.
+ * Missing optional fields take the defaults below (DEFAULTS). The columns added in 0.2.0
+ * (NEW_IN_0_2) also take their default when they are NULL: a 0.1.0 row migrated by core reads
+ * as preset custom with its old sequence and today's timing.
+ * The limits of the worker keys (prompt_silence … end_cooldown) are python-worker's
+ * conflink/config.py's; tests/php/unit/WorkerParserAgreementTest checks both sides agree.
  */
 final class LinkValidator
 {
@@ -73,7 +86,29 @@ final class LinkValidator
         'redial_on_drop' => '1',
         'enabled'        => '1',
         'description'    => '',
+        // 0.2.0: dial-in preset and far-end handling.
+        'preset'         => DtmfPresets::CUSTOM,
+        'meeting_id'     => '',
+        'participant_id' => '',
+        'passcode'       => '',
+        'prompt_silence' => '1',
+        'prompt_timeout' => '20',
+        'dtmf_mode'      => 'auto',
+        'dead_air'       => '0',
+        'end_cooldown'   => '120',
     ];
+
+    /** Columns added in 0.2.0: NULL (a row from before them) reads as the default. */
+    public const NEW_IN_0_2 = [
+        'preset', 'meeting_id', 'participant_id', 'passcode',
+        'prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown',
+    ];
+
+    public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
+
+    /** dead_air: 0 = off, else this range (seconds). */
+    public const DEAD_AIR_MIN = 5;
+    public const DEAD_AIR_MAX = 3600;
 
     /** Every column a link row has, in table order (id first). */
     public const FIELDS = [
@@ -92,12 +127,21 @@ final class LinkValidator
         'redial_on_drop',
         'enabled',
         'description',
+        'preset',
+        'meeting_id',
+        'participant_id',
+        'passcode',
+        'prompt_silence',
+        'prompt_timeout',
+        'dtmf_mode',
+        'dead_air',
+        'end_cooldown',
     ];
 
     public const ROOM_RE = '/^[0-9]{1,20}$/D';
     public const NUMBER_RE = '/^[0-9+*#]{1,32}$/D';
-    public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw W]{0,64}$/D';
-    public const DTMF_CANONICAL_RE = '/^[0-9*#ABCDwW]{0,64}$/D';
+    public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw Wp]{0,64}$/D';
+    public const DTMF_CANONICAL_RE = '/^[0-9*#ABCDwWp]{0,64}$/D';
     public const CALLERID_RE = '/^[0-9+]{0,32}$/D';
     public const ENDPOINT_RE = '/^[A-Za-z0-9_.~+-]{1,80}$/D';
     private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';
@@ -134,6 +178,9 @@ final class LinkValidator
 
         $text = function (string $field) use ($input, &$errors): ?string {
             $raw = array_key_exists($field, $input) ? $input[$field] : (self::DEFAULTS[$field] ?? '');
+            if ($raw === null && in_array($field, self::NEW_IN_0_2, true)) {
+                $raw = self::DEFAULTS[$field];
+            }
             if (is_int($raw) || is_float($raw)) {
                 $raw = is_float($raw) ? self::formatFloat($raw) : (string)$raw;
             }
@@ -198,13 +245,22 @@ final class LinkValidator
             }
         }
 
-        $dtmf = $text('dtmf');
-        if ($dtmf !== null) {
-            $canonical = self::normaliseDtmf($dtmf);
-            if ($canonical === null) {
-                $errors['dtmf'] = self::ERROR_PREFIX . 'dtmf_format';
-            } else {
-                $values['dtmf'] = $canonical;
+        // The DTMF sequence: the custom string, or built from the preset's named fields.
+        $preset = $text('preset');
+        if ($preset !== null) {
+            $builderInput = [];
+            $fields = $preset === DtmfPresets::CUSTOM ? ['dtmf'] : DtmfPresets::FIELDS;
+            foreach ($fields as $field) {
+                $raw = $text($field);
+                $builderInput[$field] = $raw ?? '';
+            }
+            $built = DtmfPresets::build($preset, $builderInput);
+            // A field already refused as not text keeps that error.
+            $errors += $built->errors;
+            if ($built->isValid()) {
+                $values['preset'] = $preset;
+                $values['dtmf'] = $built->sequence;
+                $values += $built->fields;
             }
         }
 
@@ -221,6 +277,8 @@ final class LinkValidator
             'dtmf_delay' => [0.0, 60.0, 'dtmf_delay_range'],
             'arm_delay'  => [0.0, 3600.0, 'arm_delay_range'],
             'linger'     => [0.0, 3600.0, 'linger_range'],
+            'prompt_silence' => [0.2, 5.0, 'prompt_silence_range'],
+            'prompt_timeout' => [1.0, 120.0, 'prompt_timeout_range'],
         ];
         foreach ($decimals as $field => [$low, $high, $key]) {
             $raw = $text($field);
@@ -238,16 +296,28 @@ final class LinkValidator
         $integers = [
             'ring_timeout' => [5, 300, 'ring_timeout_range'],
             'max_attempts' => [0, 100, 'max_attempts_range'],
+            'dead_air'     => [0, self::DEAD_AIR_MAX, 'dead_air_range'],
+            'end_cooldown' => [0, 3600, 'end_cooldown_range'],
         ];
         foreach ($integers as $field => [$low, $high, $key]) {
             $raw = $text($field);
             if ($raw === null) {
                 continue;
             }
-            if (preg_match(self::INTEGER_RE, $raw) !== 1 || (int)$raw < $low || (int)$raw > $high) {
+            if (preg_match(self::INTEGER_RE, $raw) !== 1 || (int)$raw < $low || (int)$raw > $high
+                || ($field === 'dead_air' && (int)$raw !== 0 && (int)$raw < self::DEAD_AIR_MIN)) {
                 $errors[$field] = self::ERROR_PREFIX . $key;
             } else {
                 $values[$field] = (string)(int)$raw;
+            }
+        }
+
+        $mode = $text('dtmf_mode');
+        if ($mode !== null) {
+            if (!in_array($mode, self::DTMF_MODES, true)) {
+                $errors['dtmf_mode'] = self::ERROR_PREFIX . 'dtmf_mode';
+            } else {
+                $values['dtmf_mode'] = $mode;
             }
         }
 
@@ -287,7 +357,7 @@ final class LinkValidator
     }
 
     /**
-     * Canonical DTMF: spaces removed, a–d upper-cased, w/W kept. Null if the input breaks the rule.
+     * Canonical DTMF: spaces removed, a–d upper-cased, w/W/p kept. Null if the input breaks the rule.
      */
     public static function normaliseDtmf(string $input): ?string
     {

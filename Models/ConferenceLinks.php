@@ -118,6 +118,74 @@ class ConferenceLinks extends ModulesModelsBase
      */
     public ?string $description = '';
 
+    // Added in 0.2.0. Core adds them to a 0.1.0 table with ALTER TABLE … DEFAULT, so existing
+    // rows read as preset "custom" with their old DTMF and today's timing; the validator also
+    // reads NULL in these columns as the default.
+
+    /**
+     * Dial-in preset (Lib/DtmfPresets): zoom, teams, webex, meet, mts_link, pbx or custom.
+     * For every preset but custom, `dtmf` holds the sequence built from the fields below.
+     *
+     * @Column(type="string", nullable=true, default="custom")
+     */
+    public ?string $preset = 'custom';
+
+    /**
+     * Meeting ID / conference ID / access code / PIN / room number, as the preset names it (digits).
+     *
+     * @Column(type="string", nullable=true, default="")
+     */
+    public ?string $meeting_id = '';
+
+    /**
+     * Participant / attendee ID (digits; empty = skipped with #).
+     *
+     * @Column(type="string", nullable=true, default="")
+     */
+    public ?string $participant_id = '';
+
+    /**
+     * Passcode / password / organizer PIN / room PIN (digits; empty = none).
+     *
+     * @Column(type="string", nullable=true, default="")
+     */
+    public ?string $passcode = '';
+
+    /**
+     * `p` step: seconds of far-end silence that end a prompt.
+     *
+     * @Column(type="string", nullable=true, default="1")
+     */
+    public ?string $prompt_silence = '1';
+
+    /**
+     * `p` step: the most seconds one step waits.
+     *
+     * @Column(type="string", nullable=true, default="20")
+     */
+    public ?string $prompt_timeout = '20';
+
+    /**
+     * auto (the endpoint's own setting), rfc4733, inband or info.
+     *
+     * @Column(type="string", nullable=true, default="auto")
+     */
+    public ?string $dtmf_mode = 'auto';
+
+    /**
+     * Seconds of silence from the far end (RTP still flowing) before hang-up and redial; 0 = off.
+     *
+     * @Column(type="integer", nullable=true, default="0")
+     */
+    public $dead_air = '0';
+
+    /**
+     * Seconds to wait before redialling after the far end ended a long call ("meeting ended").
+     *
+     * @Column(type="integer", nullable=true, default="120")
+     */
+    public $end_cooldown = '120';
+
     public function initialize(): void
     {
         $this->setSource('m_ConferenceLinks');

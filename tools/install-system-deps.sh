@@ -15,6 +15,13 @@ have sipp || need="$need sip-tester"
 have debootstrap || need="$need debootstrap"
 have zip || need="$need zip"
 have unzip || need="$need unzip"
+# The MikoPBX rig: patch applies its phalcon fix; unshare/nsenter (util-linux) and python3.11 run it.
+have patch || need="$need patch"
+have nsenter || need="$need util-linux"
+have python3.11 || need="$need python3.11"
+# The aarch64 package test runs the arm64 worker under user-mode emulation (binfmt_misc).
+have qemu-aarch64-static || need="$need qemu-user-static"
+have update-binfmts || need="$need binfmt-support"
 # The admin-page tests drive Debian's Chromium through Playwright (never a downloaded browser);
 # DejaVu gives the screenshots real glyphs for Latin and Cyrillic.
 [ -x /usr/bin/chromium ] || need="$need chromium"
@@ -22,7 +29,7 @@ have unzip || need="$need unzip"
 if [ -n "$need" ]; then
     [ "$(id -u)" = 0 ] || { echo "install-system-deps: need root to install:$need" >&2; exit 1; }
     echo "install-system-deps: installing$need" >&2
-    apt-get update -qq
+    apt-get -o DPkg::Lock::Timeout=900 update -qq
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq $need >/dev/null
 fi

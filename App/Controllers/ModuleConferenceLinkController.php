@@ -20,6 +20,7 @@ use Modules\ModuleConferenceLink\App\Lib\FormResponse;
 use Modules\ModuleConferenceLink\App\Lib\LinkInput;
 use Modules\ModuleConferenceLink\App\Lib\LinkRows;
 use Modules\ModuleConferenceLink\App\Lib\LinkStatus;
+use Modules\ModuleConferenceLink\App\Lib\PresetForm;
 use Modules\ModuleConferenceLink\App\Lib\WorkerCommand;
 use Modules\ModuleConferenceLink\App\Lib\WorkerReply;
 use Modules\ModuleConferenceLink\Lib\EndpointResolver;
@@ -80,6 +81,8 @@ class ModuleConferenceLinkController extends BaseController
         ];
         $this->view->form = new ModuleConferenceLinkForm(null, $options);
         $this->view->linkId = $options['id'];
+        $this->view->presetUi = PresetForm::view(fn(string $key): string => $this->translation->_($key));
+        $this->view->advancedOpen = PresetForm::advancedOpen($values);
         $this->view->testCallSeconds = WorkerCommand::TEST_CALL_DEFAULT;
         $this->view->testCallMin = WorkerCommand::TEST_CALL_MIN;
         $this->view->testCallMax = WorkerCommand::TEST_CALL_MAX;
@@ -217,6 +220,7 @@ class ModuleConferenceLinkController extends BaseController
         // from the source tree and one installed from the zip load the same files.
         $js = 'js/cache/' . self::MODULE_ID . '/src/';
         $this->assets->collection(AssetProvider::FOOTER_JS)
+            ->addJs($js . 'conference-link-presets.js', true)
             ->addJs($js . 'conference-link-rules.js', true)
             ->addJs($js . 'conference-link-status.js', true)
             ->addJs($js . $pageScript, true);

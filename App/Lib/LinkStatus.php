@@ -20,6 +20,9 @@ final class LinkStatus
 {
     public const LOG_LIMIT = 20;
 
+    /** Far-end states the worker reports (design.md); anything else shows as none. */
+    public const FAR_END = ['', 'ringing', 'sending_dtmf', 'waiting', 'in_meeting', 'silent'];
+
     /** Text fields are cut to this length: status is a summary, not a log file. */
     private const TEXT_MAX = 300;
 
@@ -76,6 +79,12 @@ final class LinkStatus
             'max_attempts' => self::count(self::first($link, ['max_attempts']) ?? ($retry['max_attempts'] ?? null)),
             'next_attempt_in' => self::seconds($link['next_attempt_in'] ?? null),
             'last_error' => self::text($link['last_error'] ?? ''),
+            // design.md "Far-end prompts and state": one of FAR_END, k of n while sending.
+            'far_end' => in_array($link['far_end'] ?? '', self::FAR_END, true) ? (string)($link['far_end'] ?? '') : '',
+            'dtmf_step' => self::step($link['dtmf_step'] ?? null),
+            'dtmf_steps' => self::step($link['dtmf_steps'] ?? null),
+            // Machine-readable stop reason ("" while not stopped), e.g. meeting_ended.
+            'stop' => self::token($link['stop'] ?? ''),
             'log' => self::log(self::first($link, ['attempt_log', 'history', 'log']) ?? []),
         ];
     }
@@ -96,11 +105,13 @@ final class LinkStatus
             if ($live === null) {
                 $rows[$i]['state'] = $status['ok'] ? 'absent' : 'unknown';
                 $rows[$i]['live_error'] = '';
+                $rows[$i]['far_end'] = '';
                 $rows[$i]['internal_participants'] = null;
                 continue;
             }
             $rows[$i]['state'] = $live['state'];
             $rows[$i]['live_error'] = $live['last_error'];
+            $rows[$i]['far_end'] = $live['far_end'];
             $rows[$i]['internal_participants'] = $live['internal_participants'];
         }
         return $rows;
@@ -177,6 +188,12 @@ final class LinkStatus
             return count($value);
         }
         return null;
+    }
+
+    /** A DTMF step number: a whole number 0–1000, else null. */
+    private static function step(mixed $value): ?int
+    {
+        return is_int($value) && $value >= 0 && $value <= 1000 ? $value : null;
     }
 
     private static function seconds(mixed $value): ?float

@@ -34,6 +34,17 @@ _TOKEN_RE = re.compile(r"^[!-~]{0,256}$")
 _SECRET_RE = re.compile(r"^[ -~]{1,128}$")
 _TCP_RE = re.compile(r"^tcp://(127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})$")
 _MAX_DTMF = 64
+# A forced test call (room empty) stays up this long at most; 30 s unless asked.
+TEST_CALL_SECONDS_MIN = 1.0
+TEST_CALL_SECONDS_MAX = 3600.0
+TEST_CALL_SECONDS_DEFAULT = 30.0
+
+
+def check_test_call_seconds(seconds: float) -> str | None:
+    """Why `seconds` is not an acceptable test-call length (None: it is)."""
+    if not (math.isfinite(seconds) and TEST_CALL_SECONDS_MIN <= seconds <= TEST_CALL_SECONDS_MAX):
+        return f"seconds: must be between {TEST_CALL_SECONDS_MIN:g} and {TEST_CALL_SECONDS_MAX:g}"
+    return None
 
 
 class ConfigError(ValueError):

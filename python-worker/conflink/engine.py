@@ -7,10 +7,9 @@ turned into an Originate on the wire within the same callback that read the even
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, ClassVar
 
 from . import __version__
@@ -24,34 +23,27 @@ from .fsm import (
     Hangup,
     LinkMachine,
     Originate,
-    SnapshotCall,
     StartTimer,
     VerifyRoom,
 )
+from .rules import (
+    CALL_PREFIX,
+    CallBook,
+    JournalEntry,
+    RoomSnapshot,
+    expected_parties,
+    link_id_of,
+    rooms_that_differ,
+)
+from .rules import field_of as _field
+from .sched import Handle, LoopScheduler, Scheduler
+
+__all__ = ["CALL_PREFIX", "Engine", "link_id_of"]
 
 log = logging.getLogger("conflink.engine")
 
-CALL_PREFIX = "conflink-"
 RECONCILE_INTERVAL = 60.0
 ROOM_RETRY_SECONDS = 30.0
-GONE_MEMORY_SECONDS = 120.0
-GONE_MEMORY_MAX = 50000
-
-
-def link_id_of(uniqueid: str) -> str | None:
-    """`conflink-<link id>-<suffix>` → link id; None for channels that are not ours."""
-    if not uniqueid.startswith(CALL_PREFIX):
-        return None
-    body = uniqueid[len(CALL_PREFIX):]
-    link_id, sep, suffix = body.rpartition("-")
-    return link_id if sep and link_id and suffix else None
-
-
-def _field(message: Any, name: str) -> str:
-    value = message.get(name, "")
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return str(value)
 
 
 class Engine:
@@ -59,6 +51,7 @@ class Engine:
         self,
         *,
         clock: Callable[[], float] = time.time,
+        scheduler: Scheduler | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
         ami_factory: Callable[..., AmiClient] = AmiClient,
     ) -> None:
@@ -70,20 +63,16 @@ class Engine:
         self.started_at = clock()
         self.reconcile_interval = reconcile_interval
         self._clock = clock
+        self._scheduler: Scheduler = scheduler or LoopScheduler()
         self._ami_factory = ami_factory
-        self._timers: dict[tuple[str, str], asyncio.TimerHandle] = {}
+        self._timers: dict[tuple[str, str], Handle] = {}
         self._dial_status: dict[str, str] = {}
-        self._gone: dict[str, float] = {}
-        # Calls we decided to end, until their Hangup event: a resync re-sends the hang-up
-        # (it may have been lost with the AMI connection) and never adopts them.
-        self._doomed: dict[str, str | None] = {}
-        # Room each of our calls was dialled into, so a link's room change never adopts an
-        # old call into the new room.
-        self._call_rooms: dict[str, str] = {}
+        self.book = CallBook()
         self._retry_rooms: set[str] = set()
-        self._journals: dict[str, list[tuple[str, str, str]]] = {}
-        self._tasks: set[asyncio.Task] = set()
-        self._reconcile_task: asyncio.Task | None = None
+        self._journals: dict[str, list[JournalEntry]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._reconcile_handle: Handle | None = None
+        self._stopped = False
         self._all_gone: asyncio.Event | None = None  # set while a final stop waits for hang-ups
         self._resync_lock = asyncio.Lock()
         self.counters = {"originates": 0, "hangups": 0, "resyncs": 0, "reconciles": 0, "events": 0}
@@ -93,11 +82,12 @@ class Engine:
     async def start(self, config: Config | None) -> None:
         if config is not None:
             await self.apply_config(config)
-        self._reconcile_task = asyncio.get_running_loop().create_task(self._reconcile_loop())
+        self._schedule_reconcile()
 
     async def stop(self) -> None:
-        if self._reconcile_task is not None:
-            self._reconcile_task.cancel()
+        self._stopped = True
+        if self._reconcile_handle is not None:
+            self._reconcile_handle.cancel()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -113,11 +103,17 @@ class Engine:
         for machine in self.machines.values():
             self._run(machine.shut_down(now))
         if held:
-            self._all_gone = asyncio.Event()
+            all_gone = self._all_gone = asyncio.Event()
             self._check_all_gone()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._all_gone.wait(), wait_seconds)
+            deadline = self._scheduler.call_later(wait_seconds, all_gone.set)
+            await all_gone.wait()
+            deadline.cancel()
         return len(held)
+
+    async def settle(self) -> None:
+        """Wait until no background task (resync, reconcile, hang-up lookup) is running."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def _check_all_gone(self) -> None:
         if self._all_gone is not None and all(m.call is None for m in self.machines.values()):
@@ -199,8 +195,6 @@ class Engine:
         machine = self.machines.get(link_id)
         if machine is None:
             return {"ok": False, "error": f"no link with id {link_id!r}"}
-        if seconds is not None and not 1 <= seconds <= 3600:
-            return {"ok": False, "error": "seconds: must be between 1 and 3600"}
         if self.ami is None or not self.ami.ready:
             return {"ok": False, "error": "AMI is not connected"}
         ok, message, actions = machine.manual_dial(self._clock(), force=force, seconds=seconds)
@@ -256,14 +250,13 @@ class Engine:
             return
         if not joined:
             return  # the Hangup event that follows tells us why it ended
-        if uid in self._doomed:
-            self._hangup_channel(uid, channel)  # we already decided to end it: never adopt it
-            return
         machine = self.machines.get(link_id)
-        if machine is None or machine.link.room != room:
-            log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
+        if self.book.on_join(uid, room, machine.link.room if machine else None) == "hang_up":
+            if uid not in self.book.doomed:
+                log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
             self._hangup_channel(uid, channel)
             return
+        assert machine is not None
         self._run(machine.external_joined(uid, channel, now))
 
     def _on_join(self, message: Any) -> None:
@@ -299,9 +292,7 @@ class Engine:
         if link_id is None:
             return
         now = self._clock()
-        self._remember_gone(uid, now)
-        self._doomed.pop(uid, None)
-        self._call_rooms.pop(uid, None)
+        self.book.ended(uid, now)
         failure = classify(
             cause=_field(message, "Cause"),
             tech_cause=_field(message, "TechCause") or None,
@@ -386,9 +377,7 @@ class Engine:
             return
         self.counters["originates"] += 1
         call_id = action.call_id
-        self._call_rooms[call_id] = link.room
-        if len(self._call_rooms) > 20000:
-            self._call_rooms.pop(next(iter(self._call_rooms)))
+        self.book.dialled(call_id, link.room)
         future.add_done_callback(lambda f: self._originate_done(call_id, f))
 
     def _originate_done(self, call_id: str, future: asyncio.Future) -> None:
@@ -421,11 +410,10 @@ class Engine:
             self._run(machine.originate_failed(call_id, failure, now))
 
     def _hangup_channel(self, call_id: str, channel: str | None) -> None:
-        if call_id not in self._gone:
-            self._doomed[call_id] = channel or self._doomed.get(call_id)
+        self.book.doom(call_id, channel)
         ami = self.ami
         if ami is None or not ami.ready:
-            return  # the resync after reconnect re-sends it (see _doomed)
+            return  # the resync after reconnect re-sends it (see CallBook.doomed)
         self.counters["hangups"] += 1
         if channel:
             try:
@@ -448,8 +436,7 @@ class Engine:
         old = self._timers.pop((link_id, kind), None)
         if old is not None:
             old.cancel()
-        loop = asyncio.get_running_loop()
-        self._timers[(link_id, kind)] = loop.call_later(delay, self._timer_fired, link_id, kind)
+        self._timers[(link_id, kind)] = self._scheduler.call_later(delay, self._timer_fired, link_id, kind)
 
     def _timer_fired(self, link_id: str, kind: str) -> None:
         self._timers.pop((link_id, kind), None)
@@ -475,7 +462,7 @@ class Engine:
             full = rooms is None
             self.counters["resyncs"] += 1
             for room in targets:
-                self._journals[room] = []
+                self._journals[room] = []  # live joins/leaves, replayed on top of the list
             try:
                 listed_at: float | None = self._clock()
                 channels = await ami.list_events({"Action": "CoreShowChannels"}, "CoreShowChannel")
@@ -520,7 +507,7 @@ class Engine:
             self._run(machine.set_ami(True, now))
         if room not in self._retry_rooms:
             self._retry_rooms.add(room)
-            asyncio.get_running_loop().call_later(ROOM_RETRY_SECONDS, self._retry_room, room)
+            self._scheduler.call_later(ROOM_RETRY_SECONDS, self._retry_room, room)
 
     def _retry_room(self, room: str) -> None:
         self._retry_rooms.discard(room)
@@ -528,84 +515,35 @@ class Engine:
             self._spawn(self.resync("room list retry", rooms=[room]))
 
     def _hang_up_doomed(self, channels: dict[str, str]) -> None:
-        for uid in list(self._doomed):
-            if uid in channels:
-                log.info("re-sending hang-up of %s", uid)
-                channel = channels[uid] or self._doomed[uid]
-                self._doomed.pop(uid)
-                self._hangup_channel(uid, channel)
-            else:
-                self._doomed.pop(uid)  # gone meanwhile
+        for uid, channel in self.book.doomed_to_resend(channels):
+            log.info("re-sending hang-up of %s", uid)
+            self._hangup_channel(uid, channel)
 
     def _apply_room_snapshot(
         self, room: str, items: list[Any], channels: dict[str, str], listed_at: float | None
     ) -> None:
         now = self._clock()
-        internals: set[str] = set()
-        joined: dict[str, str] = {}
-        for item in items:
-            uid = _field(item, "Uniqueid")
-            if link_id_of(uid):
-                joined[uid] = _field(item, "Channel")
-            elif uid:
-                internals.add(uid)
-        # Replay what happened while the list was in flight, in order, on top of the snapshot.
-        for kind, uid, channel in self._journals.get(room, []):
-            target_join = kind == "join"
-            if link_id_of(uid):
-                if target_join:
-                    joined[uid] = channel
-                else:
-                    joined.pop(uid, None)
-            elif target_join:
-                internals.add(uid)
-            else:
-                internals.discard(uid)
-        self._forget_old_gone(now)
-        if internals:
-            self.room_internals[room] = set(internals)
+        snap = RoomSnapshot.from_list(items).replay(self._journals.get(room, []))
+        self.book.forget_old(now)
+        if snap.internals:
+            self.room_internals[room] = set(snap.internals)
         else:
             self.room_internals.pop(room, None)
         for link_id in self.rooms.get(room, []):
             machine = self.machines.get(link_id)
             if machine is None:
                 continue
-            calls = []
-            prefix = f"{CALL_PREFIX}{link_id}-"
-            for uid in set(joined) | {u for u in channels if u.startswith(prefix)}:
-                if not uid.startswith(prefix) or uid in self._gone or uid in self._doomed:
-                    continue
-                if uid not in joined and self._call_rooms.get(uid, room) != room:
-                    continue  # dialled into the link's previous room
-                calls.append(SnapshotCall(uid, joined.get(uid) or channels.get(uid), uid in joined))
-            self._run(machine.resync(internals, calls, now, listed_at))
-        for uid, channel in joined.items():
-            link_id = link_id_of(uid)
-            machine = self.machines.get(link_id) if link_id else None
-            if (machine is None or machine.link.room != room) and uid not in self._gone:
-                log.warning("room=%s stray external call %s: hanging up", room, uid)
-                self._hangup_channel(uid, channel)
+            calls = self.book.snapshot_calls(link_id, room, snap.ours, channels)
+            self._run(machine.resync(snap.internals, calls, now, listed_at))
+        link_rooms = {link_id: m.link.room for link_id, m in self.machines.items()}
+        for uid, channel in self.book.strays_in_room(room, snap.ours, link_rooms):
+            log.warning("room=%s stray external call %s: hanging up", room, uid)
+            self._hangup_channel(uid, channel)
 
     def _hang_up_strays(self, channels: dict[str, str]) -> None:
-        for uid, channel in channels.items():
-            link_id = link_id_of(uid)
-            if link_id not in self.machines and uid not in self._gone:
-                log.warning("stray external call %s of unknown link %s: hanging up", uid, link_id)
-                self._hangup_channel(uid, channel)
-
-    def _remember_gone(self, uid: str, now: float) -> None:
-        self._gone.pop(uid, None)
-        self._gone[uid] = now
-        self._forget_old_gone(now)
-
-    def _forget_old_gone(self, now: float) -> None:
-        # Insertion order is time order: drop from the front, O(1) per call amortised.
-        gone = self._gone
-        while gone:
-            uid = next(iter(gone))
-            if now - gone[uid] <= GONE_MEMORY_SECONDS and len(gone) <= GONE_MEMORY_MAX:
-                break
-            del gone[uid]
+        for uid, channel in self.book.strays_of_unknown_links(channels, self.machines):
+            log.warning("stray external call %s of unknown link %s: hanging up", uid, link_id_of(uid))
+            self._hangup_channel(uid, channel)
 
     async def reconcile(self) -> None:
         """One cheap request: compare party counts per room with what we believe."""
@@ -617,40 +555,43 @@ class Engine:
         if items is None:
             return
         parties = {_field(i, "Conference"): int(_field(i, "Parties") or 0) for i in items}
-        suspicious = []
-        for room, link_ids in self.rooms.items():
-            expected = len(self.room_internals.get(room, ()))
-            for link_id in link_ids:
-                machine = self.machines.get(link_id)
-                if machine is not None and machine.call is not None and machine.call.joined:
-                    expected += 1
-            if parties.get(room, 0) != expected:
-                suspicious.append(room)
+        expected = {
+            room: expected_parties(len(self.room_internals.get(room, ())), self._machines_of(room))
+            for room in self.rooms
+        }
+        suspicious = rooms_that_differ(parties, expected)
         if suspicious:
             log.warning("reconcile: %d room(s) differ from what we believe; resyncing", len(suspicious))
             await self.resync("reconcile", rooms=suspicious)
 
-    async def _reconcile_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.reconcile_interval)
-            try:
-                await self.reconcile()
-            except AmiNotReady as exc:
-                log.warning("reconcile skipped: %s", exc)
-            except Exception:
-                log.exception("reconcile failed")
+    def _schedule_reconcile(self) -> None:
+        if not self._stopped:
+            self._reconcile_handle = self._scheduler.call_later(self.reconcile_interval, self._reconcile_due)
+
+    def _reconcile_due(self) -> None:
+        self._spawn(self._reconcile_then_reschedule())
+
+    async def _reconcile_then_reschedule(self) -> None:
+        try:
+            await self.reconcile()
+        except AmiNotReady as exc:
+            log.warning("reconcile skipped: %s", exc)
+        except Exception:
+            log.exception("reconcile failed")
+        finally:
+            self._schedule_reconcile()
 
     # ------------------------------------------------------------------ helpers
 
     def _machines_of(self, room: str) -> list[LinkMachine]:
         return [self.machines[i] for i in self.rooms.get(room, ()) if i in self.machines]
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .causes import Failure
-from .config import LinkConfig
+from .config import TEST_CALL_SECONDS_DEFAULT, LinkConfig, check_test_call_seconds
 
 # Timer kinds. The engine keeps at most one timer per (link, kind).
 ARM = "arm"
@@ -38,6 +39,44 @@ HANGUP_RETRIES = 3
 HANGUP_VERIFY_SECONDS = 30.0
 JOIN_MARGIN_SECONDS = 15.0
 ATTEMPT_LOG_SIZE = 20
+
+
+# ------------------------------------------------------------------------- stops
+
+
+class StopKind(StrEnum):
+    """Why a link with people in its room does not dial. The value is status's `stop` field."""
+
+    GAVE_UP = "gave_up"  # retry budget spent
+    PERMANENT = "permanent"  # a cause that says the number will not work
+    NO_REDIAL = "no_redial"  # the far end hung up and redial_on_drop is off
+    HELD = "held"  # the administrator hung up: hold until the room empties
+    STOPPING = "stopping"  # the worker is shutting down
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    kind: StopKind
+    text: str
+
+
+def stop_cleared_by(kind: StopKind, old: LinkConfig, new: LinkConfig) -> bool:
+    """Does a config change from `old` to `new` lift a stop of this kind?
+
+    Only a change that could make the link succeed now: new retry settings renew the
+    budget, a new number/endpoint may work, turning redial_on_drop on allows the redial.
+    An administrator's hold and a shutdown are never lifted by settings."""
+    if kind is StopKind.GAVE_UP:
+        return old.retry != new.retry or old.dial_settings() != new.dial_settings()
+    if kind is StopKind.PERMANENT:
+        return old.dial_settings() != new.dial_settings()
+    if kind is StopKind.NO_REDIAL:
+        return new.retry.redial_on_drop and not old.retry.redial_on_drop
+    return False
+
+
+# Kinds that end with the busy period (the room empties); the others outlive it.
+_BUSY_PERIOD_STOPS = frozenset({StopKind.GAVE_UP, StopKind.PERMANENT, StopKind.NO_REDIAL, StopKind.HELD})
 
 
 # ------------------------------------------------------------------------- actions
@@ -160,9 +199,8 @@ class LinkMachine:
     timers: dict[str, float] = field(default_factory=dict)  # kind -> due time
     attempts: int = 0
     armed: bool = False
-    stopped_reason: str | None = None  # gave up / held until the room empties
+    stop: Stop | None = None
     last_error: str = ""
-    permanent_failure: bool = False
     # No dialling while AMI is down; the resync after reconnect decides what is needed.
     ami_up: bool = True
     state: str = "idle"
@@ -226,7 +264,6 @@ class LinkMachine:
             if record is not None:
                 record.result = "connected"
             self.last_error = ""
-            self.permanent_failure = False
             self._note(f"external call {call_id} joined the room")
 
     def external_channel(self, call_id: str, channel: str) -> None:
@@ -278,7 +315,7 @@ class LinkMachine:
             if duration is not None and duration >= STABLE_CALL_SECONDS:
                 self.attempts = 0
             if self.internals and not self.link.retry.redial_on_drop:
-                self._stop(now, "external side hung up; redial_on_drop is off")
+                self._stop(StopKind.NO_REDIAL, "external side hung up; redial_on_drop is off")
             else:
                 self.last_error = "external side hung up"
                 self._note(f"external call {call_id} dropped by the far end")
@@ -288,8 +325,7 @@ class LinkMachine:
             self._finish(record, "failed", failure.text, None)
             self.last_error = failure.text
             if failure.permanent:
-                self.permanent_failure = True
-                self._stop(now, f"number will not work: {failure.text}")
+                self._stop(StopKind.PERMANENT, f"number will not work: {failure.text}")
             else:
                 self._note(f"attempt {self.attempts} failed: {failure.text}")
                 self._schedule_retry(now)
@@ -308,8 +344,7 @@ class LinkMachine:
             return []
         record.cause = failure.text
         self.last_error = failure.text
-        self.permanent_failure = True
-        self._stop(now, f"number will not work: {failure.text}")
+        self._stop(StopKind.PERMANENT, f"number will not work: {failure.text}")
         return self._step(now)
 
     def timer_fired(self, kind: str, now: float) -> list[Action]:
@@ -411,8 +446,9 @@ class LinkMachine:
         self.link = link
         if old.enabled != link.enabled:
             self._note("link enabled" if link.enabled else "link disabled")
-        if old.retry != link.retry and self.stopped_reason and not self.permanent_failure:
-            self.stopped_reason = None
+        if self.stop is not None and stop_cleared_by(self.stop.kind, old, link):
+            self._note(f"settings changed: lifting the stop ({self.stop.text})")
+            self.stop = None
         return self._step(now)
 
     def remove(self, now: float) -> list[Action]:
@@ -429,12 +465,13 @@ class LinkMachine:
     ) -> tuple[bool, str, list[Action]]:
         if not self.link.enabled:
             return False, "link is disabled", []
+        if seconds is not None and (error := check_test_call_seconds(seconds)) is not None:
+            return False, error, []
         if self.call is not None:
             return False, f"a call is already {'in the room' if self.call.joined else 'in progress'}", []
         if not self.internals and not force:
             return False, "room is empty; use force for a test call", []
-        self.stopped_reason = None
-        self.permanent_failure = False
+        self.stop = None
         self.attempts = 0
         self._cancel(RETRY)
         self._cancel(ARM)
@@ -443,7 +480,7 @@ class LinkMachine:
         self._originate(now, test=test)
         message = "dialling now"
         if test:
-            duration = seconds if seconds is not None else 30.0
+            duration = seconds if seconds is not None else TEST_CALL_SECONDS_DEFAULT
             self._start(TEST_CALL, duration, now)
             message = f"test call started for {duration:g} s"
         return True, message, self._step(now)
@@ -453,12 +490,12 @@ class LinkMachine:
             return False, "no external call", []
         self._hangup(now, "hung up by the administrator")
         if self.internals:
-            self.stopped_reason = "hung up by the administrator; dials again when the room refills"
+            self._stop(StopKind.HELD, "hung up by the administrator; dials again when the room refills")
         return True, "hanging up", self._step(now)
 
     def shut_down(self, now: float) -> list[Action]:
         """Final stop of the worker: end the call, dial nothing more."""
-        self.stopped_reason = "worker stopping"
+        self._stop(StopKind.STOPPING, "worker stopping")
         for kind in (ARM, RETRY, LINGER, TEST_CALL):
             self._cancel(kind)
         if self.call is not None:
@@ -484,8 +521,9 @@ class LinkMachine:
             "attempts": self.attempts,
             "max_attempts": self._max_attempts(),
             "last_error": self.last_error,
-            "permanent_failure": self.permanent_failure,
-            "stopped_reason": self.stopped_reason or "",
+            "permanent_failure": self.stop is not None and self.stop.kind is StopKind.PERMANENT,
+            "stopped_reason": self.stop.text if self.stop else "",
+            "stop": self.stop.kind.value if self.stop else "",
             "next_attempt_in": None if retry_due is None else round(max(0.0, retry_due - now), 3),
             "attempt_log": [r.as_dict() for r in self.attempt_log],
         }
@@ -514,7 +552,7 @@ class LinkMachine:
                 self.armed
                 and call is None
                 and RETRY not in self.timers
-                and self.stopped_reason is None
+                and self.stop is None
                 and self.ami_up
             ):
                 self._originate(now)
@@ -524,7 +562,8 @@ class LinkMachine:
                 self._cancel(kind)
             self.armed = False
             self.attempts = 0
-            self.stopped_reason = None
+            if self.stop is not None and self.stop.kind in _BUSY_PERIOD_STOPS:
+                self.stop = None
             if call is not None and call.hangup_reason is None and not call.test:
                 if link.linger > 0:
                     if LINGER not in self.timers:
@@ -562,14 +601,14 @@ class LinkMachine:
         if not self.internals:
             return
         if self.attempts >= self._max_attempts():
-            self._stop(now, f"gave up after {self.attempts} attempt(s): {self.last_error}")
+            self._stop(StopKind.GAVE_UP, f"gave up after {self.attempts} attempt(s): {self.last_error}")
             return
         delay = self.link.retry.delay_before(self.attempts + 1)
         self._start(RETRY, delay, now)
         self._note(f"next attempt in {delay:g} s")
 
-    def _stop(self, now: float, reason: str) -> None:
-        self.stopped_reason = reason
+    def _stop(self, kind: StopKind, reason: str) -> None:
+        self.stop = Stop(kind, reason)
         self._cancel(RETRY)
         self._note(reason)
 
@@ -647,8 +686,8 @@ class LinkMachine:
             return "disabled"
         if not self.internals:
             return "idle"
-        if self.stopped_reason is not None:
-            return "failed" if not self.stopped_reason.startswith("hung up") else "held"
+        if self.stop is not None:
+            return "held" if self.stop.kind is StopKind.HELD else "failed"
         if RETRY in self.timers:
             return "backoff"
         if ARM in self.timers:

@@ -7,14 +7,14 @@ answers the engine's Originate with the recorded OriginateResponse, as Asterisk 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeAmi, ManualClock
 
-from conflink.config import AmiConfig, parse_config
+from conflink.config import parse_config
 from conflink.engine import Engine, link_id_of
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -25,80 +25,17 @@ def load(name: str) -> list[dict[str, str]]:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-class FakeAmi:
-    """Stands in for AmiClient at the engine's boundary; records every action sent."""
-
-    def __init__(self, config: AmiConfig, on_event: Any, on_ready: Any) -> None:
-        self.config = config
-        self.on_event = on_event
-        self.on_ready = on_ready
-        self.ready = self.connected = self.logged_in = False
-        self.last_error = ""
-        self.requests_sent = 0
-        self.connects = 0
-        self.sent: list[dict[str, Any]] = []
-        self.originates: dict[str, asyncio.Future] = {}
-        self.snapshot_rooms: dict[str, list[dict[str, str]]] = {}
-        self.snapshot_channels: list[dict[str, str]] = []
-
-    async def start(self) -> None:
-        self.ready = self.connected = self.logged_in = True
-        self.on_ready(True)
-
-    def stop(self) -> None:
-        self.ready = False
-
-    def send(self, action: dict[str, Any]) -> asyncio.Future:
-        self.sent.append(action)
-        self.requests_sent += 1
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        if action["Action"] == "Originate":
-            self.originates[action["ChannelId"]] = future
-        else:
-            future.set_result({"Response": "Success"})
-        return future
-
-    async def list_events(self, action: dict[str, str], item_event: str) -> list[dict[str, str]]:
-        self.sent.append(action)
-        self.requests_sent += 1
-        if action["Action"] == "ConfbridgeList":
-            return list(self.snapshot_rooms.get(action["Conference"], []))
-        if action["Action"] == "CoreShowChannels":
-            return list(self.snapshot_channels)
-        if action["Action"] == "ConfbridgeListRooms":
-            return [{"Event": "ConfbridgeListRooms", "Conference": room, "Parties": str(len(items))}
-                    for room, items in self.snapshot_rooms.items() if items]
-        return []
-
-    def actions(self, name: str) -> list[dict[str, Any]]:
-        return [a for a in self.sent if a["Action"] == name]
-
-    def replay(self, events: list[dict[str, str]]) -> None:
-        """Feed recorded events; our recorded call id becomes the engine's latest ChannelId."""
-        for event in events:
-            ours = list(self.originates)[-1] if self.originates else None
-            event = dict(event)
-            for key in ("Uniqueid", "DestUniqueid", "Linkedid", "DestLinkedid"):
-                if link_id_of(event.get(key, "")) and ours:
-                    event[key] = ours
-            if event["Event"] == "OriginateResponse" and ours and event.get("Uniqueid") == ours:
-                future = self.originates[ours]
-                if not future.done():
-                    future.set_result([{"Response": "Success", "Message": "Originate successfully queued"}, event])
-                continue
-            self.on_event(event["Event"], event)
-
-
 def config_doc(**link: Any) -> dict[str, Any]:
     base = {"id": "1", "room": ROOM, "endpoint": "SIP-TEST", "number": "100", "dtmf": "1#", "dtmf_delay": 0.2}
     base.update(link)
     return {"version": 1, "ami": {"secret": "x"}, "links": [base]}
 
 
-async def started_engine(**link: Any) -> tuple[Engine, FakeAmi]:
-    engine = Engine(ami_factory=FakeAmi)
+async def started_engine(clock: ManualClock | None = None, **link: Any) -> tuple[Engine, FakeAmi]:
+    clock = clock or ManualClock()
+    engine = Engine(ami_factory=FakeAmi, clock=clock, scheduler=clock)
     await engine.start(parse_config(config_doc(**link)))
-    await asyncio.sleep(0)  # let the start-up resync run
+    await engine.settle()  # the start-up resync
     ami = engine.ami
     assert isinstance(ami, FakeAmi)
     return engine, ami
@@ -131,7 +68,7 @@ async def test_answered_cycle_originates_once_and_hangs_up_on_leave() -> None:
     assert action["Variable"] == ["CONFLINK_LINK=1", f"CONFLINK_ROOM={ROOM}", "CONFLINK_DTMF=1#",
                                   "CONFLINK_DTMF_DELAY_MS=200", "CONFLINK_NUMBER=100"]
     ami.replay(rest)
-    await asyncio.sleep(0)
+    await engine.settle()
     hangups = ami.actions("Hangup")
     assert len(hangups) == 1 and hangups[0]["Channel"].startswith("PJSIP/SIP-TEST-")
     status = link_status(engine)
@@ -144,7 +81,7 @@ async def test_answered_cycle_originates_once_and_hangs_up_on_leave() -> None:
 async def test_busy_486_schedules_a_retry_with_the_real_cause() -> None:
     engine, ami = await started_engine(retry={"backoff": [30]})
     ami.replay(load("ami_busy_486"))
-    await asyncio.sleep(0)
+    await engine.settle()
     status = link_status(engine)
     assert status["state"] == "backoff", status
     assert status["last_error"] == "busy (486)"
@@ -156,7 +93,7 @@ async def test_busy_486_schedules_a_retry_with_the_real_cause() -> None:
 async def test_404_stops_retrying_at_once() -> None:
     engine, ami = await started_engine()
     ami.replay(load("ami_notfound_404"))
-    await asyncio.sleep(0)
+    await engine.settle()
     status = link_status(engine)
     assert status["state"] == "failed" and status["permanent_failure"] is True
     assert "404" in status["last_error"]
@@ -178,10 +115,10 @@ async def test_startup_resync_adopts_a_call_and_hangs_up_strays() -> None:
             ]
             await super().start()
 
-    engine = Engine(ami_factory=PreparedAmi)
+    clock = ManualClock()
+    engine = Engine(ami_factory=PreparedAmi, clock=clock, scheduler=clock)
     await engine.start(parse_config(config_doc()))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await engine.settle()
     ami = engine.ami
     assert isinstance(ami, FakeAmi)
     status = link_status(engine)
@@ -195,9 +132,10 @@ async def test_startup_resync_adopts_a_call_and_hangs_up_strays() -> None:
 async def test_apply_config_keeps_unchanged_links_and_hangs_up_removed_ones() -> None:
     doc = config_doc()
     doc["links"].append({"id": "2", "room": "777", "endpoint": "SIP-TEST", "number": "200"})
-    engine = Engine(ami_factory=FakeAmi)
+    clock = ManualClock()
+    engine = Engine(ami_factory=FakeAmi, clock=clock, scheduler=clock)
     await engine.start(parse_config(doc))
-    await asyncio.sleep(0)
+    await engine.settle()
     ami = engine.ami
     assert isinstance(ami, FakeAmi)
     for room in (ROOM, "777"):
@@ -239,10 +177,10 @@ async def test_full_resync_lists_only_rooms_that_exist() -> None:
     doc = {"version": 1, "ami": {"secret": "x"}, "links": [
         {"id": str(i), "room": str(500 + i), "endpoint": "SIP-TEST", "number": "100"} for i in range(50)
     ]}
-    engine = Engine(ami_factory=BusyRoomAmi)
+    clock = ManualClock()
+    engine = Engine(ami_factory=BusyRoomAmi, clock=clock, scheduler=clock)
     await engine.start(parse_config(doc))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await engine.settle()
     ami = engine.ami
     assert isinstance(ami, FakeAmi)
     assert [a.get("Conference") for a in ami.sent if a["Action"] == "ConfbridgeList"] == ["500"]
@@ -270,7 +208,7 @@ async def test_malformed_ami_events_change_nothing_and_never_raise() -> None:
         name = rng.choice(names)
         event["Event"] = name
         engine.on_ami_event(name, event)  # must not raise
-    await asyncio.sleep(0)
+    await engine.settle()
     # Junk may look like internal joins to the room (then one call is fine), but no junk can
     # end that call (it never carries the generated call id), so there is never a second one.
     assert len(ami.actions("Originate")) <= 1
@@ -289,8 +227,7 @@ async def test_reconcile_finds_a_missed_join_with_one_request_and_dials() -> Non
     # A join the worker never saw (events can be lost): the room now has a member.
     ami.snapshot_rooms[ROOM] = [{"Event": "ConfbridgeList", "Uniqueid": "labjoin-5;2", "Channel": "Local/x;2"}]
     await engine.reconcile()
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await engine.settle()
     assert "ConfbridgeList" in [a["Action"] for a in ami.sent[sent_before:]]
     assert len(ami.actions("Originate")) == 1
     assert link_status(engine)["internal_participants"] == 1

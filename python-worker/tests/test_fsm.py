@@ -19,7 +19,9 @@ from conflink.fsm import (
     Originate,
     SnapshotCall,
     StartTimer,
+    StopKind,
     VerifyRoom,
+    stop_cleared_by,
 )
 
 BUSY = Failure("busy", "busy (486)")
@@ -30,6 +32,10 @@ def make_link(**overrides: object) -> LinkConfig:
     base: dict[str, object] = {"id": "1", "room": "100", "endpoint": "SIP-TEST", "number": "555"}
     base.update(overrides)
     return LinkConfig(**base)  # type: ignore[arg-type]
+
+
+def stop_kind(sim: Sim) -> StopKind | None:
+    return sim.m.stop.kind if sim.m.stop is not None else None
 
 
 class Sim:
@@ -169,7 +175,8 @@ def test_failures_retry_with_backoff_then_stop_until_room_empties() -> None:
         sim.advance(5)
     assert len(sim.originates) == 3
     sim.gone(BUSY)
-    assert sim.m.state == "failed" and "gave up after 3" in (sim.m.stopped_reason or "")
+    assert sim.m.state == "failed" and stop_kind(sim) is StopKind.GAVE_UP
+    assert "gave up after 3" in sim.m.status(sim.now)["stopped_reason"]
     sim.advance(1000)
     assert len(sim.originates) == 3
     sim.leave("a")
@@ -201,7 +208,7 @@ def test_permanent_cause_stops_at_once() -> None:
     sim = Sim()
     sim.join("a")
     sim.gone(NOT_FOUND)
-    assert sim.m.state == "failed" and sim.m.permanent_failure
+    assert sim.m.state == "failed" and stop_kind(sim) is StopKind.PERMANENT
     assert "404" in sim.m.last_error
     sim.advance(1000)
     assert len(sim.originates) == 1
@@ -259,7 +266,7 @@ def test_originate_failure_waits_for_the_hangup_cause() -> None:
     sim.apply(sim.m.originate_failed(sim.call_id, classify(reason="0"), sim.now))
     assert FAILURE_GRACE in sim.timers and sim.m.state == "dialing"
     sim.gone(classify(cause="1", tech_cause="404"))
-    assert sim.m.permanent_failure
+    assert stop_kind(sim) is StopKind.PERMANENT
 
 
 def test_originate_failure_alone_counts_after_grace() -> None:
@@ -397,7 +404,7 @@ def test_late_permanent_cause_still_stops_retries() -> None:
     sim.advance(1.5)  # grace over: booked as a temporary failure
     assert sim.m.state == "backoff"
     sim.apply(sim.m.external_gone(call_id, classify(cause="1", tech_cause="404"), sim.now))
-    assert sim.m.state == "failed" and sim.m.permanent_failure and RETRY not in sim.timers
+    assert sim.m.state == "failed" and stop_kind(sim) is StopKind.PERMANENT and RETRY not in sim.timers
     assert sim.m.attempt_log[-1].cause == "number not found (404)"
 
 
@@ -474,6 +481,71 @@ def test_manual_hangup_holds_until_room_refills() -> None:
     sim.leave("a")
     sim.join("a")
     assert len(sim.originates) == 2
+
+
+def test_admin_hangup_holds_through_a_retry_settings_change() -> None:
+    # issue 11 item 1: a config push that changed the retry settings used to lift the hold
+    sim = Sim()
+    sim.join("a")
+    sim.connect()
+    sim.apply(sim.m.manual_hangup(sim.now)[2])
+    sim.gone()
+    assert stop_kind(sim) is StopKind.HELD
+    sim.apply(sim.m.update_config(make_link(retry=RetryConfig(max_attempts=9, backoff=(1.0,))), sim.now))
+    sim.apply(sim.m.update_config(make_link(number="777", linger=5.0), sim.now))
+    sim.advance(1000)
+    assert len(sim.originates) == 1 and sim.m.state == "held"
+    assert sim.m.status(sim.now)["stop"] == "held"
+    sim.leave("a")
+    assert sim.m.stop is None and sim.m.status(sim.now)["stop"] == ""
+    sim.join("a")
+    assert len(sim.originates) == 2
+
+
+def test_new_retry_settings_lift_gave_up_but_not_a_permanent_failure() -> None:
+    sim = Sim(retry=RetryConfig(max_attempts=1))
+    sim.join("a")
+    sim.gone(BUSY)
+    assert stop_kind(sim) is StopKind.GAVE_UP
+    sim.apply(sim.m.update_config(make_link(retry=RetryConfig(max_attempts=3)), sim.now))
+    assert sim.m.stop is None and len(sim.originates) == 2
+    sim.gone(NOT_FOUND)
+    assert stop_kind(sim) is StopKind.PERMANENT
+    sim.apply(sim.m.update_config(make_link(retry=RetryConfig(max_attempts=5)), sim.now))
+    assert sim.m.stop is not None and len(sim.originates) == 2
+    # a different number may work
+    sim.apply(sim.m.update_config(make_link(number="777", retry=RetryConfig(max_attempts=5)), sim.now))
+    assert sim.m.stop is None and len(sim.originates) == 3
+
+
+def test_stopping_outlives_the_busy_period_and_any_settings_change() -> None:
+    sim = Sim()
+    sim.join("a")
+    sim.apply(sim.m.shut_down(sim.now))
+    sim.gone()
+    sim.leave("a")
+    sim.apply(sim.m.update_config(make_link(number="9", retry=RetryConfig(max_attempts=2)), sim.now))
+    sim.join("b")
+    assert len(sim.originates) == 1 and sim.m.status(sim.now)["stop"] == "stopping"
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "cleared"),
+    [
+        (StopKind.GAVE_UP, {"retry": RetryConfig(max_attempts=2)}, True),
+        (StopKind.GAVE_UP, {"number": "9"}, True),
+        (StopKind.GAVE_UP, {"linger": 4.0}, False),
+        (StopKind.PERMANENT, {"retry": RetryConfig(max_attempts=2)}, False),
+        (StopKind.PERMANENT, {"endpoint": "OTHER"}, True),
+        (StopKind.NO_REDIAL, {"retry": RetryConfig(redial_on_drop=True)}, True),
+        (StopKind.NO_REDIAL, {"retry": RetryConfig(redial_on_drop=False, max_attempts=2)}, False),
+        (StopKind.HELD, {"retry": RetryConfig(max_attempts=2), "number": "9"}, False),
+        (StopKind.STOPPING, {"retry": RetryConfig(max_attempts=2), "number": "9"}, False),
+    ],
+)
+def test_stop_cleared_by(kind: StopKind, change: dict, cleared: bool) -> None:
+    old = make_link(retry=RetryConfig(redial_on_drop=False)) if kind is StopKind.NO_REDIAL else make_link()
+    assert stop_cleared_by(kind, old, make_link(**change)) is cleared
 
 
 def test_unconfirmed_hangup_is_retried_then_the_room_is_checked_never_forgotten() -> None:

@@ -75,6 +75,11 @@ def test_manual_dial_hangup_and_test_call(e2e: E2E) -> None:
     sipp.wait_for(lambda: sipp.byes("in"), 2, timeout=5)
     time.sleep(2.0)  # the back-off is 1 s: an automatic redial would have happened by now
     assert len(sipp.invites()) == 2 and state(e2e) == "held"
+    # A pushed change of the retry settings must not lift the administrator's hold.
+    push(e2e, retry={"backoff": [1], "max_attempts": 9})
+    time.sleep(2.0)  # observation window: a redial would come 1 s after the push
+    lk = e2e.status()["links"][0]
+    assert len(sipp.invites()) == 2 and lk["state"] == "held" and lk["stop"] == "held", lk
 
     assert e2e.ctl("dial", "1").returncode == 0  # "call now" lifts the hold
     sipp.wait_for(sipp.invites, 3, timeout=5)

@@ -47,11 +47,22 @@ test('every field: one valid and one invalid value', () => {
         redial_on_drop: ['0', 'maybe', E('checkbox')],
         enabled: ['1', '2', E('checkbox')],
         description: ['ok', 'a\nb', E('description_chars')],
+        preset: ['zoom', 'skype', E('preset')],
+        meeting_id: ['1', '1a', E('pbx_meeting_id_format')],
+        participant_id: ['', 'x', E('webex_participant_id_format')],
+        passcode: ['1234', '123', E('teams_passcode_format')],
+        prompt_silence: ['0.2', '0.1', E('prompt_silence_range')],
+        prompt_timeout: ['120', '121', E('prompt_timeout_range')],
+        dtmf_mode: ['info', 'sip', E('dtmf_mode')],
+        dead_air: ['0', '3', E('dead_air_range')],
+        end_cooldown: ['3600', '3601', E('end_cooldown_range')],
     };
+    const presetOf = { meeting_id: 'pbx', participant_id: 'webex', passcode: 'teams' };
     Rules.FIELDS.forEach((field) => {
         const [good, bad, error] = samples[field];
-        assert.equal(Rules.validateField(field, good, context), null, `${field} ${good}`);
-        assert.equal(Rules.validateField(field, bad, context), error, `${field} ${bad}`);
+        const ctx = Object.assign({ preset: presetOf[field] }, context);
+        assert.equal(Rules.validateField(field, good, ctx), null, `${field} ${good}`);
+        assert.equal(Rules.validateField(field, bad, ctx), error, `${field} ${bad}`);
     });
 });
 
@@ -112,4 +123,25 @@ test('every error key the rules produce has an English and a Russian text', () =
         const text = fs.readFileSync(path.join(__dirname, `../../Messages/${lang}.php`), 'utf8');
         keys.forEach((key) => assert.ok(text.includes(`'${key}' =>`), `${lang}: ${key}`));
     });
+});
+
+test('validateLink checks the named fields of the chosen preset and ignores the others', () => {
+    const zoom = Object.assign({ preset: 'zoom', meeting_id: '12', passcode: 'x', dtmf: ',,,', participant_id: '' }, valid);
+    assert.deepEqual(Rules.validateLink(zoom, context), {
+        meeting_id: E('zoom_meeting_id_format'),
+        passcode: E('zoom_passcode_format'),
+    });
+    const custom = Object.assign({}, zoom, { preset: 'custom' });
+    assert.deepEqual(Rules.validateLink(custom, context), { dtmf: E('dtmf_format') });
+    assert.deepEqual(Rules.validateLink(Object.assign({}, custom, { dtmf: 'p1#p2#' }), context), {});
+    assert.deepEqual(Rules.validateLink(Object.assign({}, zoom, { preset: 'meet', meeting_id: '123456789' }), context), {});
+});
+
+test('every error a named field can get has a semantic rule with its own prompt', () => {
+    const rules = Rules.semanticValidateRules((key) => `T:${key}`);
+    ['meeting_id', 'participant_id', 'passcode'].forEach((field) => {
+        const types = rules[field].rules.map((r) => r.type);
+        assert.ok(types.includes(`conflink[${field}:zoom_${field === 'meeting_id' ? 'meeting_id_required' : `${field}_format`}]`), field);
+    });
+    assert.ok(rules.meeting_id.rules.some((r) => r.prompt === `T:${E('meet_meeting_id_format')}`));
 });

@@ -567,6 +567,23 @@ class Worker:
 # the conflink-join dialplan
 
 
+TEMPLATES = Path(__file__).resolve().parent / "asterisk"
+EMPTY_CONFIGS = ("cdr.conf", "cel.conf", "features.conf", "acl.conf", "udptl.conf", "ccss.conf",
+                 "indications.conf", "musiconhold.conf", "res_agi.conf", "pjproject.conf",
+                 "sorcery.conf", "extconfig.conf", "cli.conf")
+
+
+def render_template(name: str, **values: str) -> str:
+    """tests/lab/asterisk/<name> with each @KEY@ replaced; a placeholder left unfilled is an error."""
+    text = (TEMPLATES / name).read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise LabError(f"template {name}: no value for {', '.join(sorted(set(left)))}")
+    return text
+
+
 def render_join_dialplan() -> str:
     """The module's dialplan as `php bin/conflink-dialplan.php` prints it. Missing php or script
     is an error: the lab must run the product's own dialplan."""
@@ -759,121 +776,45 @@ class Lab:
 
     # --- configs -------------------------------------------------------------------------------
     def _write_configs(self) -> None:
-        i = self.inner
+        """Asterisk's config for this instance: the templates in tests/lab/asterisk/ filled in."""
         etc = self.dir / "etc"
-        files: dict[str, str] = {}
-        files["asterisk.conf"] = f"""[directories]
-astetcdir => {i}/etc
-astmoddir => /usr/lib/x86_64-linux-gnu/asterisk/modules
-astvarlibdir => /var/lib/asterisk
-astdbdir => {i}/db
-astkeydir => /var/lib/asterisk
-astdatadir => /usr/share/asterisk
-astagidir => {i}/agi-bin
-astspooldir => {i}/spool
-astrundir => {i}/run
-astlogdir => {i}/log
-astsbindir => /usr/sbin
-
-[options]
-verbose = 0
-debug = 0
-documentation_language = en_US
-hideconnect = yes
-"""
-        if not Path(self.host("/usr/lib/x86_64-linux-gnu/asterisk/modules")).exists():
-            # other architectures: find the module folder inside the root
-            found = sorted(self.root.glob("usr/lib/*/asterisk/modules"))
-            if not found:
-                raise LabError(f"no asterisk modules folder in {self.root}")
-            files["asterisk.conf"] = files["asterisk.conf"].replace(
-                "/usr/lib/x86_64-linux-gnu/asterisk/modules", "/" + str(found[0].relative_to(self.root))
-            )
-        files["modules.conf"] = "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in MODULES)
-        verbose = f",verbose({self.log_verbose})" if self.log_verbose else ""
-        files["logger.conf"] = (
-            "[general]\ndateformat = %F %T.%3q\n\n[logfiles]\n"
-            f"full => notice,warning,error,dtmf{verbose}\n"
-        )
-        files["manager.conf"] = f"""[general]
-enabled = yes
-port = {self.ami_port}
-bindaddr = 127.0.0.1
-displayconnects = no
-
-{render_worker_manager_user(WORKER_AMI_USER, self.worker_secret)}
-[lab]
-secret = {self.lab_secret}
-deny = 0.0.0.0/0.0.0.0
-permit = 127.0.0.1/255.255.255.255
-read = all
-write = all
-"""
-        pj = [
-            "[global]\ntype = global\nuser_agent = conflink-lab\n",
-            f"[transport-udp]\ntype = transport\nprotocol = udp\nbind = 127.0.0.1:{self.sip_port}\n",
-        ]
-        for ep in self.endpoints:
-            pj.append(
-                f"[{ep}]\ntype = aor\ncontact = sip:127.0.0.1:{self.sipp_ports[ep]}\n\n"
-                f"[{ep}]\ntype = endpoint\ntransport = transport-udp\ncontext = lab-from-provider\n"
-                f"disallow = all\nallow = ulaw\ndtmf_mode = info\naors = {ep}\ndirect_media = no\n"
-            )
-        files["pjsip.conf"] = "\n".join(pj)
-        files["rtp.conf"] = f"[general]\nrtpstart = {self.rtp_start}\nrtpend = {self.rtp_end}\n"
-        files["confbridge.conf"] = (
-            "[general]\n\n[default_bridge]\ntype = bridge\n\n[default_user]\ntype = user\n"
-        )
-        for empty in ("cdr.conf", "cel.conf", "features.conf", "acl.conf", "udptl.conf", "ccss.conf",
-                      "indications.conf", "musiconhold.conf", "res_agi.conf", "pjproject.conf",
-                      "sorcery.conf", "extconfig.conf", "cli.conf"):
-            files.setdefault(empty, "")
-        files["extensions.conf"] = f"""[general]
-static = yes
-writeprotect = yes
-
-[globals]
-
-; Stand-in for MikoPBX's conference room context: quiet like MikoPBX's rooms (no "only person"
-; prompt before joining), music on hold when alone.
-[{ROOM_CONTEXT}]
-exten => _X!,1,Answer()
- same => n,Set(CONFBRIDGE(user,quiet)=yes)
- same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=yes)
- same => n,ConfBridge(${{EXTEN}})
- same => n,Hangup()
-
-; Stand-in for MikoPBX's CDR hangup handler: records that it ran.
-[hangup_handler_meetme]
-exten => s,1,System(echo "${{EPOCH}} ${{UNIQUEID}}" >> {i}/hangup_handler_meetme.log)
- same => n,Return()
-
-[lab-from-provider]
-exten => _X.,1,Hangup()
-exten => s,1,Hangup()
-
-; ---- the module's dialplan, rendered by php bin/conflink-dialplan.php ----
-{self.join_dialplan_text}
-"""
-        for fname, text in files.items():
+        for fname, text in self._config_files().items():
             (etc / fname).write_text(text)
         agi = self.dir / "agi-bin" / "meetme_dial.php"
-        agi.write_text(
-            "#!/usr/bin/php\n<?php\n"
-            "// Stand-in for MikoPBX's meetme_dial.php: read the AGI environment, record that it ran.\n"
-            "$env = [];\n"
-            "while (($line = fgets(STDIN)) !== false) {\n"
-            "    $line = rtrim($line, \"\\r\\n\");\n"
-            "    if ($line === '') { break; }\n"
-            "    $parts = explode(': ', $line, 2);\n"
-            "    $env[$parts[0]] = $parts[1] ?? '';\n"
-            "}\n"
-            "$rec = ['t' => microtime(true), 'uniqueid' => $env['agi_uniqueid'] ?? '',\n"
-            "        'channel' => $env['agi_channel'] ?? '', 'extension' => $env['agi_extension'] ?? '',\n"
-            "        'context' => $env['agi_context'] ?? ''];\n"
-            f"file_put_contents('{i}/meetme_dial.log', json_encode($rec) . \"\\n\", FILE_APPEND);\n"
-        )
+        agi.write_text(render_template("meetme_dial.php", INNER=str(self.inner)))
         agi.chmod(0o755)
+
+    def _config_files(self) -> dict[str, str]:
+        i = str(self.inner)
+        verbose = f",verbose({self.log_verbose})" if self.log_verbose else ""
+        endpoints = "\n".join(render_template("pjsip-endpoint.conf", EP=ep, PORT=str(self.sipp_ports[ep]))
+                               for ep in self.endpoints)
+        files = {
+            "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir()),
+            "modules.conf": "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in MODULES),
+            "logger.conf": render_template("logger.conf", VERBOSE=verbose),
+            "manager.conf": render_template(
+                "manager.conf", AMI_PORT=str(self.ami_port), LAB_SECRET=self.lab_secret,
+                WORKER_USER=render_worker_manager_user(WORKER_AMI_USER, self.worker_secret)),
+            "pjsip.conf": render_template("pjsip.conf", SIP_PORT=str(self.sip_port), ENDPOINTS=endpoints),
+            "rtp.conf": render_template("rtp.conf", RTP_START=str(self.rtp_start), RTP_END=str(self.rtp_end)),
+            "confbridge.conf": render_template("confbridge.conf"),
+            "extensions.conf": render_template("extensions.conf", ROOM_CONTEXT=ROOM_CONTEXT, INNER=i,
+                                               JOIN_DIALPLAN=self.join_dialplan_text),
+        }
+        for empty in EMPTY_CONFIGS:
+            files.setdefault(empty, "")
+        return files
+
+    def _module_dir(self) -> str:
+        default = "/usr/lib/x86_64-linux-gnu/asterisk/modules"
+        if Path(self.host(default)).exists():
+            return default
+        # other architectures: find the module folder inside the root
+        found = sorted(self.root.glob("usr/lib/*/asterisk/modules"))
+        if not found:
+            raise LabError(f"no asterisk modules folder in {self.root}")
+        return "/" + str(found[0].relative_to(self.root))
 
     # --- records of the stand-ins ----------------------------------------------------------------
     def agi_runs(self) -> list[dict[str, Any]]:

@@ -4,14 +4,14 @@ The package is built fresh (tools/build_package.py) into a temporary folder, unp
 way MikoPBX unpacks it, and its launchers are run with a plain CPython 3.11 that sees none
 of the build machine's site-packages: once with a complete standard library, and once with
 a "thin" one (only what the interpreter needs to start, like MikoPBX's Python), where the
-worker must live on the bundled python-worker/stdlib.
+worker must live on the bundled python-worker/stdlib. test_package_arm64.py runs the aarch64
+build the same way on an emulated arm64 Debian 12; package_support holds what both share.
 """
 
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -22,157 +22,23 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from package_support import (
+    HOST_ARCH,
+    MEASURED,
+    REPO,
+    RunningWorker,
+    Target,
+    check_thin_self_check,
+    launcher_env,
+    origins,
+)
 
-REPO = Path(__file__).resolve().parents[2]
-BUILDER = REPO / "tools" / "build_package.py"
 MAX_ZIP_BYTES = 8 * 1024 * 1024  # the admin uploads it; MikoPBX gives the upload 120 s
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
 FORBIDDEN_PARTS = {
     "tests", "test", ".git", ".github", "__pycache__", ".venv", "node_modules",
     "dist", "docs", "bench", "tools", "demo", ".pytest_cache", ".ruff_cache",
 }  # fmt: skip
-HOST_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}.get(os.uname().machine, os.uname().machine)
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def source_meta() -> dict:
-    return json.loads((REPO / "module.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture(scope="session")
-def package_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    proc = subprocess.run(
-        [sys.executable, str(BUILDER), "--out-dir", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    assert proc.returncode == 0, f"package build failed:\n{proc.stdout}\n{proc.stderr}"
-    zips = sorted(out.glob("*.zip"))
-    assert len(zips) == 1, zips
-    return zips[0]
-
-
-def _extract_like_mikopbx(archive: Path, target: Path) -> None:
-    """Entry by entry, with the checks of MikoPBX's extractor; like PHP's ZipArchive it
-    keeps no Unix modes, and then the installer's fixFilesRights() makes bin/ executable."""
-    target.mkdir(parents=True)
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            name = info.filename
-            assert ".." not in name and not name.startswith("/") and "\\" not in name, name
-            assert (info.external_attr >> 16) & 0o170000 != 0o120000, f"symlink entry {name}"
-            zf.extract(info, target)
-    for folder in ("bin", "agi-bin"):
-        for path in (target / folder).glob("*") if (target / folder).is_dir() else []:
-            path.chmod(path.stat().st_mode | 0o111)
-
-
-@pytest.fixture(scope="session")
-def unpacked(package_zip, tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("installed") / "ModuleConferenceLink"
-    _extract_like_mikopbx(package_zip, root)
-    return root
-
-
-@pytest.fixture
-def unpacked_copy(unpacked, tmp_path) -> Path:
-    """A private copy for tests that damage the installation."""
-    copy = tmp_path / "ModuleConferenceLink"
-    shutil.copytree(unpacked, copy, symlinks=True)
-    return copy
-
-
-def _is_311(python: str) -> bool:
-    try:
-        out = subprocess.run(
-            [python, "-I", "-c", "import sys; print(sys.version_info[:2] == (3, 11))"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except OSError:
-        return False
-    return out.stdout.strip() == "True"
-
-
-@pytest.fixture(scope="session")
-def plain_python() -> str:
-    """A CPython 3.11 outside the test venv (the venv's packages must not be seen)."""
-    candidates = [
-        os.environ.get("CONFLINK_TEST_PYTHON311"),
-        "/usr/bin/python3.11",
-        shutil.which("python3.11"),
-        getattr(sys, "_base_executable", None),
-    ]
-    for candidate in candidates:
-        if (
-            candidate
-            and os.path.isfile(candidate)
-            and Path(candidate).resolve() != Path(sys.executable).resolve()
-            and _is_311(candidate)
-        ):
-            return candidate
-    pytest.fail(f"no CPython 3.11 interpreter outside the venv found (tried {candidates}); set CONFLINK_TEST_PYTHON311")
-
-
-@pytest.fixture(scope="session")
-def thin_home(plain_python, tmp_path_factory) -> Path:
-    """A PYTHONHOME with only what the interpreter needs to start: a few codecs and the
-    compiled extension modules. Everything else must come from the package."""
-    info = json.loads(
-        subprocess.run(
-            [plain_python, "-I", "-c", "import sysconfig, json; print(json.dumps(sysconfig.get_paths()))"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout
-    )
-    stdlib = Path(info["stdlib"])
-    home = tmp_path_factory.mktemp("thin-python")
-    lib = home / "lib" / "python3.11"
-    (lib / "encodings").mkdir(parents=True)
-    for codec in ("__init__", "aliases", "utf_8", "ascii", "latin_1"):
-        shutil.copy2(stdlib / "encodings" / f"{codec}.py", lib / "encodings" / f"{codec}.py")
-    dynload = Path(info["platstdlib"]) / "lib-dynload"
-    assert dynload.is_dir(), dynload
-    (lib / "lib-dynload").symlink_to(dynload)
-    return home
-
-
-def _env(plain_python: str, home: Path, thin_home: Path | None = None, **extra: str) -> dict[str, str]:
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOME": str(home),
-        "LC_ALL": "C.UTF-8",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "CONFLINK_PYTHON": plain_python,
-    }
-    if thin_home is not None:
-        env["PYTHONHOME"] = str(thin_home)
-    env.update(extra)
-    return env
-
-
-def _run(cmd: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
-
-
-def _origins(stdout: str) -> dict[str, str]:
-    origins = {}
-    for line in stdout.splitlines():
-        if line.startswith("ok "):
-            _, name, origin = line.split(" ", 2)
-            origins[name] = origin
-    return origins
 
 
 # --------------------------------------------------------------------------- layout
@@ -300,31 +166,27 @@ def test_each_arch_has_its_own_zmq_binaries(unpacked, arch):
 # --------------------------------------------------------------------------- running it
 
 
-def test_self_check_passes_on_a_plain_python_with_the_bundle(unpacked, plain_python, tmp_path):
-    proc = _run([str(unpacked / "bin" / "conflink-worker"), "--self-check"], _env(plain_python, tmp_path), tmp_path)
+def _self_check(host: Target, install: Path, env: dict[str, str], launcher: str = "conflink-worker"):
+    return host.run(str(install / "bin" / launcher), "--self-check", env=env)
+
+
+def test_self_check_passes_on_a_plain_python_with_the_bundle(unpacked, host, tmp_path):
+    proc = _self_check(host, unpacked, launcher_env(host, tmp_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "conflink self-check: OK" in proc.stdout
-    origins = _origins(proc.stdout)
+    found = origins(proc.stdout)
     vendor = unpacked / "python-worker" / "vendor"
-    assert origins["zmq"].startswith(str(vendor / f"linux-{HOST_ARCH}") + "/"), origins["zmq"]
-    assert origins["yaml"].startswith(str(vendor / "common") + "/"), origins["yaml"]
-    assert origins["panoramisk"].startswith(str(vendor / "common") + "/"), origins["panoramisk"]
+    assert found["zmq"].startswith(str(vendor / f"linux-{HOST_ARCH}") + "/"), found["zmq"]
+    assert found["yaml"].startswith(str(vendor / "common") + "/"), found["yaml"]
+    assert found["panoramisk"].startswith(str(vendor / "common") + "/"), found["panoramisk"]
     # The system's own standard library wins over the bundled copy.
-    assert not origins["asyncio"].startswith(str(unpacked)), origins["asyncio"]
-    for origin in origins.values():
+    assert not found["asyncio"].startswith(str(unpacked)), found["asyncio"]
+    for origin in found.values():
         assert "site-packages" not in origin and ".venv" not in origin, origin
 
 
-def test_self_check_passes_on_a_thin_standard_library(unpacked, plain_python, thin_home, tmp_path):
-    env = _env(plain_python, tmp_path, thin_home)
-    bare = _run([plain_python, "-s", "-c", "import asyncio"], env, tmp_path)
-    assert bare.returncode != 0, "the thin Python was not thin: asyncio imported without the bundle"
-    proc = _run([str(unpacked / "bin" / "conflink-worker"), "--self-check"], env, tmp_path)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    origins = _origins(proc.stdout)
-    stdlib = str(unpacked / "python-worker" / "stdlib") + "/"
-    for name in ("asyncio", "json", "logging", "argparse", "encodings.idna", "concurrent.futures.thread"):
-        assert origins[name].startswith(stdlib), f"{name} from {origins[name]}"
+def test_self_check_passes_on_a_thin_standard_library(unpacked, host, thin_home, tmp_path):
+    check_thin_self_check(host, unpacked, launcher_env(host, tmp_path, thin_home))
 
 
 def _free_port() -> int:
@@ -333,10 +195,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_worker_and_ctl_run_on_a_thin_standard_library(unpacked, plain_python, thin_home, tmp_path):
+def test_worker_and_ctl_run_on_a_thin_standard_library(unpacked, host, thin_home, tmp_path):
     """Not just imports: the worker binds its control socket, resolves and dials AMI by host
     name (idna codec and thread-pool getaddrinfo, both lazy imports), answers ctl, and stops
-    on SIGTERM."""
+    on SIGTERM. (test_package_arm64.py does the same on arm64 against a real Asterisk.)"""
     ami = socket.socket()
     ami.bind(("127.0.0.1", 0))
     ami.listen(4)
@@ -352,77 +214,53 @@ def test_worker_and_ctl_run_on_a_thin_standard_library(unpacked, plain_python, t
         conn.close()
 
     threading.Thread(target=fake_ami, daemon=True).start()
-    control_port = _free_port()
     config = tmp_path / "conflink.yaml"
     config.write_text(
         "version: 1\n"
         f"ami: {{host: localhost, port: {ami.getsockname()[1]}, username: conflink, secret: \"s3cret\"}}\n"
-        f"control: {{endpoint: \"tcp://127.0.0.1:{control_port}\", token: \"tok\"}}\n"
+        f"control: {{endpoint: \"tcp://127.0.0.1:{_free_port()}\", token: \"tok\"}}\n"
         "links: []\n"
     )
-    env = _env(plain_python, tmp_path, thin_home)
-    log = (tmp_path / "worker.log").open("w+")
-    worker = subprocess.Popen(
-        [str(unpacked / "bin" / "conflink-worker"), "--config", str(config)],
-        env=env,
-        cwd=tmp_path,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = RunningWorker(host, unpacked, config, launcher_env(host, tmp_path, thin_home), tmp_path / "worker.log")
     try:
-        ctl = [str(unpacked / "bin" / "conflink-ctl"), "--config", str(config)]
-        deadline = time.monotonic() + 30
-        while True:
-            ping = _run([*ctl, "ping"], env, tmp_path)
-            if ping.returncode == 0:
-                break
-            assert worker.poll() is None, f"worker exited {worker.returncode}:\n{Path(log.name).read_text()}"
-            assert time.monotonic() < deadline, f"no ping answer: {ping.stderr}\n{Path(log.name).read_text()}"
-            time.sleep(0.3)
-        status = _run([*ctl, "status", "--json"], env, tmp_path)
-        assert status.returncode == 0, status.stderr
-        assert json.loads(status.stdout)["ok"] is True
-        assert connected.wait(30), f"the worker never dialled AMI at localhost:\n{Path(log.name).read_text()}"
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(timeout=15) == 0, Path(log.name).read_text()
+        worker.wait_ping(timeout=30)
+        t0 = time.monotonic()
+        assert worker.ctl("ping").returncode == 0
+        MEASURED["host_ctl_ping_wall_s"] = round(time.monotonic() - t0, 3)  # next to the arm64 figure
+        worker.wait_status(lambda s: True, timeout=30, what="a status answer")
+        assert connected.wait(30), f"the worker never dialled AMI at localhost:\n{worker.log()}"
+        worker.stop(timeout=15)
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.wait()
+        worker.kill()
         ami.close()
-        log.close()
-    text = Path(log.name).read_text()
-    assert "Traceback" not in text, text
 
 
-def test_missing_vendored_package_is_named(unpacked_copy, plain_python, tmp_path):
+def test_missing_vendored_package_is_named(unpacked_copy, host, tmp_path):
     shutil.rmtree(unpacked_copy / "python-worker" / "vendor" / "common" / "panoramisk")
-    env = _env(plain_python, tmp_path)
-    proc = _run([str(unpacked_copy / "bin" / "conflink-worker"), "--self-check"], env, tmp_path)
+    env = launcher_env(host, tmp_path)
+    proc = _self_check(host, unpacked_copy, env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "panoramisk (panoramisk, bundled in python-worker/vendor/common" in proc.stderr
     # Started for real, the worker refuses with the same report instead of a traceback.
     config = tmp_path / "c.yaml"
     config.write_text("version: 1\n")
-    run = _run([str(unpacked_copy / "bin" / "conflink-worker"), "--config", str(config)], env, tmp_path)
+    run = host.run(str(unpacked_copy / "bin" / "conflink-worker"), "--config", str(config), env=env)
     assert run.returncode != 0
     assert "panoramisk" in run.stderr and "Traceback" not in run.stderr, run.stderr
 
 
-def test_missing_bundled_stdlib_module_is_named(unpacked_copy, plain_python, thin_home, tmp_path):
+def test_missing_bundled_stdlib_module_is_named(unpacked_copy, host, thin_home, tmp_path):
     (unpacked_copy / "python-worker" / "stdlib" / "heapq.py").unlink()
-    env = _env(plain_python, tmp_path, thin_home)
-    proc = _run([str(unpacked_copy / "bin" / "conflink-ctl"), "--self-check"], env, tmp_path)
+    proc = _self_check(host, unpacked_copy, launcher_env(host, tmp_path, thin_home), "conflink-ctl")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "  - heapq (Python standard library, needed by " in proc.stderr
 
 
-def test_missing_zmq_binary_is_named(unpacked_copy, plain_python, tmp_path):
+def test_missing_zmq_binary_is_named(unpacked_copy, host, tmp_path):
     vendor = unpacked_copy / "python-worker" / "vendor" / f"linux-{HOST_ARCH}"
     for so in vendor.glob("pyzmq.libs/libzmq*"):
         so.unlink()
-    env = _env(plain_python, tmp_path)
-    proc = _run([str(unpacked_copy / "bin" / "conflink-worker"), "--self-check"], env, tmp_path)
+    proc = _self_check(host, unpacked_copy, launcher_env(host, tmp_path))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "zmq (pyzmq, bundled in python-worker/vendor/linux-" in proc.stderr
 
@@ -435,17 +273,17 @@ def _fake_uname(tmp_path: Path, machine: str) -> str:
     return f"{shim}:/usr/local/bin:/usr/bin:/bin"
 
 
-def test_unsupported_cpu_is_refused_clearly(unpacked, plain_python, tmp_path):
-    env = _env(plain_python, tmp_path, PATH=_fake_uname(tmp_path, "riscv64"))
-    proc = _run([str(unpacked / "bin" / "conflink-ctl"), "ping"], env, tmp_path)
+def test_unsupported_cpu_is_refused_clearly(unpacked, host, tmp_path):
+    env = launcher_env(host, tmp_path, PATH=_fake_uname(tmp_path, "riscv64"))
+    proc = host.run(str(unpacked / "bin" / "conflink-ctl"), "ping", env=env)
     assert proc.returncode == 1
     assert "unsupported CPU architecture 'riscv64'" in proc.stderr
 
 
-def test_launcher_picks_the_vendor_folder_by_cpu(unpacked, plain_python, tmp_path):
+def test_launcher_picks_the_vendor_folder_by_cpu(unpacked, host, tmp_path):
     other = "aarch64" if HOST_ARCH == "x86_64" else "x86_64"
-    env = _env(plain_python, tmp_path, PATH=_fake_uname(tmp_path, other))
-    proc = _run([str(unpacked / "bin" / "conflink-worker"), "--self-check"], env, tmp_path)
+    env = launcher_env(host, tmp_path, PATH=_fake_uname(tmp_path, other))
+    proc = _self_check(host, unpacked, env)
     # The other CPU's pyzmq cannot load here: proof that the launcher chose by `uname -m`.
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert f"zmq (pyzmq, bundled in python-worker/vendor/linux-{other})" in proc.stderr
@@ -455,6 +293,9 @@ def test_launchers_work_in_a_development_checkout(tmp_path):
     env = dict(os.environ, CONFLINK_PYTHON=sys.executable)
     env.pop("PYTHONPATH", None)
     for name in ("conflink-worker", "conflink-ctl"):
-        proc = _run([str(REPO / "bin" / name), "--self-check"], env, tmp_path)
+        proc = subprocess.run(
+            [str(REPO / "bin" / name), "--self-check"], env=env, cwd=tmp_path, capture_output=True, text=True,
+            timeout=60, check=False,
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert "conflink self-check: OK" in proc.stdout

@@ -41,9 +41,23 @@ namespace MikoPBX\Modules\Models {
             return new StubResultset(self::$rows[static::class] ?? []);
         }
 
+        /**
+         * The first row, or with ['bind' => [column => value]] the first row whose columns
+         * equal those values (as strings): enough for "id = :id:" look-ups.
+         */
         public static function findFirst($parameters = null): ?static
         {
             $rows = self::$rows[static::class] ?? [];
+            if (is_array($parameters) && is_array($parameters['bind'] ?? null)) {
+                $rows = array_values(array_filter($rows, static function (array $row) use ($parameters): bool {
+                    foreach ($parameters['bind'] as $column => $value) {
+                        if ((string)($row[$column] ?? '') !== (string)$value) {
+                            return false;
+                        }
+                    }
+                    return true;
+                }));
+            }
             if ($rows === []) {
                 return null;
             }

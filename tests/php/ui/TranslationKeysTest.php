@@ -113,6 +113,22 @@ final class TranslationKeysTest extends TestCase
             $add($key, 'Lib/LinkValidator.php');
         }
 
+        // Preset keys are built from the builder's table (Lib/DtmfPresets).
+        foreach (\Modules\ModuleConferenceLink\Lib\DtmfPresets::PRESETS as $preset => $fields) {
+            $add("module_conflink_preset_{$preset}", 'Lib/DtmfPresets.php');
+            $add("module_conflink_preset_{$preset}_help", 'Lib/DtmfPresets.php');
+            foreach ($fields as $field => [$required]) {
+                $add("module_conflink_{$preset}_{$field}", 'Lib/DtmfPresets.php');
+                $add("module_conflink_error_{$preset}_{$field}_format", 'Lib/DtmfPresets.php');
+                if ($required) {
+                    $add("module_conflink_error_{$preset}_{$field}_required", 'Lib/DtmfPresets.php');
+                }
+            }
+        }
+        foreach (\Modules\ModuleConferenceLink\Lib\LinkValidator::DTMF_MODES as $mode) {
+            $add("module_conflink_dtmf_mode_{$mode}", 'Lib/LinkValidator.php DTMF_MODES');
+        }
+
         foreach (self::files('public/assets/js/src', '.js') as $file) {
             $text = self::read($file);
             // Complete literals only: 'module_conflink_x' or `module_conflink_x` (no ${…}).

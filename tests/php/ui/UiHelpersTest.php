@@ -59,6 +59,15 @@ final class UiHelpersTest extends TestCase
             'redial_on_drop'       => '1',
             'enabled'              => '1',
             'description'          => '',
+            'preset'               => 'custom',
+            'meeting_id'           => '',
+            'participant_id'       => '',
+            'passcode'             => '',
+            'prompt_silence'       => '1',
+            'prompt_timeout'       => '20',
+            'dtmf_mode'            => 'auto',
+            'dead_air'             => '0',
+            'end_cooldown'         => '120',
         ], LinkInput::defaults());
     }
 
@@ -188,5 +197,29 @@ final class UiHelpersTest extends TestCase
             WorkerReply::forAction(['ok' => false, 'error' => 'room is empty'], 'Dialling.')
         );
         self::assertSame(['success' => true, 'message' => 'Dialling.'], WorkerReply::forAction(['ok' => true], 'Dialling.'));
+    }
+
+    public function testPresetFormListsEveryPresetAndTheFieldsEachUses(): void
+    {
+        $view = \Modules\ModuleConferenceLink\App\Lib\PresetForm::view(static fn(string $key): string => "T:{$key}");
+        self::assertSame(['zoom', 'teams', 'webex', 'meet', 'mts_link', 'pbx', 'custom'], array_keys($view['presets']));
+        self::assertSame('T:module_conflink_preset_zoom_help', $view['presets']['zoom']['help']);
+        self::assertSame(['meeting_id', 'participant_id', 'passcode'], array_keys($view['fields']));
+        self::assertSame(['zoom', 'webex'], array_column($view['fields']['participant_id'], 'preset'));
+        self::assertSame(['zoom', 'teams', 'webex', 'mts_link', 'pbx'], array_column($view['fields']['passcode'], 'preset'));
+        self::assertSame(
+            ['preset' => 'meet', 'label' => 'T:module_conflink_meet_meeting_id', 'required' => true],
+            $view['fields']['meeting_id'][3]
+        );
+        self::assertFalse($view['fields']['passcode'][1]['required'], 'the Teams organizer PIN is optional');
+    }
+
+    public function testAdvancedSectionOpensOnlyForNonDefaultValues(): void
+    {
+        $defaults = LinkInput::defaults();
+        self::assertFalse(\Modules\ModuleConferenceLink\App\Lib\PresetForm::advancedOpen($defaults));
+        foreach (['prompt_silence' => '0.5', 'prompt_timeout' => '30', 'dtmf_mode' => 'inband', 'dead_air' => '60', 'end_cooldown' => '0'] as $field => $value) {
+            self::assertTrue(\Modules\ModuleConferenceLink\App\Lib\PresetForm::advancedOpen([$field => $value] + $defaults), $field);
+        }
     }
 }

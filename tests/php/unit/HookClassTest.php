@@ -115,6 +115,9 @@ final class HookClassTest extends TestCase
         self::assertFileDoesNotExist(ConferenceLinkConf::paths()->configFile());
         $conf->modelsEventChangeData(['model' => ConferenceLinkSettings::class, 'recordId' => '1']);
         self::assertSame([ReloadManagerAction::class], WorkerModelsEvents::$invoked);
+        // The config follows at the end of the batch (after core reloaded the AMI users).
+        self::assertFileDoesNotExist(ConferenceLinkConf::paths()->configFile());
+        $conf->modelsEventNeedReload([ReloadManagerAction::class => []]);
         // Written for a cold start even though no worker answered the push.
         self::assertStringContainsString('username: "conflink_0a1b2c3d"', (string)file_get_contents(ConferenceLinkConf::paths()->configFile()));
         self::assertSame(0600, fileperms(ConferenceLinkConf::paths()->configFile()) & 0777);

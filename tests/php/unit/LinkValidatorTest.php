@@ -47,7 +47,17 @@ final class LinkValidatorTest extends TestCase
             'redial_on_drop'       => '1',
             'enabled'              => '1',
             'description'          => '',
-        ], $r->values);
+        ], array_diff_key($r->values, array_flip(LinkValidator::NEW_IN_0_2)));
+        // The 0.2.0 columns take defaults that keep 0.1.0 behaviour: custom, today's timing.
+        $new = [];
+        foreach (LinkValidator::NEW_IN_0_2 as $column) {
+            $new[$column] = $r->values[$column] ?? null;
+        }
+        self::assertSame([
+            'preset' => 'custom', 'meeting_id' => '', 'participant_id' => '', 'passcode' => '',
+            'prompt_silence' => '1', 'prompt_timeout' => '20', 'dtmf_mode' => 'auto',
+            'dead_air' => '0', 'end_cooldown' => '120',
+        ], $new);
     }
 
     public function testFullRowIsNormalised(): void

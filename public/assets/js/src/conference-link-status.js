@@ -16,6 +16,41 @@
     const DASH = '—';
     const LOG_LIMIT = 20;
 
+    // Far-end states (design.md "Far-end prompts and state") → translation key.
+    const FAR_END = {
+        ringing: 'module_conflink_far_end_ringing',
+        sending_dtmf: 'module_conflink_far_end_sending_dtmf',
+        waiting: 'module_conflink_far_end_waiting',
+        in_meeting: 'module_conflink_far_end_in_meeting',
+        silent: 'module_conflink_far_end_silent',
+    };
+
+    // Stop reasons (status `stop`) that get their own explanation instead of last_error.
+    const STOP_TEXTS = {
+        meeting_ended: 'module_conflink_stop_meeting_ended',
+    };
+
+    function isCount(value) {
+        return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+    }
+
+    /**
+     * "Sending DTMF, step 2 of 3", "In the meeting", … or DASH when there is no call.
+     * Returns [key, text].
+     */
+    function farEndView(link, tr) {
+        const key = link && typeof link.far_end === 'string' && Object.prototype.hasOwnProperty.call(FAR_END, link.far_end)
+            ? link.far_end : '';
+        if (key === '') {
+            return ['', DASH];
+        }
+        if (key === 'sending_dtmf' && isCount(link.dtmf_step) && isCount(link.dtmf_steps) && link.dtmf_steps > 0) {
+            return [key, tr('module_conflink_far_end_sending_dtmf_step')
+                .replace('%k%', String(link.dtmf_step)).replace('%n%', String(link.dtmf_steps))];
+        }
+        return [key, tr(FAR_END[key])];
+    }
+
     function pad(n) {
         return n < 10 ? `0${n}` : String(n);
     }
@@ -96,6 +131,9 @@
                 attempts: DASH,
                 next_attempt_in: DASH,
                 last_error: DASH,
+                farEndKey: '',
+                farEnd: DASH,
+                stop: '',
                 log: [],
             };
         }
@@ -117,6 +155,12 @@
                 duration: formatSeconds(entry ? entry.duration : null, unit),
             };
         });
+        const [farEndKey, farEnd] = farEndView(link, tr);
+        const stop = typeof link.stop === 'string' && Object.prototype.hasOwnProperty.call(STOP_TEXTS, link.stop) ? link.stop : '';
+        let lastError = link.last_error ? String(link.last_error) : DASH;
+        if (stop !== '') {
+            lastError = tr(STOP_TEXTS[stop]);
+        }
         return {
             stateKey,
             // An untranslated state shows its machine name rather than a raw key.
@@ -126,7 +170,10 @@
             since: formatSince(link.since, nowMs, unit, locale),
             attempts,
             next_attempt_in: formatSeconds(link.next_attempt_in, unit),
-            last_error: link.last_error ? String(link.last_error) : DASH,
+            last_error: lastError,
+            farEndKey,
+            farEnd,
+            stop,
             log,
         };
     }
@@ -152,6 +199,6 @@
     }
 
     return {
-        DASH, LOG_LIMIT, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, farEndView, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
     };
 }));

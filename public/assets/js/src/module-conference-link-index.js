@@ -125,7 +125,12 @@ const ConferenceLinkIndex = {
                 .addClass(ConferenceLinkStatus.stateColor(model.stateKey))
                 .text(model.stateKey === 'connected' && model.since !== ConferenceLinkStatus.DASH
                     ? `${model.state} · ${model.since}` : model.state);
-            $tr.find('td.conflink-state').empty().append($label);
+            const $cell = $tr.find('td.conflink-state').empty().append($label);
+            if (model.farEndKey !== '') {
+                // Ringing, sending DTMF (step k of n), held, in the meeting, silent.
+                $cell.append($('<div class="conflink-far-end"></div>')
+                    .attr('data-far-end', model.farEndKey).text(model.farEnd));
+            }
             $tr.find('td.conflink-last-error').text(model.last_error === ConferenceLinkStatus.DASH ? '' : model.last_error);
         });
     },

@@ -6,7 +6,7 @@
  */
 
 /* global globalRootUrl, globalTranslate, globalWebAdminLanguage, SemanticLocalization, Form,
-   ConferenceLinkRules, ConferenceLinkStatus, $ */
+   ConferenceLinkRules, ConferenceLinkStatus, ConferenceLinkPresets, $ */
 
 const ConferenceLinkModify = {
     $formObj: $('#conflink-form'),
@@ -41,8 +41,12 @@ const ConferenceLinkModify = {
         ConferenceLinkRules.installSemanticRules($.fn.form.settings.rules, () => ({
             rooms: self.rooms,
             providers: self.providers,
+            // The named fields and the custom DTMF count only for the chosen preset.
+            preset: self.preset(),
         }));
-        self.initializeDtmfPreview();
+        $('#conflink-advanced').accordion();
+        self.initializePresets();
+        self.initializeDeadAir();
         self.initializeForm();
         self.initializeControls();
         self.initializeStatus();
@@ -62,24 +66,84 @@ const ConferenceLinkModify = {
         return values;
     },
 
-    initializeDtmfPreview() {
-        const $input = $('#dtmf');
-        const $preview = $('#conflink-dtmf-preview');
-        const $line = $('#conflink-dtmf-preview-line');
+    preset() {
+        return String($('select[name="preset"]').val() || ConferenceLinkRules.DEFAULTS.preset);
+    },
+
+    /** Shows the chosen preset's help line and fields, and keeps the preview current. */
+    initializePresets() {
+        const self = ConferenceLinkModify;
+        const inputs = ['dtmf'].concat(ConferenceLinkPresets.FIELDS).map((f) => `#${f}`).join(', ');
         const update = () => {
-            const normalised = ConferenceLinkRules.normalizeDtmf(String($input.val() || ''));
-            // Nothing to send: no "Will be sent as:" with nothing after it.
-            $line.toggle(normalised !== '');
-            $preview.text(normalised === null ? '—' : normalised);
+            const preset = self.preset();
+            $('.conflink-preset-help, .conflink-preset-label').each((i, el) => {
+                $(el).toggle($(el).data('preset') === preset);
+            });
+            $('.conflink-preset-field, .conflink-custom-dtmf').each((i, el) => {
+                const presets = String($(el).data('presets') || '').split(' ');
+                $(el).toggle(presets.indexOf(preset) !== -1);
+            });
+            const values = {};
+            ['dtmf'].concat(ConferenceLinkPresets.FIELDS).forEach((f) => {
+                values[f] = ConferenceLinkRules.phpTrim(String($(`#${f}`).val() || ''));
+            });
+            const view = ConferenceLinkPresets.preview(preset, values, self.t);
+            $('#conflink-dtmf-preview').text(view.code).toggle(view.code !== '');
+            $('#conflink-dtmf-preview-note').text(view.note);
+            $('#conflink-dtmf-preview-line').attr('data-kind', view.kind);
         };
-        $input.on('input change', update);
+        $('select[name="preset"]').on('change', () => {
+            update();
+            // Errors shown for the previous preset's fields no longer apply.
+            self.$formObj.find('.conflink-preset-field, .conflink-custom-dtmf').removeClass('error')
+                .find('.prompt').remove();
+        });
+        $(inputs).on('input change', update);
         update();
+    },
+
+    /** "Do nothing" stores dead_air 0; "Hang up and redial" asks for the seconds. */
+    initializeDeadAir() {
+        const $policy = $('select[name="dead_air_policy"]');
+        const $seconds = $('#dead_air');
+        const update = () => {
+            const redial = $policy.val() === 'redial';
+            $('#conflink-dead-air-field').toggle(redial);
+            if (redial && ($seconds.val() === '0' || $seconds.val() === '')) {
+                $seconds.val('60').trigger('change');
+            } else if (!redial && $seconds.val() !== '0') {
+                // Hidden and off: 0, so its rule cannot refuse a value nobody sees.
+                $seconds.val('0').trigger('change');
+            }
+        };
+        $policy.on('change', update);
+        update();
+    },
+
+    /** Opens the collapsed section when one of its fields is refused, so the error is seen. */
+    openAdvancedOnError() {
+        const advanced = ['prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown'];
+        const errors = ConferenceLinkRules.validateLink(
+            ConferenceLinkModify.formValues(),
+            { rooms: ConferenceLinkModify.rooms, providers: ConferenceLinkModify.providers },
+        );
+        if (advanced.some((f) => Object.prototype.hasOwnProperty.call(errors, f))) {
+            $('#conflink-advanced').accordion('open', 0);
+        }
+    },
+
+    formValues() {
+        const values = ConferenceLinkModify.$formObj.form('get values');
+        if (values.dead_air_policy !== 'redial') {
+            values.dead_air = '0';
+        }
+        return values;
     },
 
     cbBeforeSendForm(settings) {
         const result = settings;
         // Unchecked boxes must reach the server as '0', not vanish from the POST body.
-        result.data = ConferenceLinkRules.prepare(ConferenceLinkModify.$formObj.form('get values'));
+        result.data = ConferenceLinkRules.prepare(ConferenceLinkModify.formValues());
         result.data.id = ConferenceLinkModify.linkId();
         return result;
     },
@@ -95,6 +159,7 @@ const ConferenceLinkModify = {
         Form.cbBeforeSendForm = ConferenceLinkModify.cbBeforeSendForm;
         Form.cbAfterSendForm = ConferenceLinkModify.cbAfterSendForm;
         Form.initialize();
+        $('#submitbutton').on('click', () => ConferenceLinkModify.openAdvancedOnError());
     },
 
     initializeControls() {
@@ -224,6 +289,7 @@ const ConferenceLinkModify = {
     },
 
     renderStatus(response) {
+        // far_end: the display text (model.farEnd) under the status key's name.
         const self = ConferenceLinkModify;
         const $message = $('#conflink-status-message');
         const ok = !!(response && response.ok);
@@ -244,8 +310,9 @@ const ConferenceLinkModify = {
             Date.now(),
             locale,
         );
+        model.far_end = model.farEnd;
         const $table = $('#conflink-status-table');
-        ['internal_participants', 'external_channel', 'since', 'attempts', 'next_attempt_in', 'last_error']
+        ['internal_participants', 'external_channel', 'since', 'attempts', 'next_attempt_in', 'last_error', 'far_end']
             .forEach((key) => $table.find(`[data-status="${key}"]`).text(model[key]));
         const $state = $('<span class="ui label"></span>')
             .addClass(ConferenceLinkStatus.stateColor(model.stateKey))

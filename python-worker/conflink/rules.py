@@ -1,0 +1,185 @@
+"""Pure rules beside the state machine: what the engine needs to know about calls and rooms
+across links (no I/O, no clock: `now` is passed in).
+
+- which `conflink-` calls are ours and of which link (`link_id_of`);
+- calls we decided to end (never adopted, hang-up re-sent after a reconnect);
+- calls that must be hung up as strays (unknown link, or in a room the link is not in);
+- calls dialled into a link's previous room (never adopted into the new one);
+- events that arrived while a room list was in flight, replayed on top of the snapshot;
+- the party count the reconcile expects per room.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .fsm import LinkMachine, SnapshotCall
+
+CALL_PREFIX = "conflink-"
+# A call that ended is remembered this long (and at most this many), so a late list item
+# or join of it is never adopted.
+GONE_MEMORY_SECONDS = 120.0
+GONE_MEMORY_MAX = 50000
+CALL_ROOMS_MAX = 20000
+
+
+def link_id_of(uniqueid: str) -> str | None:
+    """`conflink-<link id>-<suffix>` → link id; None for channels that are not ours."""
+    if not uniqueid.startswith(CALL_PREFIX):
+        return None
+    body = uniqueid[len(CALL_PREFIX):]
+    link_id, sep, suffix = body.rpartition("-")
+    return link_id if sep and link_id and suffix else None
+
+
+def field_of(message: Any, name: str) -> str:
+    """One AMI header as a string (a repeated header gives its first value)."""
+    value = message.get(name, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value)
+
+
+# --------------------------------------------------------------------------- rooms
+
+
+JournalEntry = tuple[Literal["join", "leave"], str, str]  # (kind, uniqueid, channel)
+
+
+@dataclass(slots=True)
+class RoomSnapshot:
+    """Who is in a room: internal Uniqueids and our calls (Uniqueid → channel)."""
+
+    internals: set[str] = field(default_factory=set)
+    ours: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_list(cls, items: Iterable[Any]) -> RoomSnapshot:
+        snap = cls()
+        for item in items:
+            uid = field_of(item, "Uniqueid")
+            if link_id_of(uid):
+                snap.ours[uid] = field_of(item, "Channel")
+            elif uid:
+                snap.internals.add(uid)
+        return snap
+
+    def replay(self, journal: Iterable[JournalEntry]) -> RoomSnapshot:
+        """Apply, in order, the joins/leaves that arrived while the list was in flight."""
+        for kind, uid, channel in journal:
+            if link_id_of(uid):
+                if kind == "join":
+                    self.ours[uid] = channel
+                else:
+                    self.ours.pop(uid, None)
+            elif kind == "join":
+                self.internals.add(uid)
+            else:
+                self.internals.discard(uid)
+        return self
+
+
+def expected_parties(internals: int, machines: Iterable[LinkMachine]) -> int:
+    """What ConfbridgeListRooms should show for a room: its internals plus our joined calls."""
+    return internals + sum(1 for m in machines if m.call is not None and m.call.joined)
+
+
+def rooms_that_differ(parties: Mapping[str, int], expected: Mapping[str, int]) -> list[str]:
+    """Rooms whose party count is not what we believe (a room not listed has none)."""
+    return [room for room, count in expected.items() if parties.get(room, 0) != count]
+
+
+# --------------------------------------------------------------------------- calls
+
+
+JoinVerdict = Literal["route", "hang_up"]
+
+
+@dataclass(slots=True)
+class CallBook:
+    """What we know of our calls beyond each link's current one."""
+
+    # Calls we decided to end, until their Hangup event: a resync re-sends the hang-up (it
+    # may have been lost with the AMI connection) and never adopts them. uid → channel.
+    doomed: dict[str, str | None] = field(default_factory=dict)
+    # Calls whose Hangup we saw (uid → when), oldest first.
+    gone: dict[str, float] = field(default_factory=dict)
+    # Room each call was dialled into, so a link's room change never adopts an old call.
+    dialled_rooms: dict[str, str] = field(default_factory=dict)
+
+    def dialled(self, uid: str, room: str) -> None:
+        self.dialled_rooms[uid] = room
+        if len(self.dialled_rooms) > CALL_ROOMS_MAX:
+            self.dialled_rooms.pop(next(iter(self.dialled_rooms)))
+
+    def doom(self, uid: str, channel: str | None) -> None:
+        if uid not in self.gone:
+            self.doomed[uid] = channel or self.doomed.get(uid)
+
+    def ended(self, uid: str, now: float) -> None:
+        self.doomed.pop(uid, None)
+        self.dialled_rooms.pop(uid, None)
+        self.gone.pop(uid, None)
+        self.gone[uid] = now
+        self.forget_old(now)
+
+    def forget_old(self, now: float) -> None:
+        # Insertion order is time order: drop from the front, O(1) per call amortised.
+        gone = self.gone
+        while gone:
+            uid = next(iter(gone))
+            if now - gone[uid] <= GONE_MEMORY_SECONDS and len(gone) <= GONE_MEMORY_MAX:
+                break
+            del gone[uid]
+
+    def on_join(self, uid: str, room: str, link_room: str | None) -> JoinVerdict:
+        """One of our calls joined `room`; `link_room` is its link's room (None: no such link).
+
+        A call we decided to end is never adopted; a call of no link, or of a link in another
+        room, is a stray."""
+        if uid in self.doomed or link_room != room:
+            return "hang_up"
+        return "route"
+
+    def snapshot_calls(
+        self, link_id: str, room: str, joined: Mapping[str, str], channels: Mapping[str, str]
+    ) -> list[SnapshotCall]:
+        """The calls of `link_id` a resync of `room` should show its machine."""
+        prefix = f"{CALL_PREFIX}{link_id}-"
+        calls = []
+        for uid in sorted(set(joined) | set(channels)):
+            if not uid.startswith(prefix) or uid in self.gone or uid in self.doomed:
+                continue
+            if uid not in joined and self.dialled_rooms.get(uid, room) != room:
+                continue  # dialled into the link's previous room
+            calls.append(SnapshotCall(uid, joined.get(uid) or channels.get(uid), uid in joined))
+        return calls
+
+    def strays_in_room(
+        self, room: str, joined: Mapping[str, str], link_rooms: Mapping[str, str]
+    ) -> list[tuple[str, str]]:
+        """Our calls in `room` whose link does not exist or is in another room."""
+        return [
+            (uid, channel)
+            for uid, channel in joined.items()
+            if link_rooms.get(link_id_of(uid) or "") != room and uid not in self.gone
+        ]
+
+    def strays_of_unknown_links(
+        self, channels: Mapping[str, str], link_ids: Iterable[str]
+    ) -> list[tuple[str, str]]:
+        known = set(link_ids)
+        return [
+            (uid, channel)
+            for uid, channel in channels.items()
+            if link_id_of(uid) not in known and uid not in self.gone
+        ]
+
+    def doomed_to_resend(self, channels: Mapping[str, str]) -> list[tuple[str, str | None]]:
+        """After a channel list: doomed calls still present get their hang-up again; the
+        others are gone and forgotten. Clears the doomed set (re-sending dooms them again)."""
+        resend = [(uid, channels[uid] or channel) for uid, channel in self.doomed.items() if uid in channels]
+        self.doomed.clear()
+        return resend

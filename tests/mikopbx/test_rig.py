@@ -1,0 +1,75 @@
+"""The rig itself: Core's real bootstrap, database and process model on phalcon/phalcon v6."""
+
+from __future__ import annotations
+
+import time
+
+from rig import ROOT, Rig, read_pins
+
+
+def test_core_and_phalcon_come_from_the_pinned_commits(rig: Rig) -> None:
+    pins = {p.repo: p.commit for p in read_pins()}
+    ready = (ROOT / rig.sources.relative_to("/") / ".ready").read_text()
+    for repo, commit in pins.items():
+        assert f'"{repo}": "{commit}"' in ready
+    got = rig.php_json(
+        "return [PHP_VERSION, (new ReflectionClass(Phalcon\\Mvc\\Model::class))->getFileName(),"
+        " (new ReflectionClass(MikoPBX\\Common\\Models\\PbxSettings::class))->getFileName(),"
+        " get_class(Phalcon\\Di\\Di::getDefault())];"
+    )
+    assert got[0].startswith("8.4.")
+    assert got[1].startswith(f"{rig.core}/vendor/phalcon-phalcon/src/")
+    assert got[2].startswith(f"{rig.core}/src/Common/Models/")
+    assert got[3] == "Phalcon\\Di\\FactoryDefault\\Cli"
+
+
+def test_core_database_made_current_by_core_code(rig: Rig) -> None:
+    got = rig.php_json(
+        "$db = Phalcon\\Di\\Di::getDefault()->get('db');"
+        "$tables = $db->listTables();"
+        "$cols = array_map(fn ($c) => $c->getName(), $db->describeColumns('m_PbxSettings'));"
+        "return [$tables, $cols, MikoPBX\\Common\\Models\\PbxSettings::getValueByKey('PBXVersion'),"
+        " $db->getDescriptor()['dbname']];"
+    )
+    tables, cols, version, dbname = got
+    # UpdateDatabase creates what the shipped DB lacks (m_OutWorkTimesRouts is one of them).
+    for t in ("m_PbxSettings", "m_ConferenceRooms", "m_Providers", "m_Sip", "m_PbxExtensionModules",
+              "m_OutWorkTimesRouts"):
+        assert t in tables
+    assert len([t for t in tables if t.startswith("m_")]) >= 35
+    assert {"key", "value"} <= set(cols)
+    assert version == "2025.1.1"
+    assert dbname == rig.db_file
+
+
+def test_docblock_annotations_bridge_reads_core_models(rig: Rig) -> None:
+    got = rig.php_json(
+        "$md = Phalcon\\Di\\Di::getDefault()->get('modelsMetadata');"
+        "$m = new MikoPBX\\Common\\Models\\ConferenceRooms();"
+        "return [$md->getPrimaryKeyAttributes($m), $md->getIdentityField($m), $md->getAttributes($m)];"
+    )
+    assert got[0] == ["id", "uniqid"]  # as ConferenceRooms declares (@Primary on both)
+    assert got[1] == "id"
+    assert {"uniqid", "extension", "name", "pinCode"} <= set(got[2])
+
+
+def test_core_finds_busybox_killall_and_the_session_is_isolated(rig: Rig) -> None:
+    got = rig.php_json("return [MikoPBX\\Core\\System\\Util::which('killall')];")
+    assert got[0] == f"{rig.inner}/bin/killall"
+    assert rig.run(["readlink", got[0]]).stdout.strip() == "/bin/busybox"
+    assert rig.processes() == []  # a new PID namespace: nothing of other sessions or the host
+
+
+def test_closing_a_session_ends_its_processes() -> None:
+    rig = Rig.open(name="close")
+    try:
+        rig.run(["sh", "-c", "nohup sleep 300 >/dev/null 2>&1 &"]).check("sleep")
+        deadline = time.monotonic() + 10
+        while not rig.processes() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [a for _, a in rig.processes()] == ["sleep 300"]
+        init = rig._init_pid
+    finally:
+        rig.close()
+    assert not (ROOT / f"proc/{init}").exists()
+    assert not rig.host.exists()
