@@ -36,7 +36,7 @@ class ModuleConferenceLinkForm extends BaseForm
         $id->setDefault($options['id']);
         $this->add($id);
 
-        foreach (['conference_extension' => 'rooms', 'provider_uniqid' => 'providers'] as $name => $list) {
+        foreach (['conference_uniqid' => 'rooms', 'provider_uniqid' => 'providers'] as $name => $list) {
             $select = new Select($name, $options[$list], [
                 'useEmpty' => true,
                 'emptyText' => '-',

@@ -25,20 +25,24 @@ final class LinkStatus
 
     /** Text fields are cut to this length: status is a summary, not a log file. */
     private const TEXT_MAX = 300;
+    /** The worker-level error may carry a start problem in the self-check's own words. */
+    private const ERROR_MAX = 1000;
 
     /**
      * @param mixed $reply decoded worker reply ({"ok": true, "ami": {…}, "links": […]}) or anything else
-     * @return array{ok: bool, error: string, ami_connected: bool|null, links: array<string, array<string, mixed>>}
+     * @return array{ok: bool, error: string, start_problem: string, ami_connected: bool|null, links: array<string, array<string, mixed>>}
      */
     public static function fromWorkerReply(mixed $reply): array
     {
-        $result = ['ok' => false, 'error' => '', 'ami_connected' => null, 'links' => []];
+        $result = ['ok' => false, 'error' => '', 'start_problem' => '', 'ami_connected' => null, 'links' => []];
         if (!is_array($reply)) {
             $result['error'] = 'worker_unreachable';
             return $result;
         }
         if (($reply['ok'] ?? false) !== true) {
-            $result['error'] = self::text($reply['error'] ?? 'worker_error');
+            $result['error'] = self::text($reply['error'] ?? 'worker_error', self::ERROR_MAX);
+            // Set by WorkerClient when the supervisor recorded why the worker cannot start.
+            $result['start_problem'] = self::text($reply['start_problem'] ?? '', self::ERROR_MAX);
             return $result;
         }
         $result['ok'] = true;
@@ -155,7 +159,7 @@ final class LinkStatus
         return null;
     }
 
-    private static function text(mixed $value): string
+    private static function text(mixed $value, int $max = self::TEXT_MAX): string
     {
         if (!is_string($value) && !is_int($value) && !is_float($value)) {
             return '';
@@ -165,7 +169,7 @@ final class LinkStatus
             $text = mb_convert_encoding($text, 'UTF-8', 'UTF-8');
         }
         $text = (string)preg_replace('/[\x00-\x1F\x7F]+/u', ' ', $text);
-        return mb_substr(trim($text), 0, self::TEXT_MAX);
+        return mb_substr(trim($text), 0, $max);
     }
 
     /** Machine words such as state names: [a-z0-9_] only, lower case. */

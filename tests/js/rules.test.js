@@ -8,9 +8,10 @@ const fs = require('node:fs');
 const Rules = require('../../public/assets/js/src/conference-link-rules.js');
 
 const E = (suffix) => `module_conflink_error_${suffix}`;
-const context = { rooms: ['354233'], providers: { 'SIP-1': 'SIP-1' } };
+// The form passes its room options (uniqids); the agreement fixture passes {uniqid: number}.
+const context = { rooms: ['CONFERENCE-1'], providers: { 'SIP-1': 'SIP-1' } };
 const valid = {
-    conference_extension: '354233',
+    conference_uniqid: 'CONFERENCE-1',
     provider_uniqid: 'SIP-1',
     dst_number: '84957776675',
 };
@@ -33,7 +34,7 @@ test('prepare trims like PHP trim(), keeps NBSP, turns unchecked boxes into 0', 
 
 test('every field: one valid and one invalid value', () => {
     const samples = {
-        conference_extension: ['354233', '35a', E('room_format')],
+        conference_uniqid: ['CONFERENCE-1', '354233', E('room_unknown')],
         provider_uniqid: ['SIP-1', 'SIP-2', E('provider_unknown')],
         dst_number: ['+7495', '7495;', E('number_format')],
         dtmf: ['1 2 a w#', '1,2', E('dtmf_format')],
@@ -66,6 +67,15 @@ test('every field: one valid and one invalid value', () => {
     });
 });
 
+test('rooms by uniqid: a renumbered room keeps its id; its number must be digits', () => {
+    const rooms = { 'CONFERENCE-1': '2200', 'CONFERENCE-2': '22a' };
+    assert.equal(Rules.validateField('conference_uniqid', 'CONFERENCE-1', { rooms }), null);
+    assert.equal(Rules.validateField('conference_uniqid', '2200', { rooms }), E('room_unknown'));
+    assert.equal(Rules.validateField('conference_uniqid', 'CONFERENCE-2', { rooms }), E('room_format'));
+    assert.equal(Rules.validateField('conference_uniqid', 'CONFERENCE-2', { rooms: ['CONFERENCE-2'] }), null, 'options: existence only');
+    assert.equal(Rules.validateField('conference_uniqid', '', { rooms }), E('room_required'));
+});
+
 test('DTMF normaliser: spaces out, a-d upper, w/W kept, invalid → null', () => {
     assert.equal(Rules.normalizeDtmf('35 42 33 #'), '354233#');
     assert.equal(Rules.normalizeDtmf('abcd ABCD'), 'ABCDABCD');
@@ -80,7 +90,7 @@ test('DTMF normaliser: spaces out, a-d upper, w/W kept, invalid → null', () =>
 
 test('injection strings are refused in every dialplan-bound field', () => {
     const attacks = ['1\n2', '1\r2', '1,2', '1;2', '1)2', '${EXTEN}', '1|2', '1\u00002', '\u0661', '1'.repeat(10240)];
-    ['conference_extension', 'dst_number', 'dtmf', 'callerid', 'dtmf_delay', 'ring_timeout', 'backoff'].forEach((field) => {
+    ['conference_uniqid', 'dst_number', 'dtmf', 'callerid', 'dtmf_delay', 'ring_timeout', 'backoff'].forEach((field) => {
         attacks.forEach((value) => {
             if (field === 'backoff' && value === '1,2') {
                 return; // the comma is the list separator there
@@ -99,7 +109,7 @@ test('the Semantic UI rule fails only for its own error', () => {
     assert.equal(rules.conflink('7495;', 'dst_number:number_required'), true);
     assert.equal(rules.conflink('', 'dst_number:number_required'), false);
     assert.equal(rules.conflink(' 7495 ', 'dst_number:number_format'), true, 'trimmed like the server');
-    assert.equal(rules.conflink('999', 'conference_extension:room_unknown'), false);
+    assert.equal(rules.conflink('999', 'conference_uniqid:room_unknown'), false);
 });
 
 test('semanticValidateRules lists every text field with translated prompts', () => {
@@ -109,11 +119,11 @@ test('semanticValidateRules lists every text field with translated prompts', () 
     assert.ok(v.backoff.rules.some((r) => r.type === 'conflink[backoff:backoff_range]'));
 });
 
-test('test call seconds: integers 5–600', () => {
+test('test call seconds: integers 1–3600 (the worker limit)', () => {
     assert.equal(Rules.validateTestCallSeconds('30'), true);
-    assert.equal(Rules.validateTestCallSeconds('5'), true);
-    assert.equal(Rules.validateTestCallSeconds('600'), true);
-    ['4', '601', '30.5', '', '-30', '3e1', '30\n'].forEach((v) => assert.equal(Rules.validateTestCallSeconds(v), false, v));
+    assert.equal(Rules.validateTestCallSeconds('1'), true);
+    assert.equal(Rules.validateTestCallSeconds('3600'), true);
+    ['0', '3601', '30.5', '', '-30', '3e1', '30\n'].forEach((v) => assert.equal(Rules.validateTestCallSeconds(v), false, v));
 });
 
 test('every error key the rules produce has an English and a Russian text', () => {

@@ -7,8 +7,8 @@
     <h4 class="ui dividing header">{{ t._('module_conflink_SectionLink') }}</h4>
     <div class="two fields">
         <div class="required field">
-            <label for="conference_extension">{{ t._('module_conflink_conference_extension') }}</label>
-            {{ form.render('conference_extension') }}
+            <label for="conference_uniqid">{{ t._('module_conflink_conference_extension') }}</label>
+            {{ form.render('conference_uniqid') }}
             <div class="conflink-help">{{ t._('module_conflink_conference_extension_help') }}</div>
         </div>
         <div class="required field">

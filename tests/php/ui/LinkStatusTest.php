@@ -71,7 +71,7 @@ final class LinkStatusTest extends TestCase
     public function testUnreachableOrRefusingWorker(): void
     {
         self::assertSame(
-            ['ok' => false, 'error' => 'worker_unreachable', 'ami_connected' => null, 'links' => []],
+            ['ok' => false, 'error' => 'worker_unreachable', 'start_problem' => '', 'ami_connected' => null, 'links' => []],
             LinkStatus::fromWorkerReply(null)
         );
         $refused = LinkStatus::fromWorkerReply(['ok' => false, 'error' => 'unauthorized']);

@@ -23,7 +23,7 @@
 
     // Every editable column of m_ConferenceLinks, in form order.
     const FIELDS = [
-        'conference_extension',
+        'conference_uniqid',
         'provider_uniqid',
         'dst_number',
         'dtmf',
@@ -52,7 +52,7 @@
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
 
     const DEFAULTS = {
-        conference_extension: '',
+        conference_uniqid: '',
         provider_uniqid: '',
         dst_number: '',
         dtmf: '',
@@ -89,7 +89,7 @@
     // side uses the D modifier for the same reason.
     const PATTERNS = {
         id: /^[1-9][0-9]{0,17}$/,
-        conference_extension: /^[0-9]{1,20}$/,
+        room_number: /^[0-9]{1,20}$/,
         endpoint: /^[A-Za-z0-9_.~+-]{1,80}$/,
         dst_number: /^[0-9+*#]{1,32}$/,
         dtmf: /^[0-9*#A-Dabcdw Wp]{0,64}$/,
@@ -121,7 +121,8 @@
     const MAX_INPUT_BYTES = 1024;
 
     // Test call duration (seconds) offered on the modify page.
-    const TEST_CALL = { min: 5, max: 600, default: 30 };
+    // One source: conflink.config.LIMITS['test_call_seconds'] (tests/js/limits-agreement.test.js).
+    const TEST_CALL = { min: 1, max: 3600, default: 30 };
 
     function err(suffix) {
         return ERROR_PREFIX + suffix;
@@ -232,6 +233,18 @@
         return Presets.normalizeDtmf(value);
     }
 
+    // The room's number by its uniqid; `true` when `rooms` is a bare list of uniqids (the
+    // form's options: existence only), null when the room is not there.
+    function roomNumber(rooms, uniqid) {
+        if (Array.isArray(rooms)) {
+            return rooms.map(String).indexOf(uniqid) === -1 ? null : true;
+        }
+        if (rooms && Object.prototype.hasOwnProperty.call(rooms, uniqid)) {
+            return String(rooms[uniqid]);
+        }
+        return null;
+    }
+
     function providerEndpoint(providers, uniqid) {
         if (Array.isArray(providers)) {
             return providers.indexOf(uniqid) === -1 ? null : uniqid;
@@ -245,7 +258,7 @@
     /**
      * Validates one field's raw value. Returns null when valid, else the error key —
      * the same key the server-side validator (Lib/LinkValidator.php) returns.
-     * `context.rooms` (array of extensions) and `context.providers` (array of uniqids, or
+     * `context.rooms` (array of uniqids, or {uniqid: extension}) and `context.providers` (array of uniqids, or
      * {uniqid: endpoint}) enforce existence when given, as the server always does.
      * `context.preset` (default custom) decides which of dtmf / meeting_id / participant_id /
      * passcode count: the server ignores the ones the preset does not use.
@@ -283,17 +296,19 @@
             return err('too_long');
         }
         switch (field) {
-            case 'conference_extension':
+            case 'conference_uniqid': {
                 if (text === '') {
                     return err('room_required');
                 }
-                if (!PATTERNS.conference_extension.test(text)) {
-                    return err('room_format');
+                if (ctx.rooms === undefined) {
+                    return null;
                 }
-                if (Array.isArray(ctx.rooms) && ctx.rooms.map(String).indexOf(text) === -1) {
+                const number = roomNumber(ctx.rooms, text);
+                if (number === null) {
                     return err('room_unknown');
                 }
-                return null;
+                return number === true || PATTERNS.room_number.test(number) ? null : err('room_format');
+            }
             case 'provider_uniqid': {
                 if (text === '') {
                     return err('provider_required');
@@ -400,7 +415,7 @@
 
     // Every error key a form field can produce (suffixes after ERROR_PREFIX).
     const FIELD_ERRORS = {
-        conference_extension: ['room_required', 'room_format', 'room_unknown'],
+        conference_uniqid: ['room_required', 'room_format', 'room_unknown'],
         provider_uniqid: ['provider_required', 'provider_unknown', 'provider_endpoint'],
         dst_number: ['number_required', 'number_format'],
         dtmf: ['dtmf_format'],

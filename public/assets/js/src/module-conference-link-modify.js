@@ -36,7 +36,7 @@ const ConferenceLinkModify = {
         self.$formObj.find('.ui.dropdown').dropdown({ fullTextSearch: true });
         // Existence checks in the browser use the options the server rendered; options
         // marked missing are not valid choices.
-        self.rooms = self.optionValues('conference_extension');
+        self.rooms = self.optionValues('conference_uniqid');
         self.providers = self.optionValues('provider_uniqid');
         ConferenceLinkRules.installSemanticRules($.fn.form.settings.rules, () => ({
             rooms: self.rooms,
@@ -166,11 +166,11 @@ const ConferenceLinkModify = {
         const self = ConferenceLinkModify;
         $('#conflink-call-now').on('click', (e) => {
             e.preventDefault();
-            self.control('dial', {}, $(e.currentTarget));
+            self.control('dial', { force: '0' }, 'module_conflink_DialSent', $(e.currentTarget));
         });
         $('#conflink-hang-up').on('click', (e) => {
             e.preventDefault();
-            self.control('hangup', {}, $(e.currentTarget));
+            self.control('hangup', {}, 'module_conflink_HangupSent', $(e.currentTarget));
         });
         $('#conflink-test-call').on('click', (e) => {
             e.preventDefault();
@@ -179,7 +179,7 @@ const ConferenceLinkModify = {
                 self.showControlResult(false, self.t('module_conflink_error_test_seconds'));
                 return;
             }
-            self.control('testCall', { seconds }, $(e.currentTarget));
+            self.control('dial', { force: '1', seconds }, 'module_conflink_TestCallSent', $(e.currentTarget));
         });
     },
 
@@ -189,7 +189,7 @@ const ConferenceLinkModify = {
             && !Form.$submitButton.hasClass('disabled');
     },
 
-    control(action, extra, $button) {
+    control(action, data, okKey, $button) {
         const self = ConferenceLinkModify;
         if (self.linkId() === '') {
             return;
@@ -200,18 +200,17 @@ const ConferenceLinkModify = {
         }
         $button.addClass('loading');
         self.$controls().addClass('disabled').prop('disabled', true);
+        const show = (body) => {
+            const result = ConferenceLinkStatus.controlResult(body, self.t(okKey), self.t);
+            self.showControlResult(result.ok, result.text);
+        };
         $.ajax({
-            url: self.url(action),
+            url: ConferenceLinkStatus.controlUrl(self.linkId(), action),
             method: 'POST',
             dataType: 'json',
-            data: Object.assign({ id: self.linkId() }, extra),
+            data,
             timeout: 15000,
-        }).done((response) => {
-            self.showControlResult(!!(response && response.success), response && response.message
-                ? String(response.message) : self.t('module_conflink_WorkerUnavailable'));
-        }).fail(() => {
-            self.showControlResult(false, self.t('module_conflink_WorkerUnavailable'));
-        }).always(() => {
+        }).done(show).fail((xhr) => show(xhr && xhr.responseJSON)).always(() => {
             $button.removeClass('loading');
             // The next status reply decides whether the buttons come back.
             self.refreshStatus();
@@ -273,15 +272,15 @@ const ConferenceLinkModify = {
         self.stopPolling();
         self.inFlight = true;
         $.ajax({
-            url: self.url('status'),
+            url: ConferenceLinkStatus.statusUrl(),
             method: 'GET',
             dataType: 'json',
             cache: false,
             timeout: 10000,
-        }).done((response) => {
-            self.renderStatus(response);
-        }).fail(() => {
-            self.renderStatus(null);
+        }).done((body) => {
+            self.renderStatus(ConferenceLinkStatus.unwrapStatus(body));
+        }).fail((xhr) => {
+            self.renderStatus(ConferenceLinkStatus.unwrapStatus(xhr && xhr.responseJSON));
         }).always(() => {
             self.inFlight = false;
             self.scheduleNext();
@@ -294,12 +293,7 @@ const ConferenceLinkModify = {
         const $message = $('#conflink-status-message');
         const ok = !!(response && response.ok);
         const link = ok && response.links ? response.links[self.linkId()] : null;
-        let warning = '';
-        if (!ok) {
-            warning = self.t('module_conflink_WorkerUnavailable');
-        } else if (response.ami_connected === false) {
-            warning = self.t('module_conflink_AmiDisconnected');
-        }
+        const warning = ConferenceLinkStatus.workerWarning(response, self.t);
         $message.toggleClass('hidden', warning === '').text(warning);
         self.setControlsEnabled(ok);
 
