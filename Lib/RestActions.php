@@ -77,7 +77,7 @@ final class RestActions
             $seconds = null;
         }
         if ($seconds !== null && !is_string($seconds)) {
-            return CtlResult::localError('seconds: must be a number > 0 and <= ' . WorkerClient::MAX_DIAL_SECONDS);
+            return CtlResult::localError(WorkerClient::secondsError());
         }
 
         return $this->worker->dial($link, $force === '1', $seconds);

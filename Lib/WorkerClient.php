@@ -25,8 +25,9 @@ use RuntimeException;
 final class WorkerClient
 {
     public const DEFAULT_TIMEOUT = 3.0;
-    /** Longest forced (test) call the worker accepts, seconds (control.py MAX_DIAL_SECONDS). */
-    public const MAX_DIAL_SECONDS = 86400;
+    /** Length of a forced (test) call the worker accepts, seconds (one source: conflink.config.LIMITS). */
+    public const MIN_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][0];
+    public const MAX_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][1];
     private const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
 
     public function __construct(private readonly ModulePaths $paths, private readonly float $timeout = self::DEFAULT_TIMEOUT)
@@ -43,8 +44,15 @@ final class WorkerClient
         return $this->send(['cmd' => 'status']);
     }
 
+    /** The error text of a test-call length out of range, worded as the worker words it. */
+    public static function secondsError(): string
+    {
+        return sprintf('seconds: must be between %s and %s', LinkValidator::formatFloat((float)self::MIN_DIAL_SECONDS),
+            LinkValidator::formatFloat((float)self::MAX_DIAL_SECONDS));
+    }
+
     /**
-     * @param ?string $seconds keep a forced call up this long (decimal text, 0 < s <= 86400)
+     * @param ?string $seconds keep a forced call up this long (decimal text, MIN_DIAL_SECONDS..MAX_DIAL_SECONDS)
      */
     public function dial(string $linkId, bool $force = false, ?string $seconds = null): CtlResult
     {
@@ -53,9 +61,9 @@ final class WorkerClient
         }
         $payload = ['cmd' => 'dial', 'link' => $linkId, 'force' => $force];
         if ($seconds !== null) {
-            $canonical = LinkValidator::canonicalDecimal($seconds, 0.0, (float)self::MAX_DIAL_SECONDS);
-            if ($canonical === null || (float)$canonical <= 0.0) {
-                return CtlResult::localError('seconds: must be a number > 0 and <= ' . self::MAX_DIAL_SECONDS);
+            $canonical = LinkValidator::withinLimit($seconds, LinkValidator::LIMITS['test_call_seconds']);
+            if ($canonical === null) {
+                return CtlResult::localError(self::secondsError());
             }
             $payload['seconds'] = (float)$canonical;
         }

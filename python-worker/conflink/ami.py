@@ -25,7 +25,7 @@ log = logging.getLogger("conflink.ami")
 
 FORGETABLE = (
     "ping", "login", "logoff", "originate", "hangup", "confbridgelist", "confbridgelistrooms",
-    "coreshowchannels", "confbridgekick", "getvar", "command",
+    "coreshowchannels", "confbridgekick", "getvar", "command", "setvar",
 )
 BACKOFF_START = 0.5
 BACKOFF_MAX = 15.0
@@ -126,7 +126,7 @@ class AmiClient:
             port=self.config.port,
             username=self.config.username,
             secret=self.config.secret,
-            events="system,call",
+            events="system,call,user",
             loop=loop,
             ping_delay=_NEVER,
             ping_interval=_NEVER,

@@ -117,7 +117,7 @@ final class WorkerClientTest extends TestCase
         $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => 600]);
         $rest->handle('dial', ['id' => '3', 'force' => true, 'seconds' => 2.5]);
         $rest->handle('ping', []);
-        foreach (['0', '-5', '86401', '1e3', 'x', '--help', ['5'], 0.0, -1.5, 86400.5, INF, NAN] as $bad) {
+        foreach (['0', '0.5', '-5', '3601', '3600.5', '1e3', 'x', '--help', ['5'], 0.0, -1.5, 86400.5, INF, NAN] as $bad) {
             $r = $rest->handle('dial', ['id' => '3', 'force' => '1', 'seconds' => $bad]);
             self::assertFalse($r['success'], var_export($bad, true));
             self::assertSame(400, $r['httpCode']);

@@ -121,7 +121,8 @@
     const MAX_INPUT_BYTES = 1024;
 
     // Test call duration (seconds) offered on the modify page.
-    const TEST_CALL = { min: 5, max: 600, default: 30 };
+    // One source: conflink.config.LIMITS['test_call_seconds'] (tests/js/limits-agreement.test.js).
+    const TEST_CALL = { min: 1, max: 3600, default: 30 };
 
     function err(suffix) {
         return ERROR_PREFIX + suffix;
