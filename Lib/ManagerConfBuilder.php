@@ -16,16 +16,18 @@ use InvalidArgumentException;
  *
  * Least privilege for what the worker does:
  * - read  system: FullyBooted, Shutdown (panoramisk's resend logic also keys on FullyBooted);
- *         call:   Confbridge*, OriginateResponse, Hangup, DialBegin/DialEnd, Newchannel.
+ *         call:   Confbridge*, OriginateResponse, Hangup, DialBegin/DialEnd, Newchannel;
+ *         dtmf:   DTMFEnd, so keys pressed by people in a room reach the far end (room_keys)
+ *                 without touching the room's own dialplan or ConfBridge menu.
  * - write originate: Originate (Context/Exten form, no Application, so no `system` needed);
- *         call: Hangup, ConfbridgeKick; reporting: ConfbridgeList, ConfbridgeListRooms, CoreShowChannels.
+ *         call: Hangup, ConfbridgeKick, ConfbridgeMute/Unmute, PlayDTMF; reporting: ConfbridgeList, ConfbridgeListRooms, CoreShowChannels.
  * Event filters keep only the events the worker uses (a busy PBX sends Newexten, VarSet, RTCP…
  * by the thousand). Legacy regex filters match anywhere in the event text, so e.g.
  * "Event: Hangup" also lets HangupRequest through; the worker ignores those.
  */
 final class ManagerConfBuilder
 {
-    public const READ = 'system,call';
+    public const READ = 'system,call,dtmf';
     public const WRITE = 'originate,call,reporting';
 
     /** Events the worker consumes. */
@@ -41,6 +43,10 @@ final class ManagerConfBuilder
         'DialBegin',
         'DialEnd',
         'Hangup',
+        // room controls
+        'DTMFEnd',
+        'ConfbridgeMute',
+        'ConfbridgeUnmute',
     ];
 
     public static function section(string $username, string $secret): string

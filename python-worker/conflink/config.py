@@ -38,12 +38,31 @@ _MAX_DTMF = 64
 TEST_CALL_SECONDS_MIN = 1.0
 TEST_CALL_SECONDS_MAX = 3600.0
 TEST_CALL_SECONDS_DEFAULT = 30.0
+# Keys from the room: an internal participant presses `room_keys` and the external call
+# sends it to the far end (Zoom, Teams, Webex and Meet toggle the line's mute with *6).
+DIGIT_CHARS = frozenset("0123456789*#ABCD")
+ROOM_KEYS_DEFAULT = "*6"
+ROOM_KEYS_MAX = 8
+# Digits sent to the far end by a control command (`dtmf`): the same characters, no pauses.
+SEND_DIGITS_MAX = 32
 
 
 def check_test_call_seconds(seconds: float) -> str | None:
     """Why `seconds` is not an acceptable test-call length (None: it is)."""
     if not (math.isfinite(seconds) and TEST_CALL_SECONDS_MIN <= seconds <= TEST_CALL_SECONDS_MAX):
         return f"seconds: must be between {TEST_CALL_SECONDS_MIN:g} and {TEST_CALL_SECONDS_MAX:g}"
+    return None
+
+
+def check_send_digits(digits: object) -> str | None:
+    """Why `digits` cannot be sent to the far end by a `dtmf` command (None: they can)."""
+    if not isinstance(digits, str) or not digits:
+        return "digits: must be a non-empty string of 0-9 * # A-D"
+    if len(digits) > SEND_DIGITS_MAX:
+        return f"digits: at most {SEND_DIGITS_MAX} characters"
+    bad = next((c for c in digits if c not in DIGIT_CHARS), None)
+    if bad is not None:
+        return f"digits: {bad!r} is not a DTMF digit (0-9 * # A-D)"
     return None
 
 
@@ -81,6 +100,7 @@ class LinkConfig:
     arm_delay: float = 0.0
     linger: float = 0.0
     retry: RetryConfig = field(default_factory=RetryConfig)
+    room_keys: str = ROOM_KEYS_DEFAULT
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
@@ -186,6 +206,17 @@ def _dtmf(value: object, path: str) -> str:
     return value
 
 
+def _room_keys(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a quoted string of DTMF digits (0-9 * # A-D), or \"\" for off")
+    if len(value) > ROOM_KEYS_MAX:
+        raise ConfigError(path, f"is longer than {ROOM_KEYS_MAX} characters")
+    for char in value:
+        if char not in DIGIT_CHARS:
+            raise ConfigError(path, f"{_show(char)} is not a DTMF digit (0-9 * # A-D)")
+    return value
+
+
 def _endpoint(value: object, path: str) -> str:
     if not isinstance(value, str):
         raise ConfigError(path, f"{_show(value)} must be a string")
@@ -234,6 +265,8 @@ def _parse_retry(value: object, path: str) -> RetryConfig:
 _LINK_KEYS = {
     "id", "room", "enabled", "endpoint", "number", "dtmf", "dtmf_delay", "callerid",
     "ring_timeout", "arm_delay", "linger", "retry",
+    # room controls (issue 12)
+    "room_keys",
 }
 
 
@@ -252,6 +285,7 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         arm_delay=_number(doc.get("arm_delay", 0), f"{path}.arm_delay", 0, 3600),
         linger=_number(doc.get("linger", 0), f"{path}.linger", 0, 3600),
         retry=_parse_retry(doc.get("retry", {}), f"{path}.retry"),
+        room_keys=_room_keys(doc.get("room_keys", ROOM_KEYS_DEFAULT), f"{path}.room_keys"),
     )
 
 
