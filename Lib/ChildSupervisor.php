@@ -22,6 +22,13 @@ final class ChildSupervisor
 {
     /** Rotate the stderr capture at this size (it only holds crashes and import errors). */
     public const MAX_STDERR_BYTES = 1048576;
+    /**
+     * A child that ends within this many seconds did not start (self-check failed, no python3,
+     * bad config, port taken): its own words become the StartProblem the pages show.
+     */
+    public const START_WINDOW = 10.0;
+    /** At most this much of one attempt's output is read back (the report is a few lines). */
+    private const ATTEMPT_OUTPUT_BYTES = 8192;
 
     /** @var list<string> */
     private array $argv;
@@ -32,6 +39,11 @@ final class ChildSupervisor
     private Closure $log;
     private float $keepRunningEvery;
     private float $stopGrace;
+    private ?StartProblem $startProblem;
+    private float $startWindow;
+    /** Size of the stderr log when the current child was started: its output begins there. */
+    private int $stderrOffset = 0;
+    private bool $startConfirmed = false;
 
     /** @var resource|null */
     private $process = null;
@@ -51,6 +63,8 @@ final class ChildSupervisor
      * @param list<string> $argv        program and arguments (run without a shell)
      * @param ?Closure     $keepRunning fn(): bool — false ends run(), e.g. module disabled
      * @param ?Closure     $log         fn(string $message, bool $isError): void
+     * @param ?StartProblem $startProblem where to record why a start failed (null: nowhere)
+     * @param float         $startWindow  a child up this long has started (see START_WINDOW)
      */
     public function __construct(
         array $argv,
@@ -61,6 +75,8 @@ final class ChildSupervisor
         ?Closure $log = null,
         float $keepRunningEvery = 5.0,
         float $stopGrace = 10.0,
+        ?StartProblem $startProblem = null,
+        float $startWindow = self::START_WINDOW,
     ) {
         $this->argv             = array_values($argv);
         $this->pidFile          = $pidFile;
@@ -71,6 +87,8 @@ final class ChildSupervisor
         };
         $this->keepRunningEvery = $keepRunningEvery;
         $this->stopGrace        = $stopGrace;
+        $this->startProblem     = $startProblem;
+        $this->startWindow      = $startWindow;
     }
 
     /**
@@ -104,6 +122,10 @@ final class ChildSupervisor
         if ($this->process !== null) {
             $status = proc_get_status($this->process);
             if ($status['running']) {
+                if (!$this->startConfirmed && $now - $this->startedAt >= $this->startWindow) {
+                    $this->startConfirmed = true;
+                    $this->startProblem?->clear();
+                }
                 return true;
             }
             $uptime = $now - $this->startedAt;
@@ -114,7 +136,17 @@ final class ChildSupervisor
             $this->pidFile->remove();
             $delay             = $this->backoff->nextDelay($uptime);
             $this->nextStartAt = $now + $delay;
-            ($this->log)(sprintf('worker ended (%s) after %.1f s; next start in %.1f s (see %s)', $code, $uptime, $delay, $this->stderrLog), true);
+            $words             = $this->startConfirmed ? '' : StartProblem::summarise($this->attemptOutput());
+            if ($words !== '') {
+                // One line per failed attempt, in the child's own words (the self-check report).
+                $this->startProblem?->write($words);
+                ($this->log)(sprintf('worker ended (%s) after %.1f s without starting: %s; next start in %.1f s', $code, $uptime, $words, $delay), true);
+            } else {
+                if (!$this->startConfirmed) {
+                    $this->startProblem?->write("the worker ended ({$code}) after " . sprintf('%.1f', $uptime) . " s without saying why; see {$this->stderrLog}");
+                }
+                ($this->log)(sprintf('worker ended (%s) after %.1f s; next start in %.1f s (see %s)', $code, $uptime, $delay, $this->stderrLog), true);
+            }
             return true;
         }
         if ($now >= $this->nextStartAt) {
@@ -199,6 +231,9 @@ final class ChildSupervisor
             ($this->log)("worker launcher is missing or not executable: {$program}", true);
         }
         $this->prepareStderrLog();
+        clearstatcache(true, $this->stderrLog);
+        $this->stderrOffset   = is_file($this->stderrLog) ? (int)filesize($this->stderrLog) : 0;
+        $this->startConfirmed = false;
         $descriptors = [
             0 => ['file', '/dev/null', 'r'],
             1 => ['file', $this->stderrLog, 'a'],
@@ -210,6 +245,7 @@ final class ChildSupervisor
         if ($process === false) {
             $delay             = $this->backoff->nextDelay(0.0);
             $this->nextStartAt = $now + $delay;
+            $this->startProblem?->write("cannot run {$program}");
             ($this->log)(sprintf('cannot start %s; next try in %.1f s', $program, $delay), true);
             return;
         }
@@ -218,6 +254,20 @@ final class ChildSupervisor
         $this->childPid = (int)$status['pid'];
         $this->pidFile->write($this->childPid);
         ($this->log)("worker started (pid {$this->childPid})", false);
+    }
+
+    /** What the child that just ended wrote to the stderr log (its tail when it is long). */
+    private function attemptOutput(): string
+    {
+        clearstatcache(true, $this->stderrLog);
+        $size = is_file($this->stderrLog) ? (int)filesize($this->stderrLog) : 0;
+        if ($size <= $this->stderrOffset) {
+            return '';
+        }
+        $from = max($this->stderrOffset, $size - self::ATTEMPT_OUTPUT_BYTES);
+        $text = @file_get_contents($this->stderrLog, false, null, $from, $size - $from);
+
+        return is_string($text) ? $text : '';
     }
 
     private function prepareStderrLog(): void

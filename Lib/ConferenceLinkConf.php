@@ -22,12 +22,12 @@ use MikoPBX\Core\Workers\Libs\WorkerModelsEvents\Actions\ReloadManagerAction;
 use MikoPBX\Core\Workers\WorkerModelsEvents;
 use MikoPBX\Modules\Config\ConfigClass;
 use MikoPBX\Modules\PbxExtensionUtils;
-use MikoPBX\PBXCoreREST\Lib\PBXApiResult;
 use Throwable;
 
 /**
  * MikoPBX hooks of ModuleConferenceLink. Kept thin: the logic lives in plain classes
- * (DialplanBuilder, ManagerConfBuilder, ConfigRenderer, ChildSupervisor, RestActions).
+ * (DialplanBuilder, ManagerConfBuilder, ConfigRenderer, ChildSupervisor, WafExemptions). The REST API
+ * is Lib/RestAPI (core discovers it), not the legacy moduleRestAPICallback.
  * Core calls hooks only while the module is enabled; the enable/disable hooks run twice
  * (once more from WorkerModelsEvents), so each of them is idempotent.
  */
@@ -149,21 +149,14 @@ class ConferenceLinkConf extends ConfigClass
     }
 
     /**
-     * GET/POST /pbxcore/api/modules/ModuleConferenceLink/{status|ping|dial|hangup}.
+     * URIs that core's WAF must not body-scan (read by core's WafRegistry on 2026.2.118 and
+     * later; older releases never call this). Link descriptions are free text ("weekly update
+     * with sales, set up by IT" looks like SQL to the scan); LinkValidator stays the authority.
+     *
+     * @return array<string, list<string>>
      */
-    public function moduleRestAPICallback(array $request): PBXApiResult
+    public function getWafExemptions(): array
     {
-        $res            = new PBXApiResult();
-        $res->processor = __METHOD__;
-        $action         = is_string($request['action'] ?? null) ? $request['action'] : '';
-        $data           = is_array($request['data'] ?? null) ? $request['data'] : [];
-        $outcome        = (new RestActions(new CtlClient(self::paths())))->handle($action, $data);
-        $res->success   = $outcome['success'];
-        $res->data      = $outcome['data'];
-        if (!$outcome['success']) {
-            $res->messages['error'][] = $outcome['error'];
-        }
-
-        return $res;
+        return WafExemptions::declared();
     }
 }

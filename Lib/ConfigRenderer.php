@@ -38,20 +38,29 @@ final class ConfigRenderer
     private const TOKEN_RE = '/^[\x21-\x7E]{1,256}$/D';
     private const HOST_RE = '/^[A-Za-z0-9.:-]{1,253}$/D';
     private const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
-    private const CONTROL_RE = '~^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})|ipc:///[\x21-\x7E]{1,99})$~D';
+    public const CONTROL_RE = '~^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})|ipc:///[\x21-\x7E]{1,99})$~D';
 
     /**
      * @param list<array<string, mixed>> $links             m_ConferenceLinks rows
-     * @param list<string>                $roomExtensions    existing conference room extensions
+     * @param array<string, string>       $rooms             existing conference rooms: uniqid => extension
      * @param array<string, string>       $providerEndpoints active provider uniqid => endpoint name
      * @param array<string, mixed>        $settings          ami_host, ami_port, ami_username, ami_secret,
      *                                                       control_endpoint, control_token, join_context
      *
      * @throws InvalidArgumentException when a global setting breaks the schema (names the key)
      */
-    public function render(array $links, array $roomExtensions, array $providerEndpoints, array $settings): RenderedConfig
+    /**
+     * The worker's rule (conflink.config.control_endpoint_error; tests/php/unit/LimitsAgreementTest.php).
+     */
+    public static function validControlEndpoint(string $endpoint): bool
     {
-        $validator = new LinkValidator($roomExtensions, $providerEndpoints);
+        return preg_match(self::CONTROL_RE, $endpoint, $m) === 1
+            && (!isset($m[1]) || $m[1] === '' || ((int)$m[1] >= 1 && (int)$m[1] <= 65535));
+    }
+
+    public function render(array $links, array $rooms, array $providerEndpoints, array $settings): RenderedConfig
+    {
+        $validator = new LinkValidator($rooms, $providerEndpoints);
         $out       = [];
         $skipped   = [];
         $seen      = [];
@@ -67,7 +76,12 @@ final class ConfigRenderer
                 continue;
             }
             $seen[$id] = true;
-            $out[]     = $this->linkLines($id, $result->values, $providerEndpoints[$result->values['provider_uniqid']]);
+            $out[]     = $this->linkLines(
+                $id,
+                $result->values,
+                (string)$validator->roomExtension($result->values['conference_uniqid']),
+                $providerEndpoints[$result->values['provider_uniqid']]
+            );
         }
 
         return new RenderedConfig($this->document($settings, $out), $skipped);
@@ -99,8 +113,7 @@ final class ConfigRenderer
             throw new InvalidArgumentException('ami.secret: must be 1-128 printable ASCII characters');
         }
         $endpoint = (string)($settings['control_endpoint'] ?? 'tcp://127.0.0.1:' . self::DEFAULT_CONTROL_PORT);
-        if (preg_match(self::CONTROL_RE, $endpoint, $m) !== 1
-            || (isset($m[1]) && $m[1] !== '' && ((int)$m[1] < 1 || (int)$m[1] > 65535))) {
+        if (!self::validControlEndpoint($endpoint)) {
             throw new InvalidArgumentException('control.endpoint: must be tcp://127.0.0.1:<port>, tcp://localhost:<port>, tcp://[::1]:<port> or ipc://<absolute path>');
         }
         $token = (string)($settings['control_token'] ?? '');
@@ -145,7 +158,7 @@ final class ConfigRenderer
      *
      * @return list<string>
      */
-    private function linkLines(string $id, array $v, string $endpoint): array
+    private function linkLines(string $id, array $v, string $room, string $endpoint): array
     {
         $backoff = array_map(
             static fn (string $item): string => self::float((float)$item),
@@ -154,7 +167,7 @@ final class ConfigRenderer
 
         $lines = [
             '  - id: ' . self::quote($id),
-            '    room: ' . self::quote($v['conference_extension']),
+            '    room: ' . self::quote($room),
             '    enabled: ' . self::bool($v['enabled']),
             '    endpoint: ' . self::quote($endpoint),
             '    number: ' . self::quote($v['dst_number']),

@@ -44,12 +44,20 @@ final class ConfigService
         ];
     }
 
-    /** Rooms for the validator. @return list<string> */
-    public static function roomExtensions(): array
+    /**
+     * Rooms for the validator and the renderer: uniqid => extension. Links store the uniqid;
+     * the extension (the ConfBridge name the worker uses) is read here at every render.
+     *
+     * @return array<string, string>
+     */
+    public static function rooms(): array
     {
         $rooms = [];
-        foreach (ConferenceRooms::find(['columns' => 'extension'])->toArray() as $row) {
-            $rooms[] = (string)$row['extension'];
+        foreach (ConferenceRooms::find(['columns' => 'uniqid,extension'])->toArray() as $row) {
+            $uniqid = (string)($row['uniqid'] ?? '');
+            if ($uniqid !== '') {
+                $rooms[$uniqid] = (string)($row['extension'] ?? '');
+            }
         }
 
         return $rooms;
@@ -68,7 +76,7 @@ final class ConfigService
 
     public static function validator(): LinkValidator
     {
-        return new LinkValidator(self::roomExtensions(), self::providerEndpoints());
+        return new LinkValidator(self::rooms(), self::providerEndpoints());
     }
 
     public function render(): RenderedConfig
@@ -78,7 +86,7 @@ final class ConfigService
 
         return (new ConfigRenderer())->render(
             ConferenceLinks::find(['order' => 'id'])->toArray(),
-            self::roomExtensions(),
+            self::rooms(),
             self::providerEndpoints(),
             [
                 'ami_host'         => '127.0.0.1',
@@ -134,8 +142,8 @@ final class ConfigService
     }
 
     /**
-     * The provider (ModelChange::PROVIDER) uniqids that links use; null for a kind links do not
-     * refer to by uniqid (every such change may matter).
+     * The provider (ModelChange::PROVIDER) or room (ModelChange::ROOM) uniqids that links use;
+     * null for any other kind (every change of it may matter).
      *
      * @return ?list<string>
      */
@@ -143,6 +151,7 @@ final class ConfigService
     {
         $column = match ($kind) {
             ModelChange::PROVIDER => 'provider_uniqid',
+            ModelChange::ROOM     => 'conference_uniqid',
             default               => null,
         };
         if ($column === null) {

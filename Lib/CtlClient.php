@@ -10,7 +10,9 @@ declare(strict_types=1);
 namespace Modules\ModuleConferenceLink\Lib;
 
 /**
- * Runs the bundled `conflink-ctl` (PHP on MikoPBX has no ZeroMQ) and decodes its answer.
+ * Runs the bundled `conflink-ctl` and decodes its answer. Used for push-config only, which
+ * sends the YAML file as parsed by the worker's own loader; the other commands go through
+ * WorkerClient, which speaks ZeroMQ from PHP without starting a process.
  *
  * conflink-ctl prints the worker's JSON reply for `status --json`, and "ok [json]" or
  * "error: <text>" for the other commands; its exit code is 0 only when the worker said ok.
@@ -28,54 +30,9 @@ final class CtlClient
         $this->hardTimeout = $hardTimeout;
     }
 
-    public function status(): CtlResult
-    {
-        return $this->run(['status', '--json']);
-    }
-
-    public function ping(): CtlResult
-    {
-        return $this->run(['ping']);
-    }
-
     public function pushConfig(string $file): CtlResult
     {
         return $this->run(['push-config', $file]);
-    }
-
-    /** Longest forced (test) call the worker accepts, seconds. */
-    public const MAX_DIAL_SECONDS = 86400;
-
-    /**
-     * @param ?string $seconds keep a forced call up this long (decimal text, 0 < s <= 86400)
-     */
-    public function dial(string $linkId, bool $force = false, ?string $seconds = null): CtlResult
-    {
-        if (preg_match('/^[A-Za-z0-9_]{1,32}$/D', $linkId) !== 1) {
-            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
-        }
-        $args = ['dial', $linkId];
-        if ($force) {
-            $args[] = '--force';
-        }
-        if ($seconds !== null) {
-            $canonical = LinkValidator::canonicalDecimal($seconds, 0.0, (float)self::MAX_DIAL_SECONDS);
-            if ($canonical === null || (float)$canonical <= 0.0) {
-                return CtlResult::localError('seconds: must be a number > 0 and <= ' . self::MAX_DIAL_SECONDS);
-            }
-            array_push($args, '--seconds', $canonical);
-        }
-
-        return $this->run($args);
-    }
-
-    public function hangup(string $linkId): CtlResult
-    {
-        if (preg_match('/^[A-Za-z0-9_]{1,32}$/D', $linkId) !== 1) {
-            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
-        }
-
-        return $this->run(['hangup', $linkId]);
     }
 
     /**

@@ -21,9 +21,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_not_text              value is not a string/number (array, object, null)
  *   module_conflink_error_too_long              input longer than MAX_INPUT_BYTES before any other check
  *   module_conflink_error_id                    id: not a positive integer
- *   module_conflink_error_room_required         conference_extension: empty
- *   module_conflink_error_room_format           conference_extension: not ^[0-9]{1,20}$
- *   module_conflink_error_room_unknown          conference_extension: no such conference room
+ *   module_conflink_error_room_required         conference_uniqid: empty
+ *   module_conflink_error_room_format           conference_uniqid: the room's number is not ^[0-9]{1,20}$
+ *   module_conflink_error_room_unknown          conference_uniqid: no such conference room
  *   module_conflink_error_provider_required     provider_uniqid: empty
  *   module_conflink_error_provider_unknown      provider_uniqid: no such active SIP provider
  *   module_conflink_error_provider_endpoint     provider_uniqid: its PJSIP endpoint name is unusable
@@ -106,14 +106,40 @@ final class LinkValidator
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
 
+    /**
+     * field => [low, high, integer, off]: off is a value allowed below low that means "off".
+     * A copy of the worker's one source, conflink.config.LIMITS (python-worker/conflink/config.py);
+     * tests/php/unit/LimitsAgreementTest.php fails when they differ. backoff: each item;
+     * test_call_seconds: the length of a test call (not a column).
+     */
+    public const LIMITS = [
+        'dtmf_delay'        => [0.0, 60.0, false, null],
+        'arm_delay'         => [0.0, 3600.0, false, null],
+        'linger'            => [0.0, 3600.0, false, null],
+        'prompt_silence'    => [0.2, 5.0, false, null],
+        'prompt_timeout'    => [1.0, 120.0, false, null],
+        'ring_timeout'      => [5, 300, true, null],
+        'max_attempts'      => [0, 100, true, null],
+        'dead_air'          => [5, 3600, true, 0],
+        'end_cooldown'      => [0, 3600, true, null],
+        'backoff'           => [1.0, 3600.0, false, null],
+        'test_call_seconds' => [1.0, 3600.0, false, null],
+    ];
+
+    /** backoff: at most this many items. */
+    public const BACKOFF_MAX_ITEMS = 20;
+
+    /** A test call lasts this long unless asked otherwise (seconds). */
+    public const TEST_CALL_DEFAULT = 30;
+
     /** dead_air: 0 = off, else this range (seconds). */
-    public const DEAD_AIR_MIN = 5;
-    public const DEAD_AIR_MAX = 3600;
+    public const DEAD_AIR_MIN = self::LIMITS['dead_air'][0];
+    public const DEAD_AIR_MAX = self::LIMITS['dead_air'][1];
 
     /** Every column a link row has, in table order (id first). */
     public const FIELDS = [
         'id',
-        'conference_extension',
+        'conference_uniqid',
         'provider_uniqid',
         'dst_number',
         'dtmf',
@@ -147,21 +173,23 @@ final class LinkValidator
     private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';
     private const INTEGER_RE = '/^[0-9]{1,5}$/D';
 
-    /** @var array<string, true> */
+    /** @var array<string, string> room uniqid => extension */
     private array $rooms = [];
 
     /** @var array<string, string> provider uniqid => resolved PJSIP endpoint name */
     private array $providerEndpoints;
 
     /**
-     * @param list<string>          $roomExtensions     existing ConferenceRooms.extension values
+     * @param array<string, string> $rooms              existing rooms: ConferenceRooms.uniqid => extension
+                                                         (a link stores the uniqid, so renumbering a
+                                                         room keeps it; the worker gets the extension)
      * @param array<string, string> $providerEndpoints  active SIP providers: uniqid => endpoint name
      *                                                  (see EndpointResolver::activeProviderEndpoints())
      */
-    public function __construct(array $roomExtensions, array $providerEndpoints)
+    public function __construct(array $rooms, array $providerEndpoints)
     {
-        foreach ($roomExtensions as $room) {
-            $this->rooms[(string)$room] = true;
+        foreach ($rooms as $uniqid => $extension) {
+            $this->rooms[(string)$uniqid] = (string)$extension;
         }
         $this->providerEndpoints = $providerEndpoints;
     }
@@ -171,6 +199,12 @@ final class LinkValidator
      *
      * @param array<string, mixed> $input raw request data; unknown keys are ignored
      */
+    /** The number (extension) of a room the validator knows, by its uniqid; null if unknown. */
+    public function roomExtension(string $uniqid): ?string
+    {
+        return $this->rooms[$uniqid] ?? null;
+    }
+
     public function check(array $input): ValidationResult
     {
         $errors = [];
@@ -208,16 +242,18 @@ final class LinkValidator
             }
         }
 
-        $room = $text('conference_extension');
+        // NULL: a 0.1.0 row whose room could not be found when it was migrated.
+        $room = ($input['conference_uniqid'] ?? null) === null ? '' : $text('conference_uniqid');
         if ($room !== null) {
             if ($room === '') {
-                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_required';
-            } elseif (preg_match(self::ROOM_RE, $room) !== 1) {
-                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_format';
-            } elseif (!isset($this->rooms[$room])) {
-                $errors['conference_extension'] = self::ERROR_PREFIX . 'room_unknown';
+                $errors['conference_uniqid'] = self::ERROR_PREFIX . 'room_required';
+            } elseif (!array_key_exists($room, $this->rooms)) {
+                $errors['conference_uniqid'] = self::ERROR_PREFIX . 'room_unknown';
+            } elseif (preg_match(self::ROOM_RE, $this->rooms[$room]) !== 1) {
+                // The worker and ConfBridge know the room by its number.
+                $errors['conference_uniqid'] = self::ERROR_PREFIX . 'room_format';
             } else {
-                $values['conference_extension'] = $room;
+                $values['conference_uniqid'] = $room;
             }
         }
 
@@ -273,42 +309,19 @@ final class LinkValidator
             }
         }
 
-        $decimals = [
-            'dtmf_delay' => [0.0, 60.0, 'dtmf_delay_range'],
-            'arm_delay'  => [0.0, 3600.0, 'arm_delay_range'],
-            'linger'     => [0.0, 3600.0, 'linger_range'],
-            'prompt_silence' => [0.2, 5.0, 'prompt_silence_range'],
-            'prompt_timeout' => [1.0, 120.0, 'prompt_timeout_range'],
-        ];
-        foreach ($decimals as $field => [$low, $high, $key]) {
+        foreach (self::LIMITS as $field => $limit) {
+            if (!in_array($field, self::FIELDS, true) || $field === 'backoff') {
+                continue;
+            }
             $raw = $text($field);
             if ($raw === null) {
                 continue;
             }
-            $canonical = self::canonicalDecimal($raw, $low, $high);
+            $canonical = self::withinLimit($raw, $limit);
             if ($canonical === null) {
-                $errors[$field] = self::ERROR_PREFIX . $key;
+                $errors[$field] = self::ERROR_PREFIX . $field . '_range';
             } else {
                 $values[$field] = $canonical;
-            }
-        }
-
-        $integers = [
-            'ring_timeout' => [5, 300, 'ring_timeout_range'],
-            'max_attempts' => [0, 100, 'max_attempts_range'],
-            'dead_air'     => [0, self::DEAD_AIR_MAX, 'dead_air_range'],
-            'end_cooldown' => [0, 3600, 'end_cooldown_range'],
-        ];
-        foreach ($integers as $field => [$low, $high, $key]) {
-            $raw = $text($field);
-            if ($raw === null) {
-                continue;
-            }
-            if (preg_match(self::INTEGER_RE, $raw) !== 1 || (int)$raw < $low || (int)$raw > $high
-                || ($field === 'dead_air' && (int)$raw !== 0 && (int)$raw < self::DEAD_AIR_MIN)) {
-                $errors[$field] = self::ERROR_PREFIX . $key;
-            } else {
-                $values[$field] = (string)(int)$raw;
             }
         }
 
@@ -389,6 +402,27 @@ final class LinkValidator
     }
 
     /**
+     * Canonical text of $raw within a LIMITS entry ("01.50" → "1.5", "007" → "7"), or null.
+     *
+     * @param array{0: int|float, 1: int|float, 2: bool, 3: int|float|null} $limit
+     */
+    public static function withinLimit(string $raw, array $limit): ?string
+    {
+        [$low, $high, $integer, $off] = $limit;
+        if ($integer) {
+            if (preg_match(self::INTEGER_RE, $raw) !== 1) {
+                return null;
+            }
+            $value = (int)$raw;
+            return ($value >= $low && $value <= $high) || ($off !== null && $value === $off) ? (string)$value : null;
+        }
+        if ($off !== null && preg_match(self::DECIMAL_RE, $raw) === 1 && (float)$raw === (float)$off) {
+            return self::formatFloat((float)$off);
+        }
+        return self::canonicalDecimal($raw, (float)$low, (float)$high);
+    }
+
+    /**
      * Canonical decimal text within [low, high] ("01.50" → "1.5"), or null.
      */
     public static function canonicalDecimal(string $raw, float $low, float $high): ?string
@@ -410,7 +444,7 @@ final class LinkValidator
     public static function canonicalBackoff(string $raw): string
     {
         $items = explode(',', $raw);
-        if (count($items) > 20) {
+        if (count($items) > self::BACKOFF_MAX_ITEMS) {
             return self::ERROR_PREFIX . 'backoff_format';
         }
         $out = [];
@@ -419,7 +453,7 @@ final class LinkValidator
             if (preg_match(self::DECIMAL_RE, $item) !== 1) {
                 return self::ERROR_PREFIX . 'backoff_format';
             }
-            $canonical = self::canonicalDecimal($item, 1.0, 3600.0);
+            $canonical = self::canonicalDecimal($item, (float)self::LIMITS['backoff'][0], (float)self::LIMITS['backoff'][1]);
             if ($canonical === null) {
                 return self::ERROR_PREFIX . 'backoff_range';
             }

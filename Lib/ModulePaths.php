@@ -50,6 +50,12 @@ final class ModulePaths
         return $this->runDir . '/conflink-worker.pid';
     }
 
+    /** Why the last worker start failed (StartProblem), written by the supervisor. */
+    public function startProblemFile(): string
+    {
+        return $this->runDir . '/conflink-worker.start-problem';
+    }
+
     public function workerLog(): string
     {
         return $this->logDir . '/conflink-worker.log';

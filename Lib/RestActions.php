@@ -9,43 +9,51 @@ declare(strict_types=1);
 
 namespace Modules\ModuleConferenceLink\Lib;
 
+use Modules\ModuleConferenceLink\App\Lib\LinkStatus;
+
 /**
- * The module's REST actions (GET/POST /pbxcore/api/modules/ModuleConferenceLink/<action>),
- * answered from the worker through conflink-ctl. Plain PHP; ConferenceLinkConf only wraps
- * the outcome into core's PBXApiResult.
+ * The module's REST actions (Lib/RestAPI/Links: /pbxcore/api/v3/module-conference-link/links),
+ * answered by the worker over ZeroMQ (WorkerClient). Plain PHP: the Processor only wraps the
+ * outcome into core's PBXApiResult.
  *
- * Actions: status; ping; dial (link or id, optional force, optional seconds for a test call);
- * hangup (link or id).
+ * Actions: getStatus (every link's live state, normalised by LinkStatus for the pages and API
+ * clients alike); ping; dial (id, optional force, optional seconds for a test call); hangup (id).
  */
 final class RestActions
 {
-    public const ACTIONS = ['status', 'ping', 'dial', 'hangup'];
+    public const ACTIONS = ['getStatus', 'ping', 'dial', 'hangup'];
 
-    private CtlClient $ctl;
+    /** HTTP status per conflink-ctl exit code: accepted, refused, bad request, worker absent. */
+    public const HTTP_CODES = [0 => 200, 1 => 422, 2 => 400, 3 => 503];
 
-    public function __construct(CtlClient $ctl)
+    public function __construct(private readonly WorkerClient $worker)
     {
-        $this->ctl = $ctl;
     }
 
     /**
-     * @param array<string, mixed> $data request parameters
+     * @param array<string, mixed> $data request parameters (path id, query, body)
      *
-     * @return array{success: bool, data: array<string, mixed>, error: string}
+     * @return array{success: bool, data: array<string, mixed>, error: string, httpCode: int}
      */
     public function handle(string $action, array $data): array
     {
         $result = match ($action) {
-            'status' => $this->ctl->status(),
-            'ping'   => $this->ctl->ping(),
-            'dial'   => $this->withLink($data, fn (string $link): CtlResult => $this->dial($link, $data)),
-            'hangup' => $this->withLink($data, fn (string $link): CtlResult => $this->ctl->hangup($link)),
-            default  => CtlResult::localError(
+            'getStatus' => $this->worker->status(),
+            'ping'      => $this->worker->ping(),
+            'dial'      => $this->withLink($data, fn (string $link): CtlResult => $this->dial($link, $data)),
+            'hangup'    => $this->withLink($data, fn (string $link): CtlResult => $this->worker->hangup($link)),
+            default     => CtlResult::localError(
                 'action: unknown ' . json_encode(substr($action, 0, 40)) . ' (expected one of ' . implode(', ', self::ACTIONS) . ')'
             ),
         };
+        $reply = $action === 'getStatus' ? LinkStatus::fromWorkerReply($result->reply) : $result->reply;
 
-        return ['success' => $result->ok, 'data' => $result->reply, 'error' => $result->error];
+        return [
+            'success'  => $result->ok,
+            'data'     => $reply,
+            'error'    => $result->error,
+            'httpCode' => self::HTTP_CODES[$result->exitCode] ?? 500,
+        ];
     }
 
     /**
@@ -58,7 +66,8 @@ final class RestActions
             return CtlResult::localError('force: must be a yes/no value');
         }
         $seconds = $data['seconds'] ?? null;
-        // A JSON body (core passes it decoded) gives numbers, a query string gives text.
+        // A JSON body gives numbers (core's input filter turns them into integers), a form or
+        // query string gives text.
         if (is_int($seconds)) {
             $seconds = (string)$seconds;
         } elseif (is_float($seconds)) {
@@ -68,10 +77,10 @@ final class RestActions
             $seconds = null;
         }
         if ($seconds !== null && !is_string($seconds)) {
-            return CtlResult::localError('seconds: must be a number > 0 and <= ' . CtlClient::MAX_DIAL_SECONDS);
+            return CtlResult::localError(WorkerClient::secondsError());
         }
 
-        return $this->ctl->dial($link, $force === '1', $seconds);
+        return $this->worker->dial($link, $force === '1', $seconds);
     }
 
     /**
@@ -79,12 +88,12 @@ final class RestActions
      */
     private function withLink(array $data, \Closure $call): CtlResult
     {
-        $link = $data['link'] ?? $data['id'] ?? null;
+        $link = $data['id'] ?? $data['link'] ?? null;
         if (is_int($link)) {
             $link = (string)$link;
         }
         if (!is_string($link) || preg_match('/^[A-Za-z0-9_]{1,32}$/D', $link) !== 1) {
-            return CtlResult::localError('link: required, the link id (1-32 of A-Z a-z 0-9 _)');
+            return CtlResult::localError('id: required, the link id (1-32 of A-Z a-z 0-9 _)');
         }
 
         return $call($link);

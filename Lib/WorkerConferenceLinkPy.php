@@ -53,7 +53,8 @@ class WorkerConferenceLinkPy extends WorkerBase
             fn (): bool => !$this->needRestart && PbxExtensionUtils::isEnabled(ModulePaths::MODULE_ID),
             static function (string $message, bool $isError): void {
                 SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, $message, $isError ? LOG_ERR : LOG_INFO);
-            }
+            },
+            startProblem: new StartProblem($paths->startProblemFile()),
         );
         $this->supervisor->run();
     }

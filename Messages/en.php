@@ -29,6 +29,7 @@ return [
     'module_conflink_Missing' => '(missing)',
     'module_conflink_DeleteFailed' => 'The link was not deleted',
     'module_conflink_WorkerUnavailable' => 'The worker does not answer; live state is unknown.',
+    'module_conflink_WorkerCannotStart' => 'The worker cannot start:',
     'module_conflink_AmiDisconnected' => 'The worker has no connection to Asterisk (AMI).',
 
     // Form
@@ -36,7 +37,7 @@ return [
     'module_conflink_SectionCall' => 'External call',
     'module_conflink_SectionRetry' => 'Timing and retries',
     'module_conflink_conference_extension' => 'Conference room',
-    'module_conflink_conference_extension_help' => 'The MikoPBX conference room to keep the external party in.',
+    'module_conflink_conference_extension_help' => 'The MikoPBX conference room to keep the external party in. The link stays with the room when its number changes.',
     'module_conflink_provider_uniqid' => 'SIP provider',
     'module_conflink_provider_uniqid_help' => 'The external call goes out through this provider. Only enabled SIP providers are listed.',
     'module_conflink_dst_number' => 'External number',

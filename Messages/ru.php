@@ -29,6 +29,7 @@ return [
     'module_conflink_Missing' => '(не найден)',
     'module_conflink_DeleteFailed' => 'Связь не удалена',
     'module_conflink_WorkerUnavailable' => 'Служба модуля не отвечает, текущее состояние неизвестно.',
+    'module_conflink_WorkerCannotStart' => 'Служба модуля не может запуститься:',
     'module_conflink_AmiDisconnected' => 'У службы модуля нет соединения с Asterisk (AMI).',
 
     // Форма
@@ -36,7 +37,7 @@ return [
     'module_conflink_SectionCall' => 'Внешний вызов',
     'module_conflink_SectionRetry' => 'Время и повторы',
     'module_conflink_conference_extension' => 'Конференц-комната',
-    'module_conflink_conference_extension_help' => 'Конференц-комната MikoPBX, в которой должен находиться внешний участник.',
+    'module_conflink_conference_extension_help' => 'Конференц-комната MikoPBX, в которой должен находиться внешний участник. Связь сохраняется, если номер комнаты изменят.',
     'module_conflink_provider_uniqid' => 'SIP-провайдер',
     'module_conflink_provider_uniqid_help' => 'Через этого провайдера идёт внешний вызов. В списке только включённые SIP-провайдеры.',
     'module_conflink_dst_number' => 'Внешний номер',

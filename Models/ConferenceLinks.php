@@ -23,7 +23,7 @@ use Phalcon\Mvc\Model\Relation;
  * Columns and rules: see Lib/LinkValidator.php (the server-side authority).
  *
  * @Indexes(
- *     [name='conference_extension', columns=['conference_extension'], type=''],
+ *     [name='conference_uniqid', columns=['conference_uniqid'], type=''],
  *     [name='provider_uniqid', columns=['provider_uniqid'], type='']
  * )
  */
@@ -37,11 +37,14 @@ class ConferenceLinks extends ModulesModelsBase
     public $id;
 
     /**
-     * Conference room number (ConferenceRooms.extension), also the ConfBridge name.
+     * Conference room (ConferenceRooms.uniqid). Its number (extension, the ConfBridge name) is
+     * looked up whenever the worker config is rendered, so renumbering a room keeps the link.
+     * 0.1.0 stored the number in conference_extension; Setup\PbxExtensionSetup migrates it.
+     * Nullable with a default so core's table copy never fails on a row it cannot fill.
      *
-     * @Column(type="string", nullable=false)
+     * @Column(type="string", nullable=true, default="")
      */
-    public ?string $conference_extension = '';
+    public ?string $conference_uniqid = '';
 
     /**
      * SIP provider (Providers.uniqid = Sip.uniqid).
@@ -204,7 +207,7 @@ class ConferenceLinks extends ModulesModelsBase
             return parent::getRepresent($needLink);
         }
         $name = '<i class="puzzle piece icon"></i> ' . self::representText(
-            (string)$this->conference_extension,
+            self::roomNumber((string)$this->conference_uniqid),
             (string)$this->dst_number,
             (string)$this->description
         );
@@ -213,6 +216,18 @@ class ConferenceLinks extends ModulesModelsBase
         }
         $link = htmlspecialchars($this->getWebInterfaceLink(), ENT_QUOTES | ENT_SUBSTITUTE, 'UTF-8');
         return $this->t('repModuleConferenceLink', ['represent' => "<a href='{$link}'>{$name}</a>"]);
+    }
+
+    /** The room's number for people; its uniqid when the room is gone. */
+    private static function roomNumber(string $uniqid): string
+    {
+        $room = $uniqid === '' ? null : ConferenceRooms::findFirst([
+            'conditions' => 'uniqid = :uniqid:',
+            'bind'       => ['uniqid' => $uniqid],
+            'columns'    => 'extension',
+        ]);
+
+        return $room === null ? $uniqid : (string)$room->extension;
     }
 
     /** "2200 → 84957776675 (Weekly sync)", HTML-escaped: it is shown inside core's HTML message. */
@@ -251,9 +266,9 @@ class ConferenceLinks extends ModulesModelsBase
     {
         if (is_a($calledModelObject, ConferenceRooms::class)) {
             $calledModelObject->hasMany(
-                'extension',
+                'uniqid',
                 self::class,
-                'conference_extension',
+                'conference_uniqid',
                 [
                     'alias'      => self::class,
                     'foreignKey' => [

@@ -13,12 +13,16 @@ declare(strict_types=1);
 
 namespace Modules\ModuleConferenceLink\Setup;
 
+use MikoPBX\Common\Models\ConferenceRooms;
+use MikoPBX\Core\System\SystemMessages;
 use MikoPBX\Modules\Setup\PbxExtensionSetupBase;
 use Modules\ModuleConferenceLink\Lib\Credentials;
 use Modules\ModuleConferenceLink\Lib\ModulePaths;
 use Modules\ModuleConferenceLink\Lib\PidFile;
+use Modules\ModuleConferenceLink\Lib\RoomIdMigration;
 use Modules\ModuleConferenceLink\Models\ConferenceLinkSettings;
 use MikoPBX\Core\System\System;
+use PDO;
 use Throwable;
 
 /**
@@ -30,6 +34,10 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
 {
     public function installDB(): bool
     {
+        // Before core rebuilds the tables from the models, which drops 0.1.0's room column.
+        if (!$this->migrateRoomsToUniqid()) {
+            return false;
+        }
         if (!parent::installDB()) {
             return false;
         }
@@ -55,6 +63,39 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
         } catch (Throwable $e) {
             $this->messages[] = 'ModuleConferenceLink: cannot create settings: ' . $e->getMessage();
             return false;
+        }
+
+        return true;
+    }
+
+    /**
+     * 0.1.0 → 0.2.0: links refer to their room by uniqid (RoomIdMigration). A failure stops the
+     * install before core touches the table, so no link loses its room.
+     */
+    private function migrateRoomsToUniqid(): bool
+    {
+        $file = $this->moduleDir . '/db/module.db';
+        if (!is_file($file)) {
+            return true;
+        }
+        try {
+            $uniqidByExtension = [];
+            foreach (ConferenceRooms::find(['columns' => 'uniqid,extension'])->toArray() as $room) {
+                $uniqidByExtension[(string)$room['extension']] = (string)$room['uniqid'];
+            }
+            $db     = new PDO('sqlite:' . $file, null, null, [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION]);
+            $report = RoomIdMigration::run($db, $uniqidByExtension);
+            $db     = null;
+        } catch (Throwable $e) {
+            $this->messages[] = 'ModuleConferenceLink: cannot move links to room ids: ' . $e->getMessage();
+            return false;
+        }
+        foreach ($report['unmatched'] as $link) {
+            SystemMessages::sysLogMsg(
+                ModulePaths::MODULE_ID,
+                "link {$link['id']}: no conference room has the number {$link['extension']} any more; choose its room again",
+                LOG_WARNING
+            );
         }
 
         return true;

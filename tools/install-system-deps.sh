@@ -9,6 +9,7 @@ python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 have php || need="$need php-cli"
 php -m 2>/dev/null | grep -qi '^dom$' || need="$need php-xml"
 php -m 2>/dev/null | grep -qi '^mbstring$' || need="$need php-mbstring"
+php -m 2>/dev/null | grep -qi '^pdo_sqlite$' || need="$need php-sqlite3"
 have phpunit || need="$need phpunit"
 have node || need="$need nodejs"
 have sipp || need="$need sip-tester"
@@ -22,6 +23,10 @@ have python3.11 || need="$need python3.11"
 # The aarch64 package test runs the arm64 worker under user-mode emulation (binfmt_misc).
 have qemu-aarch64-static || need="$need qemu-user-static"
 have update-binfmts || need="$need binfmt-support"
+# The admin-page tests drive Debian's Chromium through Playwright (never a downloaded browser);
+# DejaVu gives the screenshots real glyphs for Latin and Cyrillic.
+[ -x /usr/bin/chromium ] || need="$need chromium"
+[ -d /usr/share/fonts/truetype/dejavu ] || need="$need fonts-dejavu-core"
 if [ -n "$need" ]; then
     [ "$(id -u)" = 0 ] || { echo "install-system-deps: need root to install:$need" >&2; exit 1; }
     echo "install-system-deps: installing$need" >&2

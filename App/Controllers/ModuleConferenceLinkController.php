@@ -8,36 +8,33 @@ declare(strict_types=1);
 
 namespace Modules\ModuleConferenceLink\App\Controllers;
 
-use InvalidArgumentException;
 use MikoPBX\AdminCabinet\Controllers\BaseController;
 use MikoPBX\AdminCabinet\Providers\AssetProvider;
 use MikoPBX\Common\Models\ConferenceRooms;
 use MikoPBX\Common\Models\Sip;
-use MikoPBX\Common\Providers\PBXCoreRESTClientProvider;
 use Modules\ModuleConferenceLink\App\Forms\ModuleConferenceLinkForm;
 use Modules\ModuleConferenceLink\App\Lib\DropdownOptions;
 use Modules\ModuleConferenceLink\App\Lib\FormResponse;
 use Modules\ModuleConferenceLink\App\Lib\LinkInput;
 use Modules\ModuleConferenceLink\App\Lib\LinkRows;
 use Modules\ModuleConferenceLink\App\Lib\LinkStatus;
-use Modules\ModuleConferenceLink\App\Lib\WorkerCommand;
-use Modules\ModuleConferenceLink\App\Lib\WorkerReply;
+use Modules\ModuleConferenceLink\App\Lib\PresetForm;
 use Modules\ModuleConferenceLink\Lib\EndpointResolver;
 use Modules\ModuleConferenceLink\Lib\LinkValidator;
+use Modules\ModuleConferenceLink\Lib\WafExemptions;
 use Modules\ModuleConferenceLink\Models\ConferenceLinks;
 
 /**
  * Admin pages of the module: list of links, link form, live status and call controls.
  *
  * Thin on purpose: data shaping lives in App/Lib (unit-tested), validation in the module's
- * Lib validator (the authority), and all call control goes to the worker through the
- * module's REST callback, which runs as root next to the worker.
+ * Lib validator (the authority). Live state and call control are not here: the page scripts
+ * call the module's REST v3 resource (Lib/RestAPI/Links), which runs as root next to the worker.
  */
 class ModuleConferenceLinkController extends BaseController
 {
     private const MODULE_ID = 'ModuleConferenceLink';
-    private const BASE_URL = 'module-conference-link/module-conference-link';
-    private const REST_URL = '/pbxcore/api/modules/ModuleConferenceLink/';
+    private const BASE_URL = WafExemptions::ADMIN_BASE;
 
     public function initialize(): void
     {
@@ -52,14 +49,15 @@ class ModuleConferenceLinkController extends BaseController
         $this->view->submitMode = null;
     }
 
-    /** List of links; live state is filled in by the page script from statusAction. */
+    /** List of links; live state is filled in by the page script from the REST status. */
     public function indexAction(): void
     {
         $this->addAssets('module-conference-link-index.js');
         $rows = LinkRows::build(
             ConferenceLinks::find(['order' => 'id'])->toArray(),
             DropdownOptions::rooms($this->roomRows()),
-            DropdownOptions::providers($this->providerRows())
+            DropdownOptions::providers($this->providerRows()),
+            DropdownOptions::roomNumbers($this->roomRows())
         );
         $this->view->rows = LinkStatus::mergeIntoRows($rows, ['ok' => false, 'links' => []]);
         $this->view->baseUrl = self::BASE_URL;
@@ -75,14 +73,16 @@ class ModuleConferenceLinkController extends BaseController
         $options = [
             'id' => $record !== null ? (string)$record->id : '',
             'values' => $values,
-            'rooms' => DropdownOptions::rooms($this->roomRows(), $values['conference_extension'], $missing),
+            'rooms' => DropdownOptions::rooms($this->roomRows(), $values['conference_uniqid'], $missing),
             'providers' => DropdownOptions::providers($this->providerRows(), $values['provider_uniqid'], $missing),
         ];
         $this->view->form = new ModuleConferenceLinkForm(null, $options);
         $this->view->linkId = $options['id'];
-        $this->view->testCallSeconds = WorkerCommand::TEST_CALL_DEFAULT;
-        $this->view->testCallMin = WorkerCommand::TEST_CALL_MIN;
-        $this->view->testCallMax = WorkerCommand::TEST_CALL_MAX;
+        $this->view->presetUi = PresetForm::view(fn(string $key): string => $this->translation->_($key));
+        $this->view->advancedOpen = PresetForm::advancedOpen($values);
+        $this->view->testCallSeconds = LinkValidator::TEST_CALL_DEFAULT;
+        $this->view->testCallMin = LinkValidator::LIMITS['test_call_seconds'][0];
+        $this->view->testCallMax = LinkValidator::LIMITS['test_call_seconds'][1];
         $this->view->baseUrl = self::BASE_URL;
         $this->view->pick('Modules/' . self::MODULE_ID . '/ModuleConferenceLink/modify');
     }
@@ -95,7 +95,7 @@ class ModuleConferenceLinkController extends BaseController
         }
         $post = $this->request->getPost();
         $validator = new LinkValidator(
-            array_map('strval', array_column($this->roomRows(), 'extension')),
+            DropdownOptions::roomNumbers($this->roomRows()),
             EndpointResolver::activeProviderEndpoints($this->providerRows())
         );
         $result = $validator->check(['id' => $post['id'] ?? ''] + LinkInput::fromPost($post));
@@ -131,69 +131,10 @@ class ModuleConferenceLinkController extends BaseController
         $this->deleteEntity($record);
     }
 
-    /** Live state of every link (normalised, see LinkStatus). */
-    public function statusAction(): void
-    {
-        $status = LinkStatus::fromWorkerReply($this->callWorker('status', WorkerCommand::status()));
-        $this->setVars(['success' => $status['ok']] + $status);
-    }
-
-    public function dialAction(): void
-    {
-        $this->control('dial', fn(): array => WorkerCommand::dial($this->request->getPost('id')), 'module_conflink_DialSent');
-    }
-
-    public function hangupAction(): void
-    {
-        $this->control('hangup', fn(): array => WorkerCommand::hangup($this->request->getPost('id')), 'module_conflink_HangupSent');
-    }
-
-    public function testCallAction(): void
-    {
-        $this->control(
-            'dial',
-            fn(): array => WorkerCommand::testCall($this->request->getPost('id'), $this->request->getPost('seconds')),
-            'module_conflink_TestCallSent'
-        );
-    }
-
-    /**
-     * @param callable(): array<string, string> $buildPayload throws InvalidArgumentException with an error key
-     */
-    private function control(string $action, callable $buildPayload, string $okKey): void
-    {
-        if (!$this->request->isPost()) {
-            $this->setVars(['success' => false, 'message' => $this->translation->_('module_conflink_error_request')]);
-            return;
-        }
-        try {
-            $payload = $buildPayload();
-        } catch (InvalidArgumentException $e) {
-            $this->setVars(['success' => false, 'message' => $this->translation->_($e->getMessage())]);
-            return;
-        }
-        $reply = $this->callWorker($action, $payload);
-        $this->setVars(WorkerReply::forAction($reply, $this->translation->_($okKey)));
-    }
-
-    /**
-     * @param array<string, string> $payload
-     * @return array<string, mixed> the worker's reply, see WorkerReply
-     */
-    private function callWorker(string $action, array $payload): array
-    {
-        $result = $this->di->get(PBXCoreRESTClientProvider::SERVICE_NAME, [
-            self::REST_URL . $action,
-            PBXCoreRESTClientProvider::HTTP_METHOD_POST,
-            $payload,
-        ]);
-        return WorkerReply::fromApiResult((bool)$result->success, $result->data ?? null, $result->messages ?? []);
-    }
-
     /** @return list<array<string, mixed>> */
     private function roomRows(): array
     {
-        return ConferenceRooms::find(['columns' => 'extension,name', 'order' => 'extension'])->toArray();
+        return ConferenceRooms::find(['columns' => 'uniqid,extension,name', 'order' => 'extension'])->toArray();
     }
 
     /** @return list<array<string, mixed>> */
@@ -217,6 +158,7 @@ class ModuleConferenceLinkController extends BaseController
         // from the source tree and one installed from the zip load the same files.
         $js = 'js/cache/' . self::MODULE_ID . '/src/';
         $this->assets->collection(AssetProvider::FOOTER_JS)
+            ->addJs($js . 'conference-link-presets.js', true)
             ->addJs($js . 'conference-link-rules.js', true)
             ->addJs($js . 'conference-link-status.js', true)
             ->addJs($js . $pageScript, true);

@@ -9,6 +9,8 @@ declare(strict_types=1);
 namespace Modules\ModuleConferenceLink\App\Forms;
 
 use MikoPBX\AdminCabinet\Forms\BaseForm;
+use Modules\ModuleConferenceLink\Lib\DtmfPresets;
+use Modules\ModuleConferenceLink\Lib\LinkValidator;
 use Phalcon\Forms\Element\Hidden;
 use Phalcon\Forms\Element\Select;
 use Phalcon\Forms\Element\Text;
@@ -34,7 +36,7 @@ class ModuleConferenceLinkForm extends BaseForm
         $id->setDefault($options['id']);
         $this->add($id);
 
-        foreach (['conference_extension' => 'rooms', 'provider_uniqid' => 'providers'] as $name => $list) {
+        foreach (['conference_uniqid' => 'rooms', 'provider_uniqid' => 'providers'] as $name => $list) {
             $select = new Select($name, $options[$list], [
                 'useEmpty' => true,
                 'emptyText' => '-',
@@ -55,12 +57,42 @@ class ModuleConferenceLinkForm extends BaseForm
             'linger' => ['maxlength' => 10, 'placeholder' => '0', 'inputmode' => 'decimal'],
             'max_attempts' => ['maxlength' => 3, 'placeholder' => '5', 'inputmode' => 'numeric'],
             'backoff' => ['maxlength' => 200, 'placeholder' => '5,15,30,60,120'],
+            // Named fields of the dial-in presets: digits, spaces allowed ("123 4567 8901").
+            'meeting_id' => ['maxlength' => 32, 'inputmode' => 'numeric', 'autocomplete' => 'off'],
+            'participant_id' => ['maxlength' => 32, 'inputmode' => 'numeric', 'autocomplete' => 'off'],
+            'passcode' => ['maxlength' => 32, 'inputmode' => 'numeric', 'autocomplete' => 'off'],
+            'prompt_silence' => ['maxlength' => 10, 'placeholder' => '1', 'inputmode' => 'decimal'],
+            'prompt_timeout' => ['maxlength' => 10, 'placeholder' => '20', 'inputmode' => 'decimal'],
+            'dead_air' => ['maxlength' => 4, 'placeholder' => '60', 'inputmode' => 'numeric'],
+            'end_cooldown' => ['maxlength' => 4, 'placeholder' => '120', 'inputmode' => 'numeric'],
         ];
         foreach ($text as $name => $attributes) {
             $element = new Text($name, $attributes);
             // Defaults matter for a new link, where there is no entity to read from.
             $element->setDefault($values[$name]);
             $this->add($element);
+        }
+
+        $t = fn(string $key): string => $this->translation->_($key);
+        $presets = [];
+        foreach (DtmfPresets::names() as $name) {
+            $presets[$name] = $t("module_conflink_preset_{$name}");
+        }
+        $modes = [];
+        foreach (LinkValidator::DTMF_MODES as $mode) {
+            $modes[$mode] = $t("module_conflink_dtmf_mode_{$mode}");
+        }
+        // dead_air_policy is the page's switch for dead_air (off = 0); it is not stored.
+        $policies = ['off' => $t('module_conflink_dead_air_off'), 'redial' => $t('module_conflink_dead_air_redial')];
+        $selects = [
+            'preset' => [$presets, $values['preset']],
+            'dtmf_mode' => [$modes, $values['dtmf_mode']],
+            'dead_air_policy' => [$policies, $values['dead_air'] === '0' ? 'off' : 'redial'],
+        ];
+        foreach ($selects as $name => [$choices, $current]) {
+            $select = new Select($name, $choices, ['class' => 'ui selection dropdown']);
+            $select->setDefault($current);
+            $this->add($select);
         }
 
         $this->addCheckBox('redial_on_drop', $values['redial_on_drop'] === '1');

@@ -19,22 +19,45 @@ namespace Modules\ModuleConferenceLink\App\Lib;
 final class DropdownOptions
 {
     /**
-     * @param iterable<array{extension?: mixed, name?: mixed}> $rooms rows of m_ConferenceRooms
-     * @return array<int|string, string> extension => "name <extension>"
+     * Rooms keyed on their uniqid (what a link stores: renumbering a room keeps its links),
+     * shown by name and number, in number order.
+     *
+     * @param iterable<array{uniqid?: mixed, extension?: mixed, name?: mixed}> $rooms rows of m_ConferenceRooms
+     * @return array<int|string, string> uniqid => "name <extension>"
      */
     public static function rooms(iterable $rooms, string $current = '', string $missingSuffix = '(?)'): array
     {
-        $options = [];
+        $numbers = self::roomNumbers($rooms);
+        uasort($numbers, static fn(string $a, string $b): int => strnatcmp($a, $b));
+        $names = [];
         foreach ($rooms as $room) {
-            $extension = trim((string)($room['extension'] ?? ''));
-            if ($extension === '') {
-                continue;
-            }
-            $name = self::clean((string)($room['name'] ?? ''));
-            $options[$extension] = $name === '' ? $extension : "{$name} <{$extension}>";
+            $names[(string)($room['uniqid'] ?? '')] = self::clean((string)($room['name'] ?? ''));
         }
-        uksort($options, static fn($a, $b): int => strnatcmp((string)$a, (string)$b));
+        $options = [];
+        foreach ($numbers as $uniqid => $extension) {
+            $name = $names[(string)$uniqid] ?? '';
+            $options[$uniqid] = $name === '' ? $extension : "{$name} <{$extension}>";
+        }
         return self::withCurrent($options, $current, $missingSuffix);
+    }
+
+    /**
+     * uniqid => extension of every room that has both (the validator's room list).
+     *
+     * @param iterable<array{uniqid?: mixed, extension?: mixed}> $rooms rows of m_ConferenceRooms
+     * @return array<int|string, string>
+     */
+    public static function roomNumbers(iterable $rooms): array
+    {
+        $numbers = [];
+        foreach ($rooms as $room) {
+            $uniqid = trim((string)($room['uniqid'] ?? ''));
+            $extension = trim((string)($room['extension'] ?? ''));
+            if ($uniqid !== '' && $extension !== '') {
+                $numbers[$uniqid] = $extension;
+            }
+        }
+        return $numbers;
     }
 
     /**
@@ -80,7 +103,7 @@ final class DropdownOptions
         if ($current !== '' && !array_key_exists($current, $options)) {
             $options[$current] = "{$current} {$missingSuffix}";
         }
-        // Numeric keys (room extensions) become ints in PHP arrays; callers compare as strings.
+        // Numeric keys become ints in PHP arrays; callers compare as strings.
         return $options;
     }
 

@@ -15,20 +15,22 @@ final class LinkRows
 {
     /**
      * @param iterable<array<string, mixed>> $links rows of m_ConferenceLinks
-     * @param array<int|string, string> $roomNames extension => label (DropdownOptions::rooms)
+     * @param array<int|string, string> $roomNames room uniqid => label (DropdownOptions::rooms)
      * @param array<int|string, string> $providerNames uniqid => label (DropdownOptions::providers)
+     * @param array<int|string, string> $roomNumbers room uniqid => extension (DropdownOptions::roomNumbers)
      * @return array<int, array<string, mixed>>
      */
-    public static function build(iterable $links, array $roomNames, array $providerNames): array
+    public static function build(iterable $links, array $roomNames, array $providerNames, array $roomNumbers = []): array
     {
         $rows = [];
         foreach ($links as $link) {
-            $room = (string)($link['conference_extension'] ?? '');
+            $room = (string)($link['conference_uniqid'] ?? '');
             $provider = (string)($link['provider_uniqid'] ?? '');
             $rows[] = [
                 'id' => (string)($link['id'] ?? ''),
-                'room' => $room,
-                'room_label' => $roomNames[$room] ?? $room,
+                // The room's number today (links store the room's uniqid): the list's order.
+                'room' => (string)($roomNumbers[$room] ?? $room),
+                'room_label' => (string)($roomNames[$room] ?? $room),
                 'room_missing' => $room !== '' && !array_key_exists($room, $roomNames),
                 'provider' => $provider,
                 'provider_label' => $providerNames[$provider] ?? $provider,

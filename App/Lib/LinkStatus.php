@@ -20,22 +20,29 @@ final class LinkStatus
 {
     public const LOG_LIMIT = 20;
 
+    /** Far-end states the worker reports (design.md); anything else shows as none. */
+    public const FAR_END = ['', 'ringing', 'sending_dtmf', 'waiting', 'in_meeting', 'silent'];
+
     /** Text fields are cut to this length: status is a summary, not a log file. */
     private const TEXT_MAX = 300;
+    /** The worker-level error may carry a start problem in the self-check's own words. */
+    private const ERROR_MAX = 1000;
 
     /**
      * @param mixed $reply decoded worker reply ({"ok": true, "ami": {…}, "links": […]}) or anything else
-     * @return array{ok: bool, error: string, ami_connected: bool|null, links: array<string, array<string, mixed>>}
+     * @return array{ok: bool, error: string, start_problem: string, ami_connected: bool|null, links: array<string, array<string, mixed>>}
      */
     public static function fromWorkerReply(mixed $reply): array
     {
-        $result = ['ok' => false, 'error' => '', 'ami_connected' => null, 'links' => []];
+        $result = ['ok' => false, 'error' => '', 'start_problem' => '', 'ami_connected' => null, 'links' => []];
         if (!is_array($reply)) {
             $result['error'] = 'worker_unreachable';
             return $result;
         }
         if (($reply['ok'] ?? false) !== true) {
-            $result['error'] = self::text($reply['error'] ?? 'worker_error');
+            $result['error'] = self::text($reply['error'] ?? 'worker_error', self::ERROR_MAX);
+            // Set by WorkerClient when the supervisor recorded why the worker cannot start.
+            $result['start_problem'] = self::text($reply['start_problem'] ?? '', self::ERROR_MAX);
             return $result;
         }
         $result['ok'] = true;
@@ -76,6 +83,12 @@ final class LinkStatus
             'max_attempts' => self::count(self::first($link, ['max_attempts']) ?? ($retry['max_attempts'] ?? null)),
             'next_attempt_in' => self::seconds($link['next_attempt_in'] ?? null),
             'last_error' => self::text($link['last_error'] ?? ''),
+            // design.md "Far-end prompts and state": one of FAR_END, k of n while sending.
+            'far_end' => in_array($link['far_end'] ?? '', self::FAR_END, true) ? (string)($link['far_end'] ?? '') : '',
+            'dtmf_step' => self::step($link['dtmf_step'] ?? null),
+            'dtmf_steps' => self::step($link['dtmf_steps'] ?? null),
+            // Machine-readable stop reason ("" while not stopped), e.g. meeting_ended.
+            'stop' => self::token($link['stop'] ?? ''),
             'log' => self::log(self::first($link, ['attempt_log', 'history', 'log']) ?? []),
         ];
     }
@@ -96,11 +109,13 @@ final class LinkStatus
             if ($live === null) {
                 $rows[$i]['state'] = $status['ok'] ? 'absent' : 'unknown';
                 $rows[$i]['live_error'] = '';
+                $rows[$i]['far_end'] = '';
                 $rows[$i]['internal_participants'] = null;
                 continue;
             }
             $rows[$i]['state'] = $live['state'];
             $rows[$i]['live_error'] = $live['last_error'];
+            $rows[$i]['far_end'] = $live['far_end'];
             $rows[$i]['internal_participants'] = $live['internal_participants'];
         }
         return $rows;
@@ -144,7 +159,7 @@ final class LinkStatus
         return null;
     }
 
-    private static function text(mixed $value): string
+    private static function text(mixed $value, int $max = self::TEXT_MAX): string
     {
         if (!is_string($value) && !is_int($value) && !is_float($value)) {
             return '';
@@ -154,7 +169,7 @@ final class LinkStatus
             $text = mb_convert_encoding($text, 'UTF-8', 'UTF-8');
         }
         $text = (string)preg_replace('/[\x00-\x1F\x7F]+/u', ' ', $text);
-        return mb_substr(trim($text), 0, self::TEXT_MAX);
+        return mb_substr(trim($text), 0, $max);
     }
 
     /** Machine words such as state names: [a-z0-9_] only, lower case. */
@@ -177,6 +192,12 @@ final class LinkStatus
             return count($value);
         }
         return null;
+    }
+
+    /** A DTMF step number: a whole number 0–1000, else null. */
+    private static function step(mixed $value): ?int
+    {
+        return is_int($value) && $value >= 0 && $value <= 1000 ? $value : null;
     }
 
     private static function seconds(mixed $value): ?float

@@ -16,7 +16,8 @@ from typing import Any, TextIO
 import yaml
 import zmq
 
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:7391"  # same as conflink.config.DEFAULT_ENDPOINT
+from .config import DEFAULT_ENDPOINT
+
 DEFAULT_TIMEOUT = 3.0
 MAX_REQUEST_BYTES = 1 << 20  # the worker's limit (conflink.control.MAX_REQUEST_BYTES)
 

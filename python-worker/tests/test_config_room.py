@@ -44,3 +44,19 @@ def test_send_digits_rules() -> None:
     assert check_send_digits("1p") == "digits: 'p' is not a DTMF digit (0-9 * # A-D)"
     assert check_send_digits("1" * 33) == "digits: at most 32 characters"
     assert check_send_digits(None) is not None
+
+
+def test_patterns_agree_with_the_checks() -> None:
+    # PATTERNS is what the PHP validator and the page's JS copy; it must say what the checks say.
+    import re
+
+    from conflink.config import PATTERNS
+
+    for text in ["", "*6", "#", "12345678", "123456789", "1w", "p", "a", "*,6", "0123456789*#ABCD", "1" * 33]:
+        room_ok = re.fullmatch(PATTERNS["room_keys"], text) is not None
+        try:
+            parse_link(room_keys=text)
+            assert room_ok, text
+        except ConfigError:
+            assert not room_ok, text
+        assert (re.fullmatch(PATTERNS["send_digits"], text) is not None) == (check_send_digits(text) is None), text

@@ -263,13 +263,13 @@ def test_config_fields_fuzzed_through_push_config(env: Env) -> None:
 
 
 def test_php_validator_fuzzed() -> None:
-    rooms = ["354233", ROOM]
+    rooms = {"CONFERENCE-354233": "354233", "CONFERENCE-LAB": ROOM}
     providers = {"SIP-1601534775": "SIP-1601534775"}
-    base = {"conference_extension": ROOM, "provider_uniqid": "SIP-1601534775", "dst_number": "600",
+    base = {"conference_uniqid": "CONFERENCE-LAB", "provider_uniqid": "SIP-1601534775", "dst_number": "600",
             "dtmf": "12#", "dtmf_delay": "1", "callerid": "4930", "ring_timeout": "60", "arm_delay": "0",
             "linger": "0", "max_attempts": "5", "backoff": "5,15,30", "redial_on_drop": "1", "enabled": "1",
             "description": "office", "id": "7"}
-    text_fields = ["conference_extension", "provider_uniqid", "dst_number", "dtmf", "callerid", "dtmf_delay",
+    text_fields = ["conference_uniqid", "provider_uniqid", "dst_number", "dtmf", "callerid", "dtmf_delay",
                    "ring_timeout", "arm_delay", "linger", "max_attempts", "backoff", "redial_on_drop", "enabled",
                    "id", "description"]
     cases = []

@@ -31,9 +31,7 @@ test('the base row of the fixture is valid', () => {
 
 fixture.cases.forEach((testCase) => {
     test(`validateField: ${describeCase(testCase)}`, () => {
-        assert.equal(
-            Rules.validateField(testCase.field, sampleValue(testCase), fixture.context),
-            testCase.error,
-        );
+        const context = Object.assign({}, fixture.context, testCase.with || {});
+        assert.equal(Rules.validateField(testCase.field, sampleValue(testCase), context), testCase.error);
     });
 });

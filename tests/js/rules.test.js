@@ -8,9 +8,10 @@ const fs = require('node:fs');
 const Rules = require('../../public/assets/js/src/conference-link-rules.js');
 
 const E = (suffix) => `module_conflink_error_${suffix}`;
-const context = { rooms: ['354233'], providers: { 'SIP-1': 'SIP-1' } };
+// The form passes its room options (uniqids); the agreement fixture passes {uniqid: number}.
+const context = { rooms: ['CONFERENCE-1'], providers: { 'SIP-1': 'SIP-1' } };
 const valid = {
-    conference_extension: '354233',
+    conference_uniqid: 'CONFERENCE-1',
     provider_uniqid: 'SIP-1',
     dst_number: '84957776675',
 };
@@ -33,7 +34,7 @@ test('prepare trims like PHP trim(), keeps NBSP, turns unchecked boxes into 0', 
 
 test('every field: one valid and one invalid value', () => {
     const samples = {
-        conference_extension: ['354233', '35a', E('room_format')],
+        conference_uniqid: ['CONFERENCE-1', '354233', E('room_unknown')],
         provider_uniqid: ['SIP-1', 'SIP-2', E('provider_unknown')],
         dst_number: ['+7495', '7495;', E('number_format')],
         dtmf: ['1 2 a w#', '1,2', E('dtmf_format')],
@@ -47,12 +48,32 @@ test('every field: one valid and one invalid value', () => {
         redial_on_drop: ['0', 'maybe', E('checkbox')],
         enabled: ['1', '2', E('checkbox')],
         description: ['ok', 'a\nb', E('description_chars')],
+        preset: ['zoom', 'skype', E('preset')],
+        meeting_id: ['1', '1a', E('pbx_meeting_id_format')],
+        participant_id: ['', 'x', E('webex_participant_id_format')],
+        passcode: ['1234', '123', E('teams_passcode_format')],
+        prompt_silence: ['0.2', '0.1', E('prompt_silence_range')],
+        prompt_timeout: ['120', '121', E('prompt_timeout_range')],
+        dtmf_mode: ['info', 'sip', E('dtmf_mode')],
+        dead_air: ['0', '3', E('dead_air_range')],
+        end_cooldown: ['3600', '3601', E('end_cooldown_range')],
     };
+    const presetOf = { meeting_id: 'pbx', participant_id: 'webex', passcode: 'teams' };
     Rules.FIELDS.forEach((field) => {
         const [good, bad, error] = samples[field];
-        assert.equal(Rules.validateField(field, good, context), null, `${field} ${good}`);
-        assert.equal(Rules.validateField(field, bad, context), error, `${field} ${bad}`);
+        const ctx = Object.assign({ preset: presetOf[field] }, context);
+        assert.equal(Rules.validateField(field, good, ctx), null, `${field} ${good}`);
+        assert.equal(Rules.validateField(field, bad, ctx), error, `${field} ${bad}`);
     });
+});
+
+test('rooms by uniqid: a renumbered room keeps its id; its number must be digits', () => {
+    const rooms = { 'CONFERENCE-1': '2200', 'CONFERENCE-2': '22a' };
+    assert.equal(Rules.validateField('conference_uniqid', 'CONFERENCE-1', { rooms }), null);
+    assert.equal(Rules.validateField('conference_uniqid', '2200', { rooms }), E('room_unknown'));
+    assert.equal(Rules.validateField('conference_uniqid', 'CONFERENCE-2', { rooms }), E('room_format'));
+    assert.equal(Rules.validateField('conference_uniqid', 'CONFERENCE-2', { rooms: ['CONFERENCE-2'] }), null, 'options: existence only');
+    assert.equal(Rules.validateField('conference_uniqid', '', { rooms }), E('room_required'));
 });
 
 test('DTMF normaliser: spaces out, a-d upper, w/W kept, invalid → null', () => {
@@ -69,7 +90,7 @@ test('DTMF normaliser: spaces out, a-d upper, w/W kept, invalid → null', () =>
 
 test('injection strings are refused in every dialplan-bound field', () => {
     const attacks = ['1\n2', '1\r2', '1,2', '1;2', '1)2', '${EXTEN}', '1|2', '1\u00002', '\u0661', '1'.repeat(10240)];
-    ['conference_extension', 'dst_number', 'dtmf', 'callerid', 'dtmf_delay', 'ring_timeout', 'backoff'].forEach((field) => {
+    ['conference_uniqid', 'dst_number', 'dtmf', 'callerid', 'dtmf_delay', 'ring_timeout', 'backoff'].forEach((field) => {
         attacks.forEach((value) => {
             if (field === 'backoff' && value === '1,2') {
                 return; // the comma is the list separator there
@@ -88,7 +109,7 @@ test('the Semantic UI rule fails only for its own error', () => {
     assert.equal(rules.conflink('7495;', 'dst_number:number_required'), true);
     assert.equal(rules.conflink('', 'dst_number:number_required'), false);
     assert.equal(rules.conflink(' 7495 ', 'dst_number:number_format'), true, 'trimmed like the server');
-    assert.equal(rules.conflink('999', 'conference_extension:room_unknown'), false);
+    assert.equal(rules.conflink('999', 'conference_uniqid:room_unknown'), false);
 });
 
 test('semanticValidateRules lists every text field with translated prompts', () => {
@@ -98,11 +119,11 @@ test('semanticValidateRules lists every text field with translated prompts', () 
     assert.ok(v.backoff.rules.some((r) => r.type === 'conflink[backoff:backoff_range]'));
 });
 
-test('test call seconds: integers 5–600', () => {
+test('test call seconds: integers 1–3600 (the worker limit)', () => {
     assert.equal(Rules.validateTestCallSeconds('30'), true);
-    assert.equal(Rules.validateTestCallSeconds('5'), true);
-    assert.equal(Rules.validateTestCallSeconds('600'), true);
-    ['4', '601', '30.5', '', '-30', '3e1', '30\n'].forEach((v) => assert.equal(Rules.validateTestCallSeconds(v), false, v));
+    assert.equal(Rules.validateTestCallSeconds('1'), true);
+    assert.equal(Rules.validateTestCallSeconds('3600'), true);
+    ['0', '3601', '30.5', '', '-30', '3e1', '30\n'].forEach((v) => assert.equal(Rules.validateTestCallSeconds(v), false, v));
 });
 
 test('every error key the rules produce has an English and a Russian text', () => {
@@ -112,4 +133,25 @@ test('every error key the rules produce has an English and a Russian text', () =
         const text = fs.readFileSync(path.join(__dirname, `../../Messages/${lang}.php`), 'utf8');
         keys.forEach((key) => assert.ok(text.includes(`'${key}' =>`), `${lang}: ${key}`));
     });
+});
+
+test('validateLink checks the named fields of the chosen preset and ignores the others', () => {
+    const zoom = Object.assign({ preset: 'zoom', meeting_id: '12', passcode: 'x', dtmf: ',,,', participant_id: '' }, valid);
+    assert.deepEqual(Rules.validateLink(zoom, context), {
+        meeting_id: E('zoom_meeting_id_format'),
+        passcode: E('zoom_passcode_format'),
+    });
+    const custom = Object.assign({}, zoom, { preset: 'custom' });
+    assert.deepEqual(Rules.validateLink(custom, context), { dtmf: E('dtmf_format') });
+    assert.deepEqual(Rules.validateLink(Object.assign({}, custom, { dtmf: 'p1#p2#' }), context), {});
+    assert.deepEqual(Rules.validateLink(Object.assign({}, zoom, { preset: 'meet', meeting_id: '123456789' }), context), {});
+});
+
+test('every error a named field can get has a semantic rule with its own prompt', () => {
+    const rules = Rules.semanticValidateRules((key) => `T:${key}`);
+    ['meeting_id', 'participant_id', 'passcode'].forEach((field) => {
+        const types = rules[field].rules.map((r) => r.type);
+        assert.ok(types.includes(`conflink[${field}:zoom_${field === 'meeting_id' ? 'meeting_id_required' : `${field}_format`}]`), field);
+    });
+    assert.ok(rules.meeting_id.rules.some((r) => r.prompt === `T:${E('meet_meeting_id_format')}`));
 });

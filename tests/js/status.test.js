@@ -68,3 +68,34 @@ test('times of day follow the given locale, not the runtime default', () => {
     assert.equal(v.since, '14:46:02 (5 s)');
     assert.equal(v.log[0].time, '14:46:02');
 });
+
+test('far-end state: translated, with the DTMF step while sending', () => {
+    const tr = (key) => ({
+        module_conflink_far_end_sending_dtmf_step: 'Sending DTMF, step %k% of %n%',
+        module_conflink_far_end_sending_dtmf: 'Sending DTMF',
+        module_conflink_far_end_waiting: 'Held by the far end',
+        module_conflink_far_end_in_meeting: 'In the meeting',
+        module_conflink_far_end_silent: 'Silent',
+        module_conflink_far_end_ringing: 'Ringing',
+    }[key] || key);
+    const now = Date.now();
+    assert.equal(Status.view({ state: 'dialing', far_end: 'sending_dtmf', dtmf_step: 2, dtmf_steps: 3 }, tr, now).farEnd, 'Sending DTMF, step 2 of 3');
+    assert.equal(Status.view({ state: 'dialing', far_end: 'sending_dtmf' }, tr, now).farEnd, 'Sending DTMF');
+    assert.equal(Status.view({ state: 'dialing', far_end: 'sending_dtmf', dtmf_step: 1, dtmf_steps: 0 }, tr, now).farEnd, 'Sending DTMF');
+    assert.equal(Status.view({ state: 'connected', far_end: 'waiting' }, tr, now).farEnd, 'Held by the far end');
+    assert.equal(Status.view({ state: 'connected', far_end: 'in_meeting' }, tr, now).farEnd, 'In the meeting');
+    assert.equal(Status.view({ state: 'connected', far_end: 'silent' }, tr, now).farEnd, 'Silent');
+    assert.equal(Status.view({ state: 'dialing', far_end: 'ringing' }, tr, now).farEnd, 'Ringing');
+    assert.equal(Status.view({ state: 'idle', far_end: '' }, tr, now).farEnd, Status.DASH);
+    assert.equal(Status.view({ state: 'idle', far_end: 'hacked' }, tr, now).farEndKey, '');
+    assert.equal(Status.view(null, tr, now).farEnd, Status.DASH);
+});
+
+test('the meeting_ended stop reason replaces the raw last error', () => {
+    const tr = (key) => (key === 'module_conflink_stop_meeting_ended' ? 'The meeting ended' : key);
+    const v = Status.view({ state: 'failed', stop: 'meeting_ended', last_error: 'meeting ended twice' }, tr, Date.now());
+    assert.equal(v.stop, 'meeting_ended');
+    assert.equal(v.last_error, 'The meeting ended');
+    const other = Status.view({ state: 'failed', stop: 'gave_up', last_error: 'busy' }, tr, Date.now());
+    assert.equal(other.last_error, 'busy', 'other stops keep the worker\'s text');
+});

@@ -60,6 +60,13 @@ ROOT_SOURCES = "/opt/conflink-mikopbx-rig"
 ROOT_PYTHON = "/opt/conflink-py311"
 ROOT_PACKAGES = ("php8.4-sqlite3", "php8.4-mbstring", "php8.4-xml", "php8.4-zip", "busybox", "libexpat1")
 ROOT_MARKER = ".conflink-mikopbx-rig-packages"
+# Core-tree folder -> session folder bound over it (see Rig.open).
+CORE_SESSION_DIRS = {
+    "src/AdminCabinet/Views/Modules": "core-views-modules",
+    "sites/admin-cabinet/assets/js/cache": "core-js-cache",
+    "sites/admin-cabinet/assets/css/cache": "core-css-cache",
+    "sites/admin-cabinet/assets/img/cache": "core-img-cache",
+}
 CORE_PBX_VERSION = "2025.1.1"  # what the rig's PBX reports (the module needs min_pbx_version 2025.1.1)
 
 
@@ -360,6 +367,12 @@ class Rig:
             "run/custom_modules": "run-custom_modules",
             "run/php-workers": "run-php-workers",
         }
+        # Folders inside the Core tree where Core's installer links a module's views and assets
+        # (PbxExtensionUtils::createViewSymlinks / createAssetsSymlinks) and AssetProvider writes
+        # its compiled translations. The tree is shared by every session: each gets its own.
+        core_rel = f"{sources}/core".lstrip("/")
+        for rel, src in CORE_SESSION_DIRS.items():
+            binds[f"{core_rel}/{rel}"] = src
         script = ["set -e", "mount --make-rprivate /"]
         for target, src in binds.items():
             (ROOT / target).mkdir(parents=True, exist_ok=True)
@@ -430,6 +443,20 @@ class Rig:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input, cwd=ROOT)
         return RunResult(p.returncode, p.stdout, p.stderr)
 
+    def spawn(self, argv: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+        """Starts argv inside the session without waiting (a server, say); output goes to `log`.
+        The caller stops it by its PID; closing the session ends it in any case."""
+        full_env = dict(self.env, **(env or {}))
+        cmd = ["nsenter", "-t", str(self._init_pid), "--mount", "--pid", "--root", "--wd",
+               "/usr/bin/env", "-i", *[f"{k}={v}" for k, v in full_env.items()],
+               "/bin/sh", "-c", 'cd / && exec "$@"', "sh", *argv]
+        out = open(log, "ab") if log is not None else subprocess.DEVNULL
+        try:
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        finally:
+            if log is not None:
+                out.close()
+
     def php_file(self, inner_path: str, *args: str, **kw) -> RunResult:
         return self.run(["php", "-f", inner_path, "--", *args], **kw)
 
@@ -476,7 +503,8 @@ def _make_session_tree(host: Path, inner: str, core: str) -> None:
               "storage/mikopbx/custom_modules", "storage/mikopbx/log", "storage/mikopbx/tmp",
               "storage/mikopbx/backup/db", "storage/mikopbx/astlogs/asterisk", "storage/mikopbx/persistence",
               "storage/mikopbx/media/sounds", "storage/mikopbx/media/custom", "storage/mikopbx/media/moh",
-              "storage/mikopbx/astspool/monitor", "www/volt", "www/view", "agi-bin", "asterisk-var"):
+              "storage/mikopbx/astspool/monitor", "www/volt", "www/view", "agi-bin", "asterisk-var",
+              *CORE_SESSION_DIRS.values()):
         (host / d).mkdir(parents=True, exist_ok=True)
     shipped = ROOT / core.lstrip("/") / "src/Core/System/RootFS/etc/inc/mikopbx-settings.json"
     settings = json.loads(shipped.read_text())

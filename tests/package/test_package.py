@@ -91,7 +91,8 @@ def test_layout_required_by_mikopbx(unpacked):
         "module.json",
         "Setup/PbxExtensionSetup.php",
         "Lib/ConferenceLinkConf.php",
-        "App/Module.php",
+        "Lib/RestAPI/Links/Controller.php",
+        "App/Controllers/ModuleConferenceLinkController.php",
         "Messages/en.php",
         "bin/conflink-worker",
         "bin/conflink-ctl",
@@ -105,6 +106,8 @@ def test_layout_required_by_mikopbx(unpacked):
         "python-worker/vendor/common/yaml/__init__.py",
     ):
         assert (unpacked / rel).is_file(), f"{rel} missing from the package"
+    # Core would add a route for it that swaps in a dispatcher without its SecurityPlugin.
+    assert not (unpacked / "App/Module.php").exists(), "App/Module.php must not be shipped"
     assert sorted((unpacked / "Models").glob("*.php")), "Models/*.php missing"
     assert "Python Software Foundation" in (unpacked / "python-worker/stdlib/LICENSE.txt").read_text()
 

@@ -7,8 +7,8 @@
     <h4 class="ui dividing header">{{ t._('module_conflink_SectionLink') }}</h4>
     <div class="two fields">
         <div class="required field">
-            <label for="conference_extension">{{ t._('module_conflink_conference_extension') }}</label>
-            {{ form.render('conference_extension') }}
+            <label for="conference_uniqid">{{ t._('module_conflink_conference_extension') }}</label>
+            {{ form.render('conference_uniqid') }}
             <div class="conflink-help">{{ t._('module_conflink_conference_extension_help') }}</div>
         </div>
         <div class="required field">
@@ -43,17 +43,83 @@
             <div class="conflink-help">{{ t._('module_conflink_callerid_help') }}</div>
         </div>
     </div>
+    {# Dial-in preset: the page script shows the chosen preset's help line and fields. #}
     <div class="two fields">
         <div class="field">
-            <label for="dtmf">{{ t._('module_conflink_dtmf') }}</label>
-            {{ form.render('dtmf') }}
-            <div class="conflink-help">{{ t._('module_conflink_dtmf_help') }}</div>
-            <div class="conflink-help" id="conflink-dtmf-preview-line">{{ t._('module_conflink_dtmf_preview') }} <code id="conflink-dtmf-preview"></code></div>
+            <label for="preset">{{ t._('module_conflink_preset') }}</label>
+            {{ form.render('preset') }}
+            <div class="conflink-help">{{ t._('module_conflink_preset_help') }}</div>
         </div>
         <div class="field">
             <label for="dtmf_delay">{{ t._('module_conflink_dtmf_delay') }}</label>
             {{ form.render('dtmf_delay') }}
             <div class="conflink-help">{{ t._('module_conflink_dtmf_delay_help') }}</div>
+        </div>
+    </div>
+    <div class="ui info message conflink-preset-help-box" id="conflink-preset-help">
+        {% for name, preset in presetUi['presets'] %}
+            <p class="conflink-preset-help" data-preset="{{ name }}">{{ preset['help']|e }}</p>
+        {% endfor %}
+    </div>
+    <div class="three fields" id="conflink-preset-fields">
+        {% for field, users in presetUi['fields'] %}
+            <div class="field conflink-preset-field" data-field="{{ field }}" data-presets="{% for u in users %}{{ u['preset'] }} {% endfor %}">
+                <label for="{{ field }}">
+                    {% for u in users %}<span class="conflink-preset-label" data-preset="{{ u['preset'] }}">{{ u['label']|e }}{% if not u['required'] %} <span class="conflink-optional">({{ t._('module_conflink_preset_field_optional') }})</span>{% endif %}</span>{% endfor %}
+                </label>
+                {{ form.render(field) }}
+            </div>
+        {% endfor %}
+    </div>
+    <div class="field conflink-custom-dtmf" data-presets="custom">
+        <label for="dtmf">{{ t._('module_conflink_dtmf') }}</label>
+        {{ form.render('dtmf') }}
+        <div class="conflink-help">{{ t._('module_conflink_dtmf_help') }}</div>
+    </div>
+    <div class="field">
+        <div class="conflink-help" id="conflink-dtmf-preview-line">
+            {{ t._('module_conflink_dtmf_preview') }} <code id="conflink-dtmf-preview"></code><span id="conflink-dtmf-preview-note"></span>
+        </div>
+        <div class="conflink-help">{{ t._('module_conflink_dtmf_preview_legend') }}</div>
+    </div>
+
+    {# Far-end handling: rarely changed, so collapsed unless a value differs from its default. #}
+    <div class="ui styled fluid accordion" id="conflink-advanced">
+        <div class="title{% if advancedOpen %} active{% endif %}"><i class="dropdown icon"></i>{{ t._('module_conflink_SectionAdvanced') }}</div>
+        <div class="content{% if advancedOpen %} active{% endif %}">
+            <div class="three fields">
+                <div class="field">
+                    <label for="prompt_silence">{{ t._('module_conflink_prompt_silence') }}</label>
+                    {{ form.render('prompt_silence') }}
+                    <div class="conflink-help">{{ t._('module_conflink_prompt_silence_help') }}</div>
+                </div>
+                <div class="field">
+                    <label for="prompt_timeout">{{ t._('module_conflink_prompt_timeout') }}</label>
+                    {{ form.render('prompt_timeout') }}
+                    <div class="conflink-help">{{ t._('module_conflink_prompt_timeout_help') }}</div>
+                </div>
+                <div class="field">
+                    <label for="dtmf_mode">{{ t._('module_conflink_dtmf_mode') }}</label>
+                    {{ form.render('dtmf_mode') }}
+                    <div class="conflink-help">{{ t._('module_conflink_dtmf_mode_help') }}</div>
+                </div>
+            </div>
+            <div class="three fields">
+                <div class="field">
+                    <label for="dead_air_policy">{{ t._('module_conflink_dead_air_policy') }}</label>
+                    {{ form.render('dead_air_policy') }}
+                    <div class="conflink-help">{{ t._('module_conflink_dead_air_policy_help') }}</div>
+                </div>
+                <div class="field" id="conflink-dead-air-field">
+                    <label for="dead_air">{{ t._('module_conflink_dead_air') }}</label>
+                    {{ form.render('dead_air') }}
+                </div>
+                <div class="field">
+                    <label for="end_cooldown">{{ t._('module_conflink_end_cooldown') }}</label>
+                    {{ form.render('end_cooldown') }}
+                    <div class="conflink-help">{{ t._('module_conflink_end_cooldown_help') }}</div>
+                </div>
+            </div>
         </div>
     </div>
 
@@ -113,6 +179,7 @@
         <table class="ui very basic compact definition table" id="conflink-status-table">
             <tbody>
             <tr><td class="four wide">{{ t._('module_conflink_StatusState') }}</td><td data-status="state">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusFarEnd') }}</td><td data-status="far_end">—</td></tr>
             <tr><td>{{ t._('module_conflink_StatusParticipants') }}</td><td data-status="internal_participants">—</td></tr>
             <tr><td>{{ t._('module_conflink_StatusChannel') }}</td><td data-status="external_channel">—</td></tr>
             <tr><td>{{ t._('module_conflink_StatusSince') }}</td><td data-status="since">—</td></tr>

@@ -2,7 +2,7 @@
 
 /*
  * ModuleConferenceLink — fault suite helper: runs the module's LinkValidator on many rows.
- * stdin: JSON {"rooms": [...], "providers": {uniqid: endpoint}, "base": {row}, "cases": [{"field", "value"}]}
+ * stdin: JSON {"rooms": {uniqid: extension}, "providers": {uniqid: endpoint}, "base": {row}, "cases": [{"field", "value"}]}
  * stdout: JSON list, one {"field", "errors"} per case (errors: field => translation key).
  */
 

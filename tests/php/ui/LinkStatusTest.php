@@ -71,7 +71,7 @@ final class LinkStatusTest extends TestCase
     public function testUnreachableOrRefusingWorker(): void
     {
         self::assertSame(
-            ['ok' => false, 'error' => 'worker_unreachable', 'ami_connected' => null, 'links' => []],
+            ['ok' => false, 'error' => 'worker_unreachable', 'start_problem' => '', 'ami_connected' => null, 'links' => []],
             LinkStatus::fromWorkerReply(null)
         );
         $refused = LinkStatus::fromWorkerReply(['ok' => false, 'error' => 'unauthorized']);
@@ -89,5 +89,29 @@ final class LinkStatusTest extends TestCase
         self::assertSame('absent', $merged[1]['state'], 'worker up, link not in its config');
         $down = LinkStatus::mergeIntoRows($rows, LinkStatus::fromWorkerReply(null));
         self::assertSame(['unknown', 'unknown'], array_column($down, 'state'));
+    }
+
+    public function testFarEndStateStepsAndStopReason(): void
+    {
+        $link = LinkStatus::link([
+            'state' => 'connected', 'far_end' => 'sending_dtmf', 'dtmf_step' => 2, 'dtmf_steps' => 3, 'stop' => '',
+        ]);
+        self::assertSame(['sending_dtmf', 2, 3, ''], [$link['far_end'], $link['dtmf_step'], $link['dtmf_steps'], $link['stop']]);
+        foreach (['ringing', 'waiting', 'in_meeting', 'silent', ''] as $farEnd) {
+            self::assertSame($farEnd, LinkStatus::link(['far_end' => $farEnd])['far_end']);
+        }
+        $stopped = LinkStatus::link(['state' => 'failed', 'stop' => 'meeting_ended', 'far_end' => '']);
+        self::assertSame('meeting_ended', $stopped['stop']);
+        // A 0.1.0 worker sends none of these; hostile values are dropped.
+        self::assertSame(['', null, null, ''], array_values(array_intersect_key(
+            LinkStatus::link(['state' => 'idle']),
+            array_flip(['far_end', 'dtmf_step', 'dtmf_steps', 'stop'])
+        )));
+        $bad = LinkStatus::link(['far_end' => '<b>x</b>', 'dtmf_step' => [1, 2], 'dtmf_steps' => -1, 'stop' => 'Meeting Ended!']);
+        self::assertSame(['', null, null, ''], [$bad['far_end'], $bad['dtmf_step'], $bad['dtmf_steps'], $bad['stop']]);
+        $rows = LinkStatus::mergeIntoRows([['id' => '7'], ['id' => '9']], LinkStatus::fromWorkerReply([
+            'ok' => true, 'links' => [['id' => '7', 'state' => 'connected', 'far_end' => 'waiting']],
+        ]));
+        self::assertSame(['waiting', ''], array_column($rows, 'far_end'));
     }
 }

@@ -4,13 +4,10 @@ declare(strict_types=1);
 
 namespace Modules\ModuleConferenceLink\Tests\Php\Ui;
 
-use InvalidArgumentException;
 use Modules\ModuleConferenceLink\App\Lib\DropdownOptions;
 use Modules\ModuleConferenceLink\App\Lib\FormResponse;
 use Modules\ModuleConferenceLink\App\Lib\LinkInput;
 use Modules\ModuleConferenceLink\App\Lib\LinkRows;
-use Modules\ModuleConferenceLink\App\Lib\WorkerCommand;
-use Modules\ModuleConferenceLink\App\Lib\WorkerReply;
 use Modules\ModuleConferenceLink\Lib\LinkValidator;
 use PHPUnit\Framework\TestCase;
 
@@ -36,8 +33,8 @@ final class UiHelpersTest extends TestCase
     {
         $values = LinkInput::fromPost(['dst_number' => ['1', '2']]);
         self::assertSame(['1', '2'], $values['dst_number']);
-        $result = (new LinkValidator(['1'], ['P' => 'P']))->check(
-            ['conference_extension' => '1', 'provider_uniqid' => 'P'] + $values
+        $result = (new LinkValidator(['R' => '1'], ['P' => 'P']))->check(
+            ['conference_uniqid' => 'R', 'provider_uniqid' => 'P'] + $values
         );
         self::assertSame('module_conflink_error_not_text', $result->errors['dst_number']);
     }
@@ -45,7 +42,7 @@ final class UiHelpersTest extends TestCase
     public function testANewLinkStartsWithTheDocumentedDefaultsAndEmptyRequiredFields(): void
     {
         self::assertSame([
-            'conference_extension' => '',
+            'conference_uniqid'    => '',
             'provider_uniqid'      => '',
             'dst_number'           => '',
             'dtmf'                 => '',
@@ -81,19 +78,23 @@ final class UiHelpersTest extends TestCase
         self::assertSame('1', LinkInput::forForm([])['enabled']);
     }
 
-    public function testRoomOptionsSortedNaturallyAndKeepAMissingCurrentValue(): void
+    public function testRoomOptionsByUniqidInNumberOrderAndKeepAMissingCurrentValue(): void
     {
-        $options = DropdownOptions::rooms([
-            ['extension' => '200', 'name' => 'Board'],
-            ['extension' => '30', 'name' => ''],
-            ['extension' => '', 'name' => 'broken'],
-            ['extension' => '100', 'name' => "Sales\nroom"],
-        ], '999', '(missing)');
-        self::assertSame(['30', '100', '200', '999'], array_map('strval', array_keys($options)));
-        self::assertSame('30', $options['30']);
-        self::assertSame('Sales room <100>', $options['100']);
-        self::assertSame('999 (missing)', $options['999']);
+        $rows = [
+            ['uniqid' => 'CONFERENCE-B', 'extension' => '200', 'name' => 'Board'],
+            ['uniqid' => 'CONFERENCE-C', 'extension' => '30', 'name' => ''],
+            ['uniqid' => 'CONFERENCE-X', 'extension' => '', 'name' => 'broken'],
+            ['uniqid' => '', 'extension' => '40', 'name' => 'no id'],
+            ['uniqid' => 'CONFERENCE-S', 'extension' => '100', 'name' => "Sales\nroom"],
+        ];
+        $options = DropdownOptions::rooms($rows, 'CONFERENCE-GONE', '(missing)');
+        // The value is the room's uniqid (what a link stores); the admin sees name and number.
+        self::assertSame(['CONFERENCE-C', 'CONFERENCE-S', 'CONFERENCE-B', 'CONFERENCE-GONE'], array_map('strval', array_keys($options)));
+        self::assertSame('30', $options['CONFERENCE-C']);
+        self::assertSame('Sales room <100>', $options['CONFERENCE-S']);
+        self::assertSame('CONFERENCE-GONE (missing)', $options['CONFERENCE-GONE']);
         self::assertArrayNotHasKey('555', DropdownOptions::rooms([], ''));
+        self::assertSame(['CONFERENCE-B' => '200', 'CONFERENCE-C' => '30', 'CONFERENCE-S' => '100'], DropdownOptions::roomNumbers($rows));
     }
 
     public function testProviderOptionsOnlyActiveSipProviders(): void
@@ -113,11 +114,12 @@ final class UiHelpersTest extends TestCase
     {
         $rows = LinkRows::build(
             [
-                ['id' => '9', 'conference_extension' => '200', 'provider_uniqid' => 'SIP-A', 'dst_number' => '1', 'enabled' => '1'],
-                ['id' => '3', 'conference_extension' => '100', 'provider_uniqid' => 'SIP-GONE', 'dst_number' => '2', 'enabled' => '0'],
+                ['id' => '9', 'conference_uniqid' => 'CONFERENCE-B', 'provider_uniqid' => 'SIP-A', 'dst_number' => '1', 'enabled' => '1'],
+                ['id' => '3', 'conference_uniqid' => 'CONFERENCE-S', 'provider_uniqid' => 'SIP-GONE', 'dst_number' => '2', 'enabled' => '0'],
             ],
-            ['100' => 'Sales <100>', '200' => 'Board <200>'],
-            ['SIP-A' => 'Alpha']
+            ['CONFERENCE-S' => 'Sales <100>', 'CONFERENCE-B' => 'Board <200>'],
+            ['SIP-A' => 'Alpha'],
+            ['CONFERENCE-S' => '100', 'CONFERENCE-B' => '200']
         );
         self::assertSame(['3', '9'], array_column($rows, 'id'));
         self::assertSame('Sales <100>', $rows[0]['room_label']);
@@ -148,54 +150,27 @@ final class UiHelpersTest extends TestCase
         );
     }
 
-    public function testWorkerCommands(): void
+    public function testPresetFormListsEveryPresetAndTheFieldsEachUses(): void
     {
-        self::assertSame(['id' => '7', 'force' => '0'], WorkerCommand::dial('7'));
-        self::assertSame(['id' => '7'], WorkerCommand::hangup(7));
-        self::assertSame(['id' => '7', 'force' => '1', 'seconds' => '30'], WorkerCommand::testCall('7', null));
-        self::assertSame(['id' => '7', 'force' => '1', 'seconds' => '600'], WorkerCommand::testCall('7', '600'));
+        $view = \Modules\ModuleConferenceLink\App\Lib\PresetForm::view(static fn(string $key): string => "T:{$key}");
+        self::assertSame(['zoom', 'teams', 'webex', 'meet', 'mts_link', 'pbx', 'custom'], array_keys($view['presets']));
+        self::assertSame('T:module_conflink_preset_zoom_help', $view['presets']['zoom']['help']);
+        self::assertSame(['meeting_id', 'participant_id', 'passcode'], array_keys($view['fields']));
+        self::assertSame(['zoom', 'webex'], array_column($view['fields']['participant_id'], 'preset'));
+        self::assertSame(['zoom', 'teams', 'webex', 'mts_link', 'pbx'], array_column($view['fields']['passcode'], 'preset'));
+        self::assertSame(
+            ['preset' => 'meet', 'label' => 'T:module_conflink_meet_meeting_id', 'required' => true],
+            $view['fields']['meeting_id'][3]
+        );
+        self::assertFalse($view['fields']['passcode'][1]['required'], 'the Teams organizer PIN is optional');
     }
 
-    /** @return iterable<string, array{mixed, mixed}> */
-    public static function badCommands(): iterable
+    public function testAdvancedSectionOpensOnlyForNonDefaultValues(): void
     {
-        yield 'id zero' => ['0', '30'];
-        yield 'id with newline' => ["7\n", '30'];
-        yield 'id injection' => ['7;hangup', '30'];
-        yield 'id array' => [['7'], '30'];
-        yield 'id null' => [null, '30'];
-        yield 'seconds too short' => ['7', '4'];
-        yield 'seconds too long' => ['7', '601'];
-        yield 'seconds fraction' => ['7', '30.5'];
-        yield 'seconds exponent' => ['7', '3e1'];
-        yield 'seconds array' => ['7', ['30']];
-    }
-
-    /** @dataProvider badCommands */
-    public function testBadCommandsAreRefused(mixed $id, mixed $seconds): void
-    {
-        $this->expectException(InvalidArgumentException::class);
-        WorkerCommand::testCall($id, $seconds);
-    }
-
-    public function testWorkerReplyUnwrapping(): void
-    {
-        self::assertSame(['ok' => true, 'links' => []], WorkerReply::fromApiResult(true, ['ok' => true, 'links' => []], []));
-        self::assertSame(
-            ['ok' => false, 'error' => 'room is empty'],
-            WorkerReply::fromApiResult(false, ['ok' => false, 'error' => 'room is empty'], ['error' => ['x']])
-        );
-        self::assertSame(['ok' => true, 'x' => 1], WorkerReply::fromApiResult(true, '{"ok":true,"x":1}', []));
-        self::assertSame(
-            ['ok' => false, 'error' => 'timeout; no answer'],
-            WorkerReply::fromApiResult(false, [], ['error' => ["timeout\n", 'no answer']])
-        );
-        self::assertSame(['ok' => false, 'error' => 'worker_unreachable'], WorkerReply::fromApiResult(false, null, null));
-        self::assertSame(['ok' => true], WorkerReply::fromApiResult(true, null, []));
-        self::assertSame(
-            ['success' => false, 'message' => 'room is empty'],
-            WorkerReply::forAction(['ok' => false, 'error' => 'room is empty'], 'Dialling.')
-        );
-        self::assertSame(['success' => true, 'message' => 'Dialling.'], WorkerReply::forAction(['ok' => true], 'Dialling.'));
+        $defaults = LinkInput::defaults();
+        self::assertFalse(\Modules\ModuleConferenceLink\App\Lib\PresetForm::advancedOpen($defaults));
+        foreach (['prompt_silence' => '0.5', 'prompt_timeout' => '30', 'dtmf_mode' => 'inband', 'dead_air' => '60', 'end_cooldown' => '0'] as $field => $value) {
+            self::assertTrue(\Modules\ModuleConferenceLink\App\Lib\PresetForm::advancedOpen([$field => $value] + $defaults), $field);
+        }
     }
 }

@@ -56,7 +56,7 @@ final class ValidationAgreementTest extends TestCase
     public function testSameVerdictAsJs(array $case): void
     {
         $fixture = self::fixture();
-        $row = $fixture['base'];
+        $row = ($case['with'] ?? []) + $fixture['base'];
         $row[$case['field']] = $case['sample'];
         $result = self::validator($fixture)->check($row);
         self::assertSame($case['error'], $result->errors[$case['field']] ?? null);

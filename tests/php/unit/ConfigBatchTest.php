@@ -49,7 +49,10 @@ final class ConfigBatchTest extends TestCase
             'id' => 1, 'ami_username' => 'conflink_0a1b2c3d', 'ami_secret' => str_repeat('ab', 16),
             'control_token' => str_repeat('cd', 24), 'control_port' => '17391',
         ]];
-        ModulesModelsBase::$rows[ConferenceRooms::class] = [['id' => '1', 'uniqid' => 'CONFERENCE-1', 'extension' => '354233']];
+        ModulesModelsBase::$rows[ConferenceRooms::class] = [
+            ['id' => '1', 'uniqid' => 'CONFERENCE-1', 'extension' => '354233'],
+            ['id' => '2', 'uniqid' => 'CONFERENCE-2', 'extension' => '354234'],
+        ];
         // Phones are Sip rows too (type peer); id 1 and 2 are providers, only SIP-1 is used by a link.
         $sip = [
             ['id' => '1', 'uniqid' => 'SIP-1', 'type' => 'friend', 'disabled' => '0', 'registration_type' => 'outbound', 'username' => 'u1'],
@@ -60,7 +63,7 @@ final class ConfigBatchTest extends TestCase
         }
         ModulesModelsBase::$rows[Sip::class] = $sip;
         ModulesModelsBase::$rows[ConferenceLinks::class] = [[
-            'id' => '4', 'conference_extension' => '354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '0354233',
+            'id' => '4', 'conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '0354233',
         ]];
         PbxSettings::$values['AMIPort'] = '5038';
         $this->startFakeWorker();
@@ -170,9 +173,23 @@ final class ConfigBatchTest extends TestCase
         $conf->modelsEventChangeData(self::saved(ConferenceRooms::class, '1', ['name']));
         $conf->modelsEventNeedReload([]);
         self::assertSame(1, $this->pushes(), "a room's name is not in the config");
+        $conf->modelsEventChangeData(self::saved(ConferenceRooms::class, '2', ['extension']));
+        $conf->modelsEventNeedReload([]);
+        self::assertSame(1, $this->pushes(), 'no link is in room 2');
+    }
+
+    public function testARenumberedRoomKeepsItsLinkAndTheWorkerGetsTheNewNumber(): void
+    {
+        $conf = new ConferenceLinkConf();
+        $conf->modelsEventChangeData(self::saved(ConferenceLinks::class, '4', ['dst_number']));
+        self::assertStringContainsString('    room: "354233"', (string)file_get_contents($this->paths->configFile()));
+        // The administrator gives the room a new number (core lets them: RESTRICT guards deletes only).
+        ModulesModelsBase::$rows[ConferenceRooms::class][0]['extension'] = '2200';
         $conf->modelsEventChangeData(self::saved(ConferenceRooms::class, '1', ['extension']));
         $conf->modelsEventNeedReload([]);
         self::assertSame(2, $this->pushes());
+        $yaml = (string)file_get_contents($this->paths->configFile());
+        self::assertStringContainsString("  - id: \"4\"\n    room: \"2200\"\n", $yaml);
     }
 
     public function testALinkIsPushedAtOnceAndSettingsAfterTheManagerReload(): void

@@ -20,18 +20,18 @@ final class ConfigRendererTest extends TestCase
         'join_context'     => 'conflink-join',
     ];
 
-    public const ROOMS = ['354233', '0354233'];
+    public const ROOMS = ['CONFERENCE-A' => '354233', 'CONFERENCE-B' => '0354233'];
     public const PROVIDERS = ['SIP-1601534775' => 'SIP-1601534775', 'SIP-TRUNK-INB' => 'trunkuser'];
 
     public const LINKS = [
         [
-            'id' => '7', 'conference_extension' => '354233', 'provider_uniqid' => 'SIP-1601534775',
+            'id' => '7', 'conference_uniqid' => 'CONFERENCE-A', 'provider_uniqid' => 'SIP-1601534775',
             'dst_number' => '+4930123', 'dtmf' => '0354233#wA', 'dtmf_delay' => '1.5', 'callerid' => '0354233',
             'ring_timeout' => '60', 'arm_delay' => '0', 'linger' => '2.5', 'max_attempts' => '5',
             'backoff' => '5,15,30,60,120', 'redial_on_drop' => '1', 'enabled' => '1', 'description' => 'Zoom "weekly"',
         ],
         [
-            'id' => '8', 'conference_extension' => '0354233', 'provider_uniqid' => 'SIP-TRUNK-INB',
+            'id' => '8', 'conference_uniqid' => 'CONFERENCE-B', 'provider_uniqid' => 'SIP-TRUNK-INB',
             'dst_number' => '84957776675', 'dtmf' => '', 'dtmf_delay' => '1', 'callerid' => '',
             'ring_timeout' => '30', 'arm_delay' => '10', 'linger' => '0', 'max_attempts' => '0',
             'backoff' => '5', 'redial_on_drop' => '0', 'enabled' => '0', 'description' => '',
@@ -130,16 +130,16 @@ YAML;
     public function testStaleAndInvalidRowsAreLeftOutAndReported(): void
     {
         $links   = self::LINKS;
-        $links[] = ['id' => '9', 'conference_extension' => '354233', 'provider_uniqid' => 'SIP-DISABLED', 'dst_number' => '1'];
-        $links[] = ['id' => '10', 'conference_extension' => '777', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => '1'];
-        $links[] = ['id' => '11', 'conference_extension' => '354233', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => "1\nversion: 2"];
-        $links[] = ['id' => '7', 'conference_extension' => '354233', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => '2'];
-        $links[] = ['id' => 'x-1', 'conference_extension' => '354233', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => '2'];
+        $links[] = ['id' => '9', 'conference_uniqid' => 'CONFERENCE-A', 'provider_uniqid' => 'SIP-DISABLED', 'dst_number' => '1'];
+        $links[] = ['id' => '10', 'conference_uniqid' => 'CONFERENCE-GONE', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => '1'];
+        $links[] = ['id' => '11', 'conference_uniqid' => 'CONFERENCE-A', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => "1\nversion: 2"];
+        $links[] = ['id' => '7', 'conference_uniqid' => 'CONFERENCE-A', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => '2'];
+        $links[] = ['id' => 'x-1', 'conference_uniqid' => 'CONFERENCE-A', 'provider_uniqid' => 'SIP-1601534775', 'dst_number' => '2'];
         $r = (new ConfigRenderer())->render($links, self::ROOMS, self::PROVIDERS, self::SETTINGS);
         self::assertSame(self::EXPECTED, $r->yaml);
         self::assertSame(['9', '10', '11', '7', 'x-1'], array_column($r->skipped, 'id'));
         self::assertSame('module_conflink_error_provider_unknown', $r->skipped[0]['errors']['provider_uniqid']);
-        self::assertSame('module_conflink_error_room_unknown', $r->skipped[1]['errors']['conference_extension']);
+        self::assertSame('module_conflink_error_room_unknown', $r->skipped[1]['errors']['conference_uniqid']);
         self::assertSame('module_conflink_error_number_format', $r->skipped[2]['errors']['dst_number']);
     }
 
@@ -199,5 +199,37 @@ YAML;
         self::assertSame('0.0', ConfigRenderer::float(0.0));
         self::assertSame('60.0', ConfigRenderer::float(60.0));
         self::assertSame('0.25', ConfigRenderer::float(0.25));
+    }
+
+    public function testFarEndKeysAreWrittenOnlyWhenNotDefaultAndPresetsRenderTheirSequence(): void
+    {
+        $row = self::LINKS[0];
+        $row['preset'] = 'zoom';
+        $row['meeting_id'] = '123 456 789';
+        $row['passcode'] = '4321';
+        $row['prompt_silence'] = '0.25';
+        $row['prompt_timeout'] = '120';
+        $row['dtmf_mode'] = 'inband';
+        $row['dead_air'] = '45';
+        $row['end_cooldown'] = '0';
+        $yaml = (new ConfigRenderer())->render([$row], self::ROOMS, self::PROVIDERS, self::SETTINGS)->yaml;
+        self::assertStringContainsString("    dtmf: \"p123456789#p#p4321#\"\n", $yaml, 'the stored dtmf is rebuilt from the fields');
+        self::assertStringEndsWith(
+            "      redial_on_drop: true\n    prompt_silence: 0.25\n    prompt_timeout: 120.0\n    dtmf_mode: \"inband\"\n"
+            . "    dead_air: 45\n    end_cooldown: 0\n",
+            $yaml
+        );
+        // Only what differs: one key changed, one key written.
+        $one = self::LINKS[1] + ['end_cooldown' => '300', 'prompt_silence' => '1.000'];
+        $yaml = (new ConfigRenderer())->render([$one], self::ROOMS, self::PROVIDERS, self::SETTINGS)->yaml;
+        self::assertStringEndsWith("      redial_on_drop: false\n    end_cooldown: 300\n", $yaml);
+    }
+
+    public function testARowWithABadPresetFieldIsSkippedNotRendered(): void
+    {
+        $row = ['preset' => 'meet', 'meeting_id' => '1234'] + self::LINKS[0];
+        $result = (new ConfigRenderer())->render([$row, self::LINKS[1]], self::ROOMS, self::PROVIDERS, self::SETTINGS);
+        self::assertSame([['id' => '7', 'errors' => ['meeting_id' => 'module_conflink_error_meet_meeting_id_format']]], $result->skipped);
+        self::assertStringNotContainsString('id: "7"', $result->yaml);
     }
 }

@@ -121,8 +121,8 @@ final class DtmfPresetsTest extends TestCase
 
     public function testValidatorStoresTheBuiltSequenceAndOnlyTheUsedFields(): void
     {
-        $validator = new LinkValidator(['354233'], ['SIP-1' => 'SIP-1']);
-        $base = ['conference_extension' => '354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '84957776675'];
+        $validator = new LinkValidator(['CONFERENCE-1' => '354233'], ['SIP-1' => 'SIP-1']);
+        $base = ['conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '84957776675'];
 
         $r = $validator->check($base + [
             'preset' => 'teams', 'meeting_id' => '123 456 789#', 'participant_id' => '77', 'passcode' => '1234',
@@ -152,8 +152,8 @@ final class DtmfPresetsTest extends TestCase
 
     public function testARowFrom010ReadsAsCustomWithItsOldSequence(): void
     {
-        $validator = new LinkValidator(['354233'], ['SIP-1' => 'SIP-1']);
-        $old = ['conference_extension' => '354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '1', 'dtmf' => '354233#wW'];
+        $validator = new LinkValidator(['CONFERENCE-1' => '354233'], ['SIP-1' => 'SIP-1']);
+        $old = ['conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '1', 'dtmf' => '354233#wW'];
         // Before core's migration (no such keys) and after one that left NULLs.
         foreach ([$old, $old + array_fill_keys(LinkValidator::NEW_IN_0_2, null)] as $row) {
             $r = $validator->check($row);

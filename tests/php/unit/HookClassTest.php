@@ -45,12 +45,12 @@ final class HookClassTest extends TestCase
             'id' => 1, 'ami_username' => 'conflink_0a1b2c3d', 'ami_secret' => str_repeat('ab', 16),
             'control_token' => str_repeat('cd', 24), 'control_port' => '17391',
         ]];
-        ModulesModelsBase::$rows[ConferenceRooms::class] = [['extension' => '354233']];
+        ModulesModelsBase::$rows[ConferenceRooms::class] = [['id' => '1', 'uniqid' => 'CONFERENCE-1', 'extension' => '354233']];
         ModulesModelsBase::$rows[Sip::class] = [
             ['uniqid' => 'SIP-1', 'type' => 'friend', 'disabled' => '0', 'registration_type' => 'inbound', 'username' => 'trunk1'],
         ];
         ModulesModelsBase::$rows[ConferenceLinks::class] = [[
-            'id' => '4', 'conference_extension' => '354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '0354233',
+            'id' => '4', 'conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '0354233',
         ]];
         PbxSettings::$values['AMIPort'] = '5039';
     }
@@ -127,9 +127,9 @@ final class HookClassTest extends TestCase
     {
         $room = new ConferenceRooms();
         ConferenceLinks::getDynamicRelations($room);
-        self::assertSame('extension', $room->stubRelations[0][0]);
+        self::assertSame('uniqid', $room->stubRelations[0][0]);
         self::assertSame(ConferenceLinks::class, $room->stubRelations[0][1]);
-        self::assertSame('conference_extension', $room->stubRelations[0][2]);
+        self::assertSame('conference_uniqid', $room->stubRelations[0][2]);
         self::assertSame(1, $room->stubRelations[0][3]['foreignKey']['action']);
         self::assertSame(ConferenceLinks::class, self::blockingAliasCurrentCore($room->stubRelations, 0));
         self::assertSame(ConferenceLinks::class, self::blockingAliasOlderCore($room->stubRelations, 0));
@@ -197,11 +197,13 @@ final class HookClassTest extends TestCase
         }
     }
 
-    public function testRestCallbackWrapsTheOutcome(): void
+    public function testNoLegacyRestCallbackAndTheSaveIsExemptFromTheBodyScan(): void
     {
-        $res = (new ConferenceLinkConf())->moduleRestAPICallback(['action' => 'status', 'data' => []]);
-        self::assertFalse($res->success, 'no conflink-ctl in the temp module dir');
-        self::assertStringContainsString('conflink-ctl is missing', $res->messages['error'][0]);
+        self::assertFalse(method_exists(ConferenceLinkConf::class, 'moduleRestAPICallback'), 'the REST API is Lib/RestAPI, found by core');
+        self::assertSame(
+            ['/admin-cabinet/module-conference-link/module-conference-link/save' => ['body-scan']],
+            (new ConferenceLinkConf())->getWafExemptions()
+        );
     }
 
     public function testCredentialsAreKeptWhenGoodAndReplacedWhenNot(): void

@@ -10,7 +10,7 @@ use PHPUnit\Framework\TestCase;
 final class LinkValidatorTest extends TestCase
 {
     private const BASE = [
-        'conference_extension' => '354233',
+        'conference_uniqid'    => 'CONFERENCE-354233',
         'provider_uniqid'      => 'SIP-1601534775',
         'dst_number'           => '84957776675',
     ];
@@ -18,7 +18,7 @@ final class LinkValidatorTest extends TestCase
     private static function validator(): LinkValidator
     {
         return new LinkValidator(
-            ['354233', '0354233', '200'],
+            ['CONFERENCE-354233' => '354233', 'CONFERENCE-0' => '0354233', 'CONFERENCE-200' => '200', '42' => '4200', 'CONFERENCE-BAD' => '35a'],
             ['SIP-1601534775' => 'SIP-1601534775', 'SIP-TRUNK-INB' => 'trunkuser', 'SIP-BROKEN' => '']
         );
     }
@@ -33,7 +33,7 @@ final class LinkValidatorTest extends TestCase
         $r = self::validator()->check(self::BASE);
         self::assertTrue($r->isValid(), json_encode($r->errors));
         self::assertSame([
-            'conference_extension' => '354233',
+            'conference_uniqid'    => 'CONFERENCE-354233',
             'provider_uniqid'      => 'SIP-1601534775',
             'dst_number'           => '84957776675',
             'dtmf'                 => '',
@@ -102,15 +102,16 @@ final class LinkValidatorTest extends TestCase
     public static function fieldCases(): iterable
     {
         $e = 'module_conflink_error_';
-        // conference_extension
-        yield 'room ok' => ['conference_extension', '200', null];
-        yield 'room leading zero kept' => ['conference_extension', '0354233', null];
-        yield 'room empty' => ['conference_extension', '', $e . 'room_required'];
-        yield 'room letters' => ['conference_extension', '35a', $e . 'room_format'];
-        yield 'room 21 digits' => ['conference_extension', str_repeat('1', 21), $e . 'room_format'];
-        yield 'room unknown' => ['conference_extension', '999', $e . 'room_unknown'];
-        yield 'room pattern' => ['conference_extension', '_X!', $e . 'room_format'];
-        yield 'room int' => ['conference_extension', 200, null];
+        // conference_uniqid: the room by its id; its number must suit ConfBridge
+        yield 'room ok' => ['conference_uniqid', 'CONFERENCE-200', null];
+        yield 'room with a leading-zero number' => ['conference_uniqid', 'CONFERENCE-0', null];
+        yield 'room empty' => ['conference_uniqid', '', $e . 'room_required'];
+        yield 'room NULL (migrated without a room)' => ['conference_uniqid', null, $e . 'room_required'];
+        yield 'room by its number, not its id' => ['conference_uniqid', '354233', $e . 'room_unknown'];
+        yield 'room unknown' => ['conference_uniqid', 'CONFERENCE-999', $e . 'room_unknown'];
+        yield 'room number not digits' => ['conference_uniqid', 'CONFERENCE-BAD', $e . 'room_format'];
+        yield 'room pattern' => ['conference_uniqid', '_X!', $e . 'room_unknown'];
+        yield 'room numeric id as int' => ['conference_uniqid', 42, null];
         // provider_uniqid
         yield 'provider inbound' => ['provider_uniqid', 'SIP-TRUNK-INB', null];
         yield 'provider empty' => ['provider_uniqid', '', $e . 'provider_required'];
@@ -245,7 +246,7 @@ final class LinkValidatorTest extends TestCase
     public function testInjectionRejectedInEveryStrictField(string $payload): void
     {
         $fields = [
-            'conference_extension', 'provider_uniqid', 'dst_number', 'dtmf', 'dtmf_delay', 'callerid',
+            'conference_uniqid', 'provider_uniqid', 'dst_number', 'dtmf', 'dtmf_delay', 'callerid',
             'ring_timeout', 'arm_delay', 'linger', 'max_attempts', 'backoff',
         ];
         // Where the payload is legitimately part of the field's syntax.

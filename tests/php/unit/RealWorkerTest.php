@@ -12,12 +12,16 @@ use Modules\ModuleConferenceLink\Lib\CtlClient;
 use Modules\ModuleConferenceLink\Lib\ModulePaths;
 use Modules\ModuleConferenceLink\Lib\PidFile;
 use Modules\ModuleConferenceLink\Lib\RestActions;
+use Modules\ModuleConferenceLink\Lib\RestAPI\Links\Processor;
+use Modules\ModuleConferenceLink\Lib\ConferenceLinkConf;
+use Modules\ModuleConferenceLink\Lib\WorkerClient;
 use Modules\ModuleConferenceLink\Lib\WorkerCommand;
 use PHPUnit\Framework\TestCase;
 
 /**
- * The PHP side against the real bin/conflink-worker and bin/conflink-ctl (Python, ZeroMQ):
- * supervise, push a rendered config, ask status, hang up, stop. No Asterisk is needed (the
+ * The PHP side against the real bin/conflink-worker (Python, pyzmq): supervise, push a rendered
+ * config (bin/conflink-ctl), ask status and hang up from PHP over ZeroMQ (WorkerClient, and the
+ * REST Processor core calls), stop. No Asterisk is needed (the
  * worker keeps answering its control socket while AMI is unreachable).
  * The interpreter is $CONFLINK_PYTHON, else what bin/conflink-worker picks (the checkout's
  * .venv); without pyzmq/panoramisk the test fails, it is not skipped.
@@ -53,8 +57,8 @@ final class RealWorkerTest extends TestCase
             'control_endpoint' => 'tcp://127.0.0.1:' . self::freePort(),
             'control_token'    => bin2hex(random_bytes(16)),
         ];
-        $links = [['id' => '7', 'conference_extension' => '0354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '+4930123']];
-        $render = static fn (array $links): string => (new ConfigRenderer())->render($links, ['0354233'], ['SIP-1' => 'SIP-1'], $settings)->yaml;
+        $links = [['id' => '7', 'conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '+4930123']];
+        $render = static fn (array $links): string => (new ConfigRenderer())->render($links, ['CONFERENCE-1' => '0354233'], ['SIP-1' => 'SIP-1'], $settings)->yaml;
         AtomicFile::write($paths->configFile(), $render($links));
 
         $log = new \ArrayObject();
@@ -72,47 +76,67 @@ final class RealWorkerTest extends TestCase
         $pid = $this->sup->childPid();
         self::assertGreaterThan(0, $pid);
 
-        $ctl  = new CtlClient($paths);
-        $ping = null;
-        $up   = Support::waitFor(function () use ($ctl, &$ping): bool {
+        $ctl    = new CtlClient($paths);
+        $worker = new WorkerClient($paths);
+        $ping   = null;
+        $up     = Support::waitFor(function () use ($worker, &$ping): bool {
             $this->sup->tick(microtime(true));
-            $ping = $ctl->ping();
+            $ping = $worker->ping();
             return $ping->ok;
         }, 20.0);
         self::assertTrue($up, "worker did not answer: {$ping?->error}\n" . implode("\n", $log->getArrayCopy())
             . "\n" . @file_get_contents($paths->workerStderrLog()));
         self::assertSame($pid, (new PidFile($paths->pidFile()))->runningPid(), 'the PID file names the live worker');
 
-        $links[] = ['id' => '8', 'conference_extension' => '0354233', 'provider_uniqid' => 'SIP-1', 'dst_number' => '100', 'enabled' => '0'];
+        $links[] = ['id' => '8', 'conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '100', 'enabled' => '0'];
         AtomicFile::write($paths->configFile(), $render($links));
         $push = $ctl->pushConfig($paths->configFile());
         self::assertTrue($push->ok, $push->error);
 
-        $status = (new RestActions($ctl))->handle('status', []);
-        self::assertTrue($status['success'], $status['error']);
-        self::assertFalse($status['data']['ami']['connected']);
-        self::assertSame(['7', '8'], array_column($status['data']['links'], 'id'));
-        self::assertSame('0354233', $status['data']['links'][0]['room'], 'room stays a string end to end');
+        $raw = $worker->status();
+        self::assertTrue($raw->ok, $raw->error);
+        self::assertFalse($raw->reply['ami']['connected']);
+        self::assertSame(['7', '8'], array_column($raw->reply['links'], 'id'));
+        self::assertSame('0354233', $raw->reply['links'][0]['room'], 'room stays a string end to end');
 
-        $hangup = (new RestActions($ctl))->handle('hangup', ['link' => '7']);
-        self::assertFalse($hangup['success'], 'nothing to hang up');
-        self::assertNotSame('', $hangup['error']);
-        $unknown = $ctl->dial('99');
+        // The REST resource as core runs it: BaseRestController queues {action, data}, the
+        // API worker calls the Processor.
+        ConferenceLinkConf::usePaths($paths);
+        try {
+            $api = Processor::callBack(['action' => 'getStatus', 'data' => ['httpMethod' => 'GET']]);
+            self::assertTrue($api->success, json_encode($api->messages));
+            self::assertSame(200, $api->httpCode);
+            self::assertSame(['7', '8'], array_map('strval', array_keys($api->data['links'])));
+            self::assertSame('0354233', $api->data['links']['7']['room']);
+            $hangup = Processor::callBack(['action' => 'hangup', 'data' => ['id' => '7', 'httpMethod' => 'POST']]);
+            self::assertFalse($hangup->success, 'nothing to hang up');
+            self::assertSame(422, $hangup->httpCode);
+            self::assertNotSame('', $hangup->messages['error'][0]);
+        } finally {
+            ConferenceLinkConf::usePaths(null);
+        }
+        $unknown = $worker->dial('99');
         self::assertFalse($unknown->ok);
         self::assertSame(1, $unknown->exitCode);
+        self::assertSame("link: no link with id '99'", $unknown->error);
 
         // A wrong token is refused by the worker.
         $bad = $settings;
         $bad['control_token'] = 'wrong-token-123';
         $badPaths = new ModulePaths($top, "{$dir}/etc-bad", "{$dir}/run", "{$dir}/log");
         AtomicFile::write($badPaths->configFile(), (new ConfigRenderer())->render([], [], [], $bad)->yaml);
-        $refused = (new CtlClient($badPaths))->status();
+        $refused = (new WorkerClient($badPaths))->status();
         self::assertFalse($refused->ok);
         self::assertSame('unauthorized', $refused->error);
 
         $this->sup->stopChild();
         self::assertFalse(PidFile::isAlive($pid));
         self::assertNull((new PidFile($paths->pidFile()))->read());
-        self::assertFalse($ctl->ping()->ok);
+        $t0   = microtime(true);
+        $dead = $worker->ping();
+        self::assertFalse($dead->ok);
+        self::assertSame(3, $dead->exitCode);
+        self::assertStringContainsString('connection refused', $dead->error);
+        self::assertLessThan(0.5, microtime(true) - $t0, 'a stopped worker is reported at once');
     }
 }

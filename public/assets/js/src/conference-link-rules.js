@@ -12,17 +12,18 @@
 /* eslint-disable no-control-regex */
 (function exportRules(root, factory) {
     if (typeof module === 'object' && module.exports) {
-        module.exports = factory();
+        // eslint-disable-next-line global-require
+        module.exports = factory(require('./conference-link-presets.js'));
     } else {
         // eslint-disable-next-line no-param-reassign
-        root.ConferenceLinkRules = factory();
+        root.ConferenceLinkRules = factory(root.ConferenceLinkPresets);
     }
-}(typeof self !== 'undefined' ? self : this, () => {
+}(typeof self !== 'undefined' ? self : this, (Presets) => {
     const ERROR_PREFIX = 'module_conflink_error_';
 
     // Every editable column of m_ConferenceLinks, in form order.
     const FIELDS = [
-        'conference_extension',
+        'conference_uniqid',
         'provider_uniqid',
         'dst_number',
         'dtmf',
@@ -36,12 +37,22 @@
         'redial_on_drop',
         'enabled',
         'description',
+        // 0.2.0: dial-in preset and far-end handling.
+        'preset',
+        'meeting_id',
+        'participant_id',
+        'passcode',
+        'prompt_silence',
+        'prompt_timeout',
+        'dtmf_mode',
+        'dead_air',
+        'end_cooldown',
     ];
 
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
 
     const DEFAULTS = {
-        conference_extension: '',
+        conference_uniqid: '',
         provider_uniqid: '',
         dst_number: '',
         dtmf: '',
@@ -55,16 +66,33 @@
         redial_on_drop: '1',
         enabled: '1',
         description: '',
+        preset: 'custom',
+        meeting_id: '',
+        participant_id: '',
+        passcode: '',
+        prompt_silence: '1',
+        prompt_timeout: '20',
+        dtmf_mode: 'auto',
+        dead_air: '0',
+        end_cooldown: '120',
     };
+
+    // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
+    const NEW_IN_0_2 = FIELDS.slice(FIELDS.indexOf('preset'));
+
+    const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
+
+    // dead_air: 0 = off, else min..max seconds.
+    const DEAD_AIR = { min: 5, max: 3600 };
 
     // Anchors are explicit: JS `$` never matches before a trailing newline, and the PHP
     // side uses the D modifier for the same reason.
     const PATTERNS = {
         id: /^[1-9][0-9]{0,17}$/,
-        conference_extension: /^[0-9]{1,20}$/,
+        room_number: /^[0-9]{1,20}$/,
         endpoint: /^[A-Za-z0-9_.~+-]{1,80}$/,
         dst_number: /^[0-9+*#]{1,32}$/,
-        dtmf: /^[0-9*#A-Dabcdw W]{0,64}$/,
+        dtmf: /^[0-9*#A-Dabcdw Wp]{0,64}$/,
         callerid: /^[0-9+]{0,32}$/,
         decimal: /^[0-9]{1,5}(\.[0-9]{1,3})?$/,
         integer: /^[0-9]{1,5}$/,
@@ -77,6 +105,10 @@
         linger: [0, 3600, false, 'linger_range'],
         ring_timeout: [5, 300, true, 'ring_timeout_range'],
         max_attempts: [0, 100, true, 'max_attempts_range'],
+        prompt_silence: [0.2, 5, false, 'prompt_silence_range'],
+        prompt_timeout: [1, 120, false, 'prompt_timeout_range'],
+        dead_air: [0, DEAD_AIR.max, true, 'dead_air_range'],
+        end_cooldown: [0, 3600, true, 'end_cooldown_range'],
     };
 
     const BACKOFF = {
@@ -89,7 +121,8 @@
     const MAX_INPUT_BYTES = 1024;
 
     // Test call duration (seconds) offered on the modify page.
-    const TEST_CALL = { min: 5, max: 600, default: 30 };
+    // One source: conflink.config.LIMITS['test_call_seconds'] (tests/js/limits-agreement.test.js).
+    const TEST_CALL = { min: 1, max: 3600, default: 30 };
 
     function err(suffix) {
         return ERROR_PREFIX + suffix;
@@ -194,13 +227,22 @@
 
     /**
      * DTMF as typed by the admin → the form stored and sent to the worker:
-     * spaces dropped, a-d upper-cased, w/W (pauses) kept. Null if the input is invalid.
+     * spaces dropped, a-d upper-cased, w/W (pauses) and p (prompt) kept. Null if invalid.
      */
     function normalizeDtmf(value) {
-        if (typeof value !== 'string' || !PATTERNS.dtmf.test(value)) {
-            return null;
+        return Presets.normalizeDtmf(value);
+    }
+
+    // The room's number by its uniqid; `true` when `rooms` is a bare list of uniqids (the
+    // form's options: existence only), null when the room is not there.
+    function roomNumber(rooms, uniqid) {
+        if (Array.isArray(rooms)) {
+            return rooms.map(String).indexOf(uniqid) === -1 ? null : true;
         }
-        return value.replace(/ /g, '').replace(/[abcd]/g, (c) => c.toUpperCase());
+        if (rooms && Object.prototype.hasOwnProperty.call(rooms, uniqid)) {
+            return String(rooms[uniqid]);
+        }
+        return null;
     }
 
     function providerEndpoint(providers, uniqid) {
@@ -216,8 +258,10 @@
     /**
      * Validates one field's raw value. Returns null when valid, else the error key —
      * the same key the server-side validator (Lib/LinkValidator.php) returns.
-     * `context.rooms` (array of extensions) and `context.providers` (array of uniqids, or
+     * `context.rooms` (array of uniqids, or {uniqid: extension}) and `context.providers` (array of uniqids, or
      * {uniqid: endpoint}) enforce existence when given, as the server always does.
+     * `context.preset` (default custom) decides which of dtmf / meeting_id / participant_id /
+     * passcode count: the server ignores the ones the preset does not use.
      */
     function validateField(field, value, context) {
         const ctx = context || {};
@@ -235,6 +279,15 @@
         if (FIELDS.indexOf(field) === -1) {
             return err('unknown_field');
         }
+        if ((value === null || value === undefined) && NEW_IN_0_2.indexOf(field) !== -1) {
+            // A row from before these columns (LinkValidator::NEW_IN_0_2): the default.
+            return validateField(field, DEFAULTS[field], ctx);
+        }
+        const preset = ctx.preset === undefined || ctx.preset === null ? DEFAULTS.preset : ctx.preset;
+        const presetField = Presets.FIELDS.indexOf(field) !== -1;
+        if ((field === 'dtmf' && preset !== Presets.CUSTOM) || (presetField && Presets.fieldsOf(preset).indexOf(field) === -1)) {
+            return null;
+        }
         const text = asText(value);
         if (text === null) {
             return err('not_text');
@@ -243,17 +296,19 @@
             return err('too_long');
         }
         switch (field) {
-            case 'conference_extension':
+            case 'conference_uniqid': {
                 if (text === '') {
                     return err('room_required');
                 }
-                if (!PATTERNS.conference_extension.test(text)) {
-                    return err('room_format');
+                if (ctx.rooms === undefined) {
+                    return null;
                 }
-                if (Array.isArray(ctx.rooms) && ctx.rooms.map(String).indexOf(text) === -1) {
+                const number = roomNumber(ctx.rooms, text);
+                if (number === null) {
                     return err('room_unknown');
                 }
-                return null;
+                return number === true || PATTERNS.room_number.test(number) ? null : err('room_format');
+            }
             case 'provider_uniqid': {
                 if (text === '') {
                     return err('provider_required');
@@ -274,13 +329,31 @@
                 return PATTERNS.dst_number.test(text) ? null : err('number_format');
             case 'dtmf':
                 return PATTERNS.dtmf.test(text) ? null : err('dtmf_format');
+            case 'preset':
+                return Presets.NAMES.indexOf(text) === -1 ? err('preset') : null;
+            case 'meeting_id':
+            case 'participant_id':
+            case 'passcode':
+                return Presets.build(preset, { [field]: text }).errors[field] || null;
+            case 'dtmf_mode':
+                return DTMF_MODES.indexOf(text) === -1 ? err('dtmf_mode') : null;
+            case 'dead_air': {
+                if (!inRange(text, 0, DEAD_AIR.max, true)) {
+                    return err('dead_air_range');
+                }
+                const n = Number(text);
+                return n !== 0 && n < DEAD_AIR.min ? err('dead_air_range') : null;
+            }
             case 'callerid':
                 return PATTERNS.callerid.test(text) ? null : err('callerid_format');
             case 'dtmf_delay':
             case 'arm_delay':
             case 'linger':
             case 'ring_timeout':
-            case 'max_attempts': {
+            case 'max_attempts':
+            case 'prompt_silence':
+            case 'prompt_timeout':
+            case 'end_cooldown': {
                 const [min, max, integer, suffix] = RANGES[field];
                 return inRange(text, min, max, integer) ? null : err(suffix);
             }
@@ -325,8 +398,9 @@
     function validateLink(values, context) {
         const prepared = prepare(values);
         const errors = {};
+        const ctx = Object.assign({}, context || {}, { preset: prepared.preset });
         FIELDS.forEach((field) => {
-            const error = validateField(field, prepared[field], context);
+            const error = validateField(field, prepared[field], ctx);
             if (error !== null) {
                 errors[field] = error;
             }
@@ -341,7 +415,7 @@
 
     // Every error key a form field can produce (suffixes after ERROR_PREFIX).
     const FIELD_ERRORS = {
-        conference_extension: ['room_required', 'room_format', 'room_unknown'],
+        conference_uniqid: ['room_required', 'room_format', 'room_unknown'],
         provider_uniqid: ['provider_required', 'provider_unknown', 'provider_endpoint'],
         dst_number: ['number_required', 'number_format'],
         dtmf: ['dtmf_format'],
@@ -355,7 +429,20 @@
         redial_on_drop: ['checkbox'],
         enabled: ['checkbox'],
         description: ['description_chars', 'description_too_long'],
+        preset: ['preset'],
+        prompt_silence: ['prompt_silence_range'],
+        prompt_timeout: ['prompt_timeout_range'],
+        dtmf_mode: ['dtmf_mode'],
+        dead_air: ['dead_air_range'],
+        end_cooldown: ['end_cooldown_range'],
     };
+    // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
+    Presets.FIELDS.forEach((field) => {
+        FIELD_ERRORS[field] = [];
+        Presets.NAMES.forEach((preset) => {
+            Presets.errorKeys(preset, field).forEach((key) => FIELD_ERRORS[field].push(key.slice(ERROR_PREFIX.length)));
+        });
+    });
     const COMMON_ERRORS = ['not_text', 'too_long'];
 
     /**
@@ -405,6 +492,8 @@
         BACKOFF,
         DESCRIPTION_MAX,
         MAX_INPUT_BYTES,
+        DTMF_MODES,
+        DEAD_AIR,
         TEST_CALL,
         FIELD_ERRORS,
         COMMON_ERRORS,

@@ -1,5 +1,5 @@
 /*
- * ModuleConferenceLink — turns one link's normalised status (statusAction, see
+ * ModuleConferenceLink — turns one link's normalised status (the REST status, see
  * App/Lib/LinkStatus.php) into display strings. Pure functions, no DOM: the page scripts
  * put the strings in with jQuery .text(), never as HTML.
  *
@@ -15,6 +15,41 @@
 }(typeof self !== 'undefined' ? self : this, () => {
     const DASH = '—';
     const LOG_LIMIT = 20;
+
+    // Far-end states (design.md "Far-end prompts and state") → translation key.
+    const FAR_END = {
+        ringing: 'module_conflink_far_end_ringing',
+        sending_dtmf: 'module_conflink_far_end_sending_dtmf',
+        waiting: 'module_conflink_far_end_waiting',
+        in_meeting: 'module_conflink_far_end_in_meeting',
+        silent: 'module_conflink_far_end_silent',
+    };
+
+    // Stop reasons (status `stop`) that get their own explanation instead of last_error.
+    const STOP_TEXTS = {
+        meeting_ended: 'module_conflink_stop_meeting_ended',
+    };
+
+    function isCount(value) {
+        return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+    }
+
+    /**
+     * "Sending DTMF, step 2 of 3", "In the meeting", … or DASH when there is no call.
+     * Returns [key, text].
+     */
+    function farEndView(link, tr) {
+        const key = link && typeof link.far_end === 'string' && Object.prototype.hasOwnProperty.call(FAR_END, link.far_end)
+            ? link.far_end : '';
+        if (key === '') {
+            return ['', DASH];
+        }
+        if (key === 'sending_dtmf' && isCount(link.dtmf_step) && isCount(link.dtmf_steps) && link.dtmf_steps > 0) {
+            return [key, tr('module_conflink_far_end_sending_dtmf_step')
+                .replace('%k%', String(link.dtmf_step)).replace('%n%', String(link.dtmf_steps))];
+        }
+        return [key, tr(FAR_END[key])];
+    }
 
     function pad(n) {
         return n < 10 ? `0${n}` : String(n);
@@ -78,7 +113,7 @@
     }
 
     /**
-     * @param {object|null} link one entry of statusAction's `links`, or null/undefined
+     * @param {object|null} link one entry of the REST status `links`, or null/undefined
      * @param {function(string): string} t translation lookup (globalTranslate key → text)
      * @param {number} nowMs Date.now()
      * @param {string} [locale] admin language's locale for times of day (see formatClock)
@@ -96,6 +131,9 @@
                 attempts: DASH,
                 next_attempt_in: DASH,
                 last_error: DASH,
+                farEndKey: '',
+                farEnd: DASH,
+                stop: '',
                 log: [],
             };
         }
@@ -117,6 +155,12 @@
                 duration: formatSeconds(entry ? entry.duration : null, unit),
             };
         });
+        const [farEndKey, farEnd] = farEndView(link, tr);
+        const stop = typeof link.stop === 'string' && Object.prototype.hasOwnProperty.call(STOP_TEXTS, link.stop) ? link.stop : '';
+        let lastError = link.last_error ? String(link.last_error) : DASH;
+        if (stop !== '') {
+            lastError = tr(STOP_TEXTS[stop]);
+        }
         return {
             stateKey,
             // An untranslated state shows its machine name rather than a raw key.
@@ -126,7 +170,10 @@
             since: formatSince(link.since, nowMs, unit, locale),
             attempts,
             next_attempt_in: formatSeconds(link.next_attempt_in, unit),
-            last_error: link.last_error ? String(link.last_error) : DASH,
+            last_error: lastError,
+            farEndKey,
+            farEnd,
+            stop,
             log,
         };
     }
@@ -151,7 +198,64 @@
         return Object.prototype.hasOwnProperty.call(colors, stateKey) ? colors[stateKey] : '';
     }
 
+    /**
+     * The module's REST v3 resource (Lib/RestAPI/Links/Controller.php, #[ApiResource] path;
+     * tests/php check that both say the same). Core's TokenManager adds the Bearer token.
+     */
+    const REST_URL = '/pbxcore/api/v3/module-conference-link/links';
+    const CONTROL_ACTIONS = ['dial', 'hangup'];
+
+    function statusUrl() {
+        return `${REST_URL}:getStatus`;
+    }
+
+    function controlUrl(id, action) {
+        if (CONTROL_ACTIONS.indexOf(action) < 0) {
+            throw new Error(`unknown control action ${action}`);
+        }
+        return `${REST_URL}/${encodeURIComponent(String(id))}:${action}`;
+    }
+
+    /**
+     * The normalised status (App/Lib/LinkStatus) out of a REST reply body — also the body of a
+     * 503 when the worker does not answer — or null when the body is not one.
+     */
+    function unwrapStatus(body) {
+        const data = body && typeof body === 'object' ? body.data : null;
+        if (!data || typeof data !== 'object' || typeof data.ok !== 'boolean') {
+            return null;
+        }
+        return data;
+    }
+
+    /**
+     * The warning above the status: none when all is well; the worker's start problem in its
+     * own words when the supervisor recorded one; else "the worker does not answer".
+     */
+    function workerWarning(status, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        if (!status || !status.ok) {
+            if (status && typeof status.start_problem === 'string' && status.start_problem !== '') {
+                return `${tr('module_conflink_WorkerCannotStart')} ${status.start_problem}`;
+            }
+            return tr('module_conflink_WorkerUnavailable');
+        }
+        return status.ami_connected === false ? tr('module_conflink_AmiDisconnected') : '';
+    }
+
+    /** {ok, text} for a dial / hang-up reply body (or a failed request's body, or nothing). */
+    function controlResult(body, okText, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        if (body && body.result === true) {
+            return { ok: true, text: okText };
+        }
+        const errors = body && body.messages && Array.isArray(body.messages.error) ? body.messages.error : [];
+        const first = errors.find((e) => typeof e === 'string' && e !== '');
+        return { ok: false, text: first || tr('module_conflink_WorkerUnavailable') };
+    }
+
     return {
-        DASH, LOG_LIMIT, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, farEndView, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));

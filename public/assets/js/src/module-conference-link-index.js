@@ -88,13 +88,13 @@ const ConferenceLinkIndex = {
         }
         self.inFlight = true;
         $.ajax({
-            url: self.url('status'),
+            url: ConferenceLinkStatus.statusUrl(),
             method: 'GET',
             dataType: 'json',
             cache: false,
             timeout: 10000,
-        }).done((response) => self.render(response))
-            .fail(() => self.render(null))
+        }).done((body) => self.render(ConferenceLinkStatus.unwrapStatus(body)))
+            .fail((xhr) => self.render(ConferenceLinkStatus.unwrapStatus(xhr && xhr.responseJSON)))
             .always(() => {
                 self.inFlight = false;
                 if (document.visibilityState === 'visible') {
@@ -106,13 +106,7 @@ const ConferenceLinkIndex = {
     render(response) {
         const self = ConferenceLinkIndex;
         const ok = !!(response && response.ok);
-        let warning = '';
-        if (!ok) {
-            warning = self.t('module_conflink_WorkerUnavailable');
-        } else if (response.ami_connected === false) {
-            warning = self.t('module_conflink_AmiDisconnected');
-        }
-        self.showMessage(warning);
+        self.showMessage(ConferenceLinkStatus.workerWarning(response, self.t));
         $('#conflink-table tr.conflink-row').each((i, tr) => {
             const $tr = $(tr);
             const id = String($tr.data('id'));
@@ -125,7 +119,12 @@ const ConferenceLinkIndex = {
                 .addClass(ConferenceLinkStatus.stateColor(model.stateKey))
                 .text(model.stateKey === 'connected' && model.since !== ConferenceLinkStatus.DASH
                     ? `${model.state} · ${model.since}` : model.state);
-            $tr.find('td.conflink-state').empty().append($label);
+            const $cell = $tr.find('td.conflink-state').empty().append($label);
+            if (model.farEndKey !== '') {
+                // Ringing, sending DTMF (step k of n), held, in the meeting, silent.
+                $cell.append($('<div class="conflink-far-end"></div>')
+                    .attr('data-far-end', model.farEndKey).text(model.farEnd));
+            }
             $tr.find('td.conflink-last-error').text(model.last_error === ConferenceLinkStatus.DASH ? '' : model.last_error);
         });
     },

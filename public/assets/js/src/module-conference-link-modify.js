@@ -6,7 +6,7 @@
  */
 
 /* global globalRootUrl, globalTranslate, globalWebAdminLanguage, SemanticLocalization, Form,
-   ConferenceLinkRules, ConferenceLinkStatus, $ */
+   ConferenceLinkRules, ConferenceLinkStatus, ConferenceLinkPresets, $ */
 
 const ConferenceLinkModify = {
     $formObj: $('#conflink-form'),
@@ -36,13 +36,17 @@ const ConferenceLinkModify = {
         self.$formObj.find('.ui.dropdown').dropdown({ fullTextSearch: true });
         // Existence checks in the browser use the options the server rendered; options
         // marked missing are not valid choices.
-        self.rooms = self.optionValues('conference_extension');
+        self.rooms = self.optionValues('conference_uniqid');
         self.providers = self.optionValues('provider_uniqid');
         ConferenceLinkRules.installSemanticRules($.fn.form.settings.rules, () => ({
             rooms: self.rooms,
             providers: self.providers,
+            // The named fields and the custom DTMF count only for the chosen preset.
+            preset: self.preset(),
         }));
-        self.initializeDtmfPreview();
+        $('#conflink-advanced').accordion();
+        self.initializePresets();
+        self.initializeDeadAir();
         self.initializeForm();
         self.initializeControls();
         self.initializeStatus();
@@ -62,24 +66,84 @@ const ConferenceLinkModify = {
         return values;
     },
 
-    initializeDtmfPreview() {
-        const $input = $('#dtmf');
-        const $preview = $('#conflink-dtmf-preview');
-        const $line = $('#conflink-dtmf-preview-line');
+    preset() {
+        return String($('select[name="preset"]').val() || ConferenceLinkRules.DEFAULTS.preset);
+    },
+
+    /** Shows the chosen preset's help line and fields, and keeps the preview current. */
+    initializePresets() {
+        const self = ConferenceLinkModify;
+        const inputs = ['dtmf'].concat(ConferenceLinkPresets.FIELDS).map((f) => `#${f}`).join(', ');
         const update = () => {
-            const normalised = ConferenceLinkRules.normalizeDtmf(String($input.val() || ''));
-            // Nothing to send: no "Will be sent as:" with nothing after it.
-            $line.toggle(normalised !== '');
-            $preview.text(normalised === null ? '—' : normalised);
+            const preset = self.preset();
+            $('.conflink-preset-help, .conflink-preset-label').each((i, el) => {
+                $(el).toggle($(el).data('preset') === preset);
+            });
+            $('.conflink-preset-field, .conflink-custom-dtmf').each((i, el) => {
+                const presets = String($(el).data('presets') || '').split(' ');
+                $(el).toggle(presets.indexOf(preset) !== -1);
+            });
+            const values = {};
+            ['dtmf'].concat(ConferenceLinkPresets.FIELDS).forEach((f) => {
+                values[f] = ConferenceLinkRules.phpTrim(String($(`#${f}`).val() || ''));
+            });
+            const view = ConferenceLinkPresets.preview(preset, values, self.t);
+            $('#conflink-dtmf-preview').text(view.code).toggle(view.code !== '');
+            $('#conflink-dtmf-preview-note').text(view.note);
+            $('#conflink-dtmf-preview-line').attr('data-kind', view.kind);
         };
-        $input.on('input change', update);
+        $('select[name="preset"]').on('change', () => {
+            update();
+            // Errors shown for the previous preset's fields no longer apply.
+            self.$formObj.find('.conflink-preset-field, .conflink-custom-dtmf').removeClass('error')
+                .find('.prompt').remove();
+        });
+        $(inputs).on('input change', update);
         update();
+    },
+
+    /** "Do nothing" stores dead_air 0; "Hang up and redial" asks for the seconds. */
+    initializeDeadAir() {
+        const $policy = $('select[name="dead_air_policy"]');
+        const $seconds = $('#dead_air');
+        const update = () => {
+            const redial = $policy.val() === 'redial';
+            $('#conflink-dead-air-field').toggle(redial);
+            if (redial && ($seconds.val() === '0' || $seconds.val() === '')) {
+                $seconds.val('60').trigger('change');
+            } else if (!redial && $seconds.val() !== '0') {
+                // Hidden and off: 0, so its rule cannot refuse a value nobody sees.
+                $seconds.val('0').trigger('change');
+            }
+        };
+        $policy.on('change', update);
+        update();
+    },
+
+    /** Opens the collapsed section when one of its fields is refused, so the error is seen. */
+    openAdvancedOnError() {
+        const advanced = ['prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown'];
+        const errors = ConferenceLinkRules.validateLink(
+            ConferenceLinkModify.formValues(),
+            { rooms: ConferenceLinkModify.rooms, providers: ConferenceLinkModify.providers },
+        );
+        if (advanced.some((f) => Object.prototype.hasOwnProperty.call(errors, f))) {
+            $('#conflink-advanced').accordion('open', 0);
+        }
+    },
+
+    formValues() {
+        const values = ConferenceLinkModify.$formObj.form('get values');
+        if (values.dead_air_policy !== 'redial') {
+            values.dead_air = '0';
+        }
+        return values;
     },
 
     cbBeforeSendForm(settings) {
         const result = settings;
         // Unchecked boxes must reach the server as '0', not vanish from the POST body.
-        result.data = ConferenceLinkRules.prepare(ConferenceLinkModify.$formObj.form('get values'));
+        result.data = ConferenceLinkRules.prepare(ConferenceLinkModify.formValues());
         result.data.id = ConferenceLinkModify.linkId();
         return result;
     },
@@ -95,17 +159,18 @@ const ConferenceLinkModify = {
         Form.cbBeforeSendForm = ConferenceLinkModify.cbBeforeSendForm;
         Form.cbAfterSendForm = ConferenceLinkModify.cbAfterSendForm;
         Form.initialize();
+        $('#submitbutton').on('click', () => ConferenceLinkModify.openAdvancedOnError());
     },
 
     initializeControls() {
         const self = ConferenceLinkModify;
         $('#conflink-call-now').on('click', (e) => {
             e.preventDefault();
-            self.control('dial', {}, $(e.currentTarget));
+            self.control('dial', { force: '0' }, 'module_conflink_DialSent', $(e.currentTarget));
         });
         $('#conflink-hang-up').on('click', (e) => {
             e.preventDefault();
-            self.control('hangup', {}, $(e.currentTarget));
+            self.control('hangup', {}, 'module_conflink_HangupSent', $(e.currentTarget));
         });
         $('#conflink-test-call').on('click', (e) => {
             e.preventDefault();
@@ -114,7 +179,7 @@ const ConferenceLinkModify = {
                 self.showControlResult(false, self.t('module_conflink_error_test_seconds'));
                 return;
             }
-            self.control('testCall', { seconds }, $(e.currentTarget));
+            self.control('dial', { force: '1', seconds }, 'module_conflink_TestCallSent', $(e.currentTarget));
         });
     },
 
@@ -124,7 +189,7 @@ const ConferenceLinkModify = {
             && !Form.$submitButton.hasClass('disabled');
     },
 
-    control(action, extra, $button) {
+    control(action, data, okKey, $button) {
         const self = ConferenceLinkModify;
         if (self.linkId() === '') {
             return;
@@ -135,18 +200,17 @@ const ConferenceLinkModify = {
         }
         $button.addClass('loading');
         self.$controls().addClass('disabled').prop('disabled', true);
+        const show = (body) => {
+            const result = ConferenceLinkStatus.controlResult(body, self.t(okKey), self.t);
+            self.showControlResult(result.ok, result.text);
+        };
         $.ajax({
-            url: self.url(action),
+            url: ConferenceLinkStatus.controlUrl(self.linkId(), action),
             method: 'POST',
             dataType: 'json',
-            data: Object.assign({ id: self.linkId() }, extra),
+            data,
             timeout: 15000,
-        }).done((response) => {
-            self.showControlResult(!!(response && response.success), response && response.message
-                ? String(response.message) : self.t('module_conflink_WorkerUnavailable'));
-        }).fail(() => {
-            self.showControlResult(false, self.t('module_conflink_WorkerUnavailable'));
-        }).always(() => {
+        }).done(show).fail((xhr) => show(xhr && xhr.responseJSON)).always(() => {
             $button.removeClass('loading');
             // The next status reply decides whether the buttons come back.
             self.refreshStatus();
@@ -208,15 +272,15 @@ const ConferenceLinkModify = {
         self.stopPolling();
         self.inFlight = true;
         $.ajax({
-            url: self.url('status'),
+            url: ConferenceLinkStatus.statusUrl(),
             method: 'GET',
             dataType: 'json',
             cache: false,
             timeout: 10000,
-        }).done((response) => {
-            self.renderStatus(response);
-        }).fail(() => {
-            self.renderStatus(null);
+        }).done((body) => {
+            self.renderStatus(ConferenceLinkStatus.unwrapStatus(body));
+        }).fail((xhr) => {
+            self.renderStatus(ConferenceLinkStatus.unwrapStatus(xhr && xhr.responseJSON));
         }).always(() => {
             self.inFlight = false;
             self.scheduleNext();
@@ -224,16 +288,12 @@ const ConferenceLinkModify = {
     },
 
     renderStatus(response) {
+        // far_end: the display text (model.farEnd) under the status key's name.
         const self = ConferenceLinkModify;
         const $message = $('#conflink-status-message');
         const ok = !!(response && response.ok);
         const link = ok && response.links ? response.links[self.linkId()] : null;
-        let warning = '';
-        if (!ok) {
-            warning = self.t('module_conflink_WorkerUnavailable');
-        } else if (response.ami_connected === false) {
-            warning = self.t('module_conflink_AmiDisconnected');
-        }
+        const warning = ConferenceLinkStatus.workerWarning(response, self.t);
         $message.toggleClass('hidden', warning === '').text(warning);
         self.setControlsEnabled(ok);
 
@@ -244,8 +304,9 @@ const ConferenceLinkModify = {
             Date.now(),
             locale,
         );
+        model.far_end = model.farEnd;
         const $table = $('#conflink-status-table');
-        ['internal_participants', 'external_channel', 'since', 'attempts', 'next_attempt_in', 'last_error']
+        ['internal_participants', 'external_channel', 'since', 'attempts', 'next_attempt_in', 'last_error', 'far_end']
             .forEach((key) => $table.find(`[data-status="${key}"]`).text(model[key]));
         const $state = $('<span class="ui label"></span>')
             .addClass(ConferenceLinkStatus.stateColor(model.stateKey))

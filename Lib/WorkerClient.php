@@ -1,0 +1,134 @@
+<?php
+
+/*
+ * ModuleConferenceLink — keeps an external party in a MikoPBX conference room.
+ * GPL-3.0-or-later.
+ */
+
+declare(strict_types=1);
+
+namespace Modules\ModuleConferenceLink\Lib;
+
+use JsonException;
+use RuntimeException;
+
+/**
+ * The worker's control commands (design.md "Control protocol": ping, status, dial, hangup)
+ * spoken from PHP directly over ZeroMQ (ZmtpClient): no process is started, so a status poll
+ * costs about a millisecond instead of a Python interpreter start. Endpoint and token come
+ * from the worker's config file, as for conflink-ctl --config.
+ *
+ * Results use conflink-ctl's exit codes (CtlResult): 0 accepted, 1 refused by the worker,
+ * 2 local problem, 3 no answer. When the worker does not answer and the supervisor recorded
+ * why it cannot start (StartProblem), that reason is the error text.
+ */
+final class WorkerClient
+{
+    public const DEFAULT_TIMEOUT = 3.0;
+    /** Length of a forced (test) call the worker accepts, seconds (one source: conflink.config.LIMITS). */
+    public const MIN_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][0];
+    public const MAX_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][1];
+    private const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
+
+    public function __construct(private readonly ModulePaths $paths, private readonly float $timeout = self::DEFAULT_TIMEOUT)
+    {
+    }
+
+    public function ping(): CtlResult
+    {
+        return $this->send(['cmd' => 'ping']);
+    }
+
+    public function status(): CtlResult
+    {
+        return $this->send(['cmd' => 'status']);
+    }
+
+    /** The error text of a test-call length out of range, worded as the worker words it. */
+    public static function secondsError(): string
+    {
+        return sprintf('seconds: must be between %s and %s', LinkValidator::formatFloat((float)self::MIN_DIAL_SECONDS),
+            LinkValidator::formatFloat((float)self::MAX_DIAL_SECONDS));
+    }
+
+    /**
+     * @param ?string $seconds keep a forced call up this long (decimal text, MIN_DIAL_SECONDS..MAX_DIAL_SECONDS)
+     */
+    public function dial(string $linkId, bool $force = false, ?string $seconds = null): CtlResult
+    {
+        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+        }
+        $payload = ['cmd' => 'dial', 'link' => $linkId, 'force' => $force];
+        if ($seconds !== null) {
+            $canonical = LinkValidator::withinLimit($seconds, LinkValidator::LIMITS['test_call_seconds']);
+            if ($canonical === null) {
+                return CtlResult::localError(self::secondsError());
+            }
+            $payload['seconds'] = (float)$canonical;
+        }
+
+        return $this->send($payload);
+    }
+
+    public function hangup(string $linkId): CtlResult
+    {
+        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+        }
+
+        return $this->send(['cmd' => 'hangup', 'link' => $linkId]);
+    }
+
+    /**
+     * @param array<string, mixed> $payload one control request without the token
+     */
+    public function send(array $payload): CtlResult
+    {
+        try {
+            $control = ControlSettings::fromConfigFile($this->paths->configFile());
+        } catch (RuntimeException $e) {
+            return CtlResult::localError($e->getMessage());
+        }
+        if ($control->token !== '') {
+            $payload['token'] = $control->token;
+        }
+        try {
+            $body = json_encode($payload, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_PRESERVE_ZERO_FRACTION | JSON_THROW_ON_ERROR);
+            $raw  = (new ZmtpClient($control->endpoint, $this->timeout))->request($body);
+        } catch (JsonException $e) {
+            return CtlResult::localError('cannot encode the request as JSON: ' . $e->getMessage());
+        } catch (ZmtpError $e) {
+            return $this->noReply($e);
+        }
+        $reply = json_decode($raw, true);
+        if (!is_array($reply) || !is_bool($reply['ok'] ?? null)) {
+            $error = "unexpected answer from {$control->endpoint}: " . json_encode(substr($raw, 0, 200));
+            return new CtlResult(false, ZmtpError::EXIT_NO_ANSWER, ['ok' => false, 'error' => $error], $error);
+        }
+        if ($reply['ok']) {
+            return new CtlResult(true, 0, $reply, '');
+        }
+        $error          = is_string($reply['error'] ?? null) && $reply['error'] !== '' ? $reply['error'] : 'failed';
+        $reply['error'] = $error;
+
+        return new CtlResult(false, 1, $reply, $error);
+    }
+
+    private function noReply(ZmtpError $e): CtlResult
+    {
+        $error = $e->getMessage();
+        $reply = ['ok' => false];
+        if ($e->getCode() === ZmtpError::EXIT_NO_ANSWER) {
+            $problem = (new StartProblem($this->paths->startProblemFile()))->read();
+            if ($problem !== null) {
+                $error                  = 'conflink-worker cannot start: ' . $problem;
+                $reply['start_problem'] = $problem;
+            }
+        }
+        $reply['error'] = $error;
+        $code           = $e->getCode() === ZmtpError::EXIT_LOCAL ? ZmtpError::EXIT_LOCAL : ZmtpError::EXIT_NO_ANSWER;
+
+        return new CtlResult(false, $code, $reply, $error);
+    }
+}
