@@ -62,6 +62,15 @@ class ConferenceLinkConf extends ConfigClass
     }
 
     /**
+     * Asterisk modules the join context needs that MikoPBX's modules.conf (autoload=no) does not
+     * load: TALK_DETECT and WaitForCondition (DialplanBuilder::REQUIRED_MODULES).
+     */
+    public function generateModulesConf(): string
+    {
+        return DialplanBuilder::modulesConf();
+    }
+
+    /**
      * The module's own AMI user (localhost only, least privilege, filtered events).
      */
     public function generateManagerConf(): string

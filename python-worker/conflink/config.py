@@ -76,6 +76,21 @@ TEST_CALL_SECONDS_MIN = LIMITS["test_call_seconds"].low
 TEST_CALL_SECONDS_MAX = LIMITS["test_call_seconds"].high
 TEST_CALL_SECONDS_DEFAULT = float(LIMITS["test_call_seconds"].default or 30.0)
 
+# `p` in a DTMF sequence: wait for the far end's prompt to end (design.md "Far-end prompts").
+PROMPT_TOKEN = "p"
+DTMF_MODES = ("auto", "rfc4733", "inband", "info")
+
+
+def _bounds(key: str) -> tuple[float, float, float]:
+    limit = LIMITS[key]
+    return float(limit.default or 0), limit.low, limit.high
+
+
+# (default, low, high) of the far-end keys, from LIMITS.
+PROMPT_SILENCE = _bounds("prompt_silence")  # seconds of far-end silence that end a prompt
+PROMPT_TIMEOUT = _bounds("prompt_timeout")  # seconds from a `p` step's start before going on anyway
+DEAD_AIR = _bounds("dead_air")  # seconds of silence (RTP flowing) before hang-up + redial; 0 = off
+END_COOLDOWN = _bounds("end_cooldown")  # seconds to wait after the far end ended a long call
 # Keys from the room: an internal participant presses `room_keys` and the external call
 # sends it to the far end (Zoom, Teams, Webex and Meet toggle the line's mute with *6).
 DIGIT_CHARS = frozenset("0123456789*#ABCD")
@@ -196,11 +211,19 @@ class LinkConfig:
     arm_delay: float = 0.0
     linger: float = 0.0
     retry: RetryConfig = field(default_factory=RetryConfig)
+    prompt_silence: float = PROMPT_SILENCE[0]
+    prompt_timeout: float = PROMPT_TIMEOUT[0]
+    dtmf_mode: str = "auto"
+    dead_air: int = int(DEAD_AIR[0])
+    end_cooldown: int = int(END_COOLDOWN[0])
     room_keys: str = ROOM_KEYS_DEFAULT
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
-        return (self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout)
+        return (
+            self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout,
+            self.prompt_silence, self.prompt_timeout, self.dtmf_mode,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +341,12 @@ def _room_keys(value: object, path: str) -> str:
     return value
 
 
+def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(path, f"{_show(value)} is not one of {', '.join(choices)}")
+    return value
+
+
 def _endpoint(value: object, path: str) -> str:
     parsed, error = control_endpoint_error(value)
     if parsed is None:
@@ -357,6 +386,7 @@ def _parse_retry(value: object, path: str) -> RetryConfig:
 _LINK_KEYS = {
     "id", "room", "enabled", "endpoint", "number", "dtmf", "dtmf_delay", "callerid",
     "ring_timeout", "arm_delay", "linger", "retry",
+    "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
     # room controls (issue 12)
     "room_keys",
 }
@@ -377,6 +407,14 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         arm_delay=_limit(doc.get("arm_delay", 0), f"{path}.arm_delay", "arm_delay"),
         linger=_limit(doc.get("linger", 0), f"{path}.linger", "linger"),
         retry=_parse_retry(doc.get("retry", {}), f"{path}.retry"),
+        prompt_silence=_limit(doc.get("prompt_silence", PROMPT_SILENCE[0]), f"{path}.prompt_silence",
+                              "prompt_silence"),
+        prompt_timeout=_limit(doc.get("prompt_timeout", PROMPT_TIMEOUT[0]), f"{path}.prompt_timeout",
+                              "prompt_timeout"),
+        dtmf_mode=_choice(doc.get("dtmf_mode", "auto"), f"{path}.dtmf_mode", DTMF_MODES),
+        dead_air=int(_limit(doc.get("dead_air", int(DEAD_AIR[0])), f"{path}.dead_air", "dead_air")),
+        end_cooldown=int(_limit(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
+                                "end_cooldown")),
         room_keys=_room_keys(doc.get("room_keys", ROOM_KEYS_DEFAULT), f"{path}.room_keys"),
     )
 

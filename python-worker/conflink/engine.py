@@ -7,6 +7,7 @@ turned into an Originate on the wire within the same callback that read the even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -25,8 +26,10 @@ from .fsm import (
     MuteExternal,
     Originate,
     SendDigits,
+    SetVar,
     StartTimer,
     VerifyRoom,
+    parse_dtmf_event,
 )
 from .rules import (
     CALL_PREFIX,
@@ -352,6 +355,28 @@ class Engine:
             self._run(machine.external_gone(uid, failure, now))
         self._check_all_gone()
 
+    def _on_talking(self, message: Any, talking: bool) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        machine = self.machines.get(link_id) if link_id else None
+        if machine is not None:
+            self._run(machine.far_end_talking(uid, talking, self._clock()))
+
+    def _on_talking_start(self, message: Any) -> None:
+        self._on_talking(message, True)
+
+    def _on_talking_stop(self, message: Any) -> None:
+        self._on_talking(message, False)
+
+    def _on_user_event(self, message: Any) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        machine = self.machines.get(link_id) if link_id else None
+        report = parse_dtmf_event({k: _field(message, k) for k in ("UserEvent", "Step", "Phase", "Digits")})
+        if machine is not None and report is not None:
+            segment, phase, digits = report
+            self._run(machine.dtmf_event(uid, segment, phase, digits, self._clock()))
+
     def _on_dtmf_end(self, message: Any) -> None:
         # Only what a participant pressed (Received); our own PlayDTMF/SendDTMF go out as Sent.
         if _field(message, "Direction") != "Received":
@@ -392,6 +417,9 @@ class Engine:
         "DialEnd": _on_dialend,
         "Hangup": _on_hangup,
         "OriginateResponse": _on_originate_response,
+        "ChannelTalkingStart": _on_talking_start,
+        "ChannelTalkingStop": _on_talking_stop,
+        "UserEvent": _on_user_event,
         "DTMFEnd": _on_dtmf_end,
         "ConfbridgeMute": _on_confbridge_mute,
         "ConfbridgeUnmute": _on_confbridge_unmute,
@@ -420,6 +448,8 @@ class Engine:
             elif isinstance(action, VerifyRoom):
                 if self.ami is not None and self.ami.ready:
                     self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
+            elif isinstance(action, SetVar):
+                self._set_var(action)
             elif isinstance(action, Decision):
                 machine = self.machines.get(action.link_id)
                 state = machine.state if machine else "removed"
@@ -485,6 +515,16 @@ class Engine:
             log.warning("link=%s %s refused: %s", action.link_id,
                         "mute" if action.muted else "unmute", _field(head, "Message"))
 
+    def _set_var(self, action: SetVar) -> None:
+        ami = self.ami
+        if ami is None or not ami.ready or not action.channel:
+            # The dialplan's own bound (prompt_timeout + grace) then moves the call on.
+            log.warning("link=%s cannot set %s on %s: %s", action.link_id, action.name, action.call_id,
+                        "no channel name yet" if ami and ami.ready else "AMI is not connected")
+            return
+        with contextlib.suppress(AmiNotReady):
+            ami.send({"Action": "Setvar", "Channel": action.channel, "Variable": action.name, "Value": action.value})
+
     def _originate(self, action: Originate) -> None:
         link: LinkConfig = action.link
         config = self.config
@@ -510,6 +550,9 @@ class Engine:
                 f"CONFLINK_DTMF_DELAY_MS={round(link.dtmf_delay * 1000)}",
                 # Not required by the dialplan: lets call history show the number dialled.
                 f"CONFLINK_NUMBER={link.number}",
+                f"CONFLINK_PROMPT_SILENCE_MS={round(link.prompt_silence * 1000)}",
+                f"CONFLINK_PROMPT_TIMEOUT_MS={round(link.prompt_timeout * 1000)}",
+                f"CONFLINK_DTMF_MODE={link.dtmf_mode}",
             ],
         }
         if link.callerid:
