@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .causes import Failure
-from .config import TEST_CALL_SECONDS_DEFAULT, LinkConfig, check_test_call_seconds
+from .config import TEST_CALL_SECONDS_DEFAULT, LinkConfig, check_send_digits, check_test_call_seconds
 
 # Timer kinds. The engine keeps at most one timer per (link, kind).
 ARM = "arm"
@@ -42,6 +42,9 @@ HANGUP_RETRIES = 3
 HANGUP_VERIFY_SECONDS = 30.0
 JOIN_MARGIN_SECONDS = 15.0
 ATTEMPT_LOG_SIZE = 20
+# Room keys: the digits of one sequence must follow each other within this many seconds
+# (a person pressing *6 takes well under a second; a stray * long ago must not count).
+ROOM_KEYS_GAP_SECONDS = 3.0
 
 # Far end. Sound without a pause of prompt_silence for this long is not a prompt and not a
 # meeting (people pause): a lobby or waiting room playing music. Display only.
@@ -159,7 +162,28 @@ class SetVar:
     value: str
 
 
-Action = Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision | SetVar
+@dataclass(frozen=True, slots=True)
+class SendDigits:
+    """Play `digits` to the far end on the live external call (PlayDTMF, one per digit)."""
+
+    link_id: str
+    call_id: str
+    channel: str
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class MuteExternal:
+    """Mute (or unmute) the external party in the room (ConfbridgeMute/ConfbridgeUnmute)."""
+
+    link_id: str
+    room: str
+    call_id: str
+    channel: str
+    muted: bool
+
+
+Action = Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision | SetVar | SendDigits | MuteExternal
 
 
 # ------------------------------------------------------------------------- call record
@@ -190,6 +214,8 @@ class Call:
     dtmf_step: int = 0
     far_waiting: bool = False
     far_silent: bool = False
+    # Muted in the room as ConfBridge last reported it (ConfbridgeMute/Unmute events).
+    muted: bool = False
 
     @property
     def joined(self) -> bool:
@@ -282,6 +308,11 @@ class LinkMachine:
     attempt_log: deque[AttemptRecord] = field(default_factory=lambda: deque(maxlen=ATTEMPT_LOG_SIZE))
     # Long calls the far end ended with normal clearing in this busy period (meeting ended).
     meeting_ends: int = 0
+    # The administrator muted the external party: holds for the busy period, so a redialled
+    # call joins muted too; the room emptying clears it.
+    muted: bool = False
+    # Room keys typed so far per internal participant: (digits, time of the last one).
+    _keys: dict[str, tuple[str, float]] = field(default_factory=dict)
     _seq: int = 0
     _actions: list[Action] = field(default_factory=list)
 
@@ -295,6 +326,7 @@ class LinkMachine:
         return self._step(now)
 
     def internal_left(self, uid: str, now: float) -> list[Action]:
+        self._keys.pop(uid, None)
         if uid in self.internals:
             self.internals.discard(uid)
             if not self.internals:
@@ -329,6 +361,7 @@ class LinkMachine:
             self._emit(Hangup(self.link.id, call.call_id, call.channel))
             self._cancel(JOIN_DEADLINE)
             self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now, answered_at=now)
+            self._keep_muted()
             return
         if channel:
             call.channel = channel
@@ -344,6 +377,71 @@ class LinkMachine:
             self._cancel(PROMPT)
             self._note(f"external call {call_id} joined the room")
             self._watch_far_end(call, now)
+            self._keep_muted()
+
+    def internal_digit(self, uid: str, digit: str, now: float) -> list[Action]:
+        """An internal participant pressed `digit` (a DTMFEnd received on its channel).
+
+        When the participant's last digits, each within ROOM_KEYS_GAP_SECONDS of the one
+        before, spell the link's `room_keys`, the external call sends them to the far end."""
+        keys = self.link.room_keys
+        if not keys or uid not in self.internals or len(digit) != 1:
+            return []
+        typed, last = self._keys.get(uid, ("", now))
+        if now - last > ROOM_KEYS_GAP_SECONDS:
+            typed = ""
+        typed = (typed + digit)[-len(keys):]
+        if typed != keys:
+            self._keys[uid] = (typed, now)
+            return []
+        self._keys.pop(uid, None)
+        call = self.call
+        if call is None or not call.joined or not call.channel or call.hangup_reason is not None:
+            self._note(f"room keys {keys} pressed by {uid}, but no external call is in the room")
+        else:
+            self._note(f"room keys {keys} pressed by {uid}: sending them to the far end")
+            self._emit(SendDigits(self.link.id, call.call_id, call.channel, keys))
+        return self._take()
+
+    def manual_dtmf(self, digits: str, now: float) -> tuple[bool, str, list[Action]]:
+        """The administrator sends `digits` to the far end on the live call."""
+        if (error := check_send_digits(digits)) is not None:
+            return False, error, []
+        call = self._live_call()
+        if call is None:
+            return False, "no live external call in the room", []
+        self._note(f"sending {digits} to the far end (administrator)")
+        self._emit(SendDigits(self.link.id, call.call_id, call.channel or "", digits))
+        return True, f"sending {len(digits)} digit(s)", self._take()
+
+    def manual_mute(self, muted: bool, now: float) -> tuple[bool, str, list[Action]]:
+        """The administrator mutes or unmutes the external party (for this busy period)."""
+        call = self._live_call()
+        if call is None:
+            return False, "no live external call in the room", []
+        self.muted = muted
+        word = "muting" if muted else "unmuting"
+        self._note(f"{word} the external party (administrator)")
+        self._emit(MuteExternal(self.link.id, self.link.room, call.call_id, call.channel or "", muted))
+        return True, word, self._take()
+
+    def external_mute_seen(self, call_id: str, muted: bool) -> None:
+        """ConfBridge reports the external party's mute state (ConfbridgeMute/Unmute event)."""
+        call = self._own(call_id)
+        if call is not None:
+            call.muted = muted
+
+    def _live_call(self) -> Call | None:
+        call = self.call
+        if call is None or not call.joined or not call.channel or call.hangup_reason is not None:
+            return None
+        return call
+
+    def _keep_muted(self) -> None:
+        call = self._live_call()
+        if self.muted and call is not None and not call.muted:
+            self._note(f"external call {call.call_id} joins muted (muted by the administrator)")
+            self._emit(MuteExternal(self.link.id, self.link.room, call.call_id, call.channel or "", True))
 
     def external_channel(self, call_id: str, channel: str) -> None:
         """Learn the channel name of a call still dialling (from Newchannel/DialBegin)."""
@@ -732,6 +830,8 @@ class LinkMachine:
             "external_channel": call.channel if call else None,
             "external_joined": bool(call and call.joined),
             "external_since": (call.joined_at or call.started) if call else None,
+            "external_muted": bool(call and call.muted),
+            "muted": self.muted,
             "attempts": self.attempts,
             "max_attempts": self._max_attempts(),
             "last_error": self.last_error,
@@ -782,6 +882,8 @@ class LinkMachine:
             if self.stop is not None and self.stop.kind in _BUSY_PERIOD_STOPS:
                 self.stop = None
             self.meeting_ends = 0
+            self.muted = False
+            self._keys.clear()
             if call is not None and call.hangup_reason is None and not call.test:
                 if link.linger > 0:
                     if LINGER not in self.timers:

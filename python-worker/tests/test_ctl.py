@@ -101,6 +101,16 @@ class Engine:
         self.calls.append(("hangup", link_id))
         return {"ok": False, "error": f"link {link_id}: no external call"}
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        self.calls.append(("dtmf", link_id, digits))
+        return {"ok": True, "message": f"sending {len(digits)} digit(s)"}
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        self.calls.append(("mute" if muted else "unmute", link_id))
+        if link_id == "2":
+            return {"ok": False, "error": "no live external call in the room"}
+        return {"ok": True, "message": "muting" if muted else "unmuting"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -277,6 +287,27 @@ async def test_dial_and_hangup(worker: Worker) -> None:
     r = await run_ctl("--endpoint", worker.endpoint, "dial", "nope")
     assert r.rc == 1 and "link: no link with id 'nope'" in r.out
     assert worker.engine.calls == [("dial", "2", True, 20.0), ("dial", "1", False, None), ("hangup", "1")]
+
+
+@pytest.mark.asyncio
+async def test_room_controls_dtmf_mute_unmute(worker: Worker) -> None:
+    ep = worker.endpoint
+    r = await run_ctl("--endpoint", ep, "dtmf", "1", "*6")
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "sending 2 digit(s)"}', r
+    r = await run_ctl("--endpoint", ep, "mute", "1")
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "muting"}', r
+    r = await run_ctl("--endpoint", ep, "unmute", "1")
+    assert r.rc == 0, r
+    r = await run_ctl("--endpoint", ep, "mute", "2")
+    assert r.rc == 1 and r.out.strip() == "error: no live external call in the room", r
+    # Refused by the worker's validation before the engine is asked: exit 1 like every refusal.
+    r = await run_ctl("--endpoint", ep, "dtmf", "1", "12w3")
+    assert r.rc == 1 and "digits: 'w' is not a DTMF digit" in r.out, r
+    r = await run_ctl("--endpoint", ep, "unmute", "nope")
+    assert r.rc == 1 and "link: no link with id 'nope'" in r.out, r
+    r = await run_ctl("--endpoint", ep, "dtmf", "1")
+    assert r.rc == 2, r  # usage: DIGITS missing
+    assert worker.engine.calls == [("dtmf", "1", "*6"), ("mute", "1"), ("unmute", "1"), ("mute", "2")]
 
 
 @pytest.mark.asyncio
