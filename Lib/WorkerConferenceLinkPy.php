@@ -44,6 +44,9 @@ class WorkerConferenceLinkPy extends WorkerBase
     public function start(array $argv): void
     {
         $paths = ConferenceLinkConf::paths();
+        // Disable and uninstall stop this process by this file (WorkerStop), not only by title.
+        $ownPid = WorkerStop::wrapperPidFile($paths);
+        $ownPid->write(getmypid());
         // Cold start: the config in /etc may be missing or stale; the DB is the truth.
         (new ConfigService($paths))->writeConfig();
 
@@ -58,7 +61,14 @@ class WorkerConferenceLinkPy extends WorkerBase
             },
             startProblem: new StartProblem($paths->startProblemFile()),
         );
-        $this->supervisor->run();
+        try {
+            $this->supervisor->run();
+        } finally {
+            // A soft restart's successor may already have written its own PID there.
+            if ($ownPid->read() === getmypid()) {
+                $ownPid->remove();
+            }
+        }
     }
 
     public function signalHandler(int $signal): void
