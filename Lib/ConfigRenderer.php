@@ -38,7 +38,7 @@ final class ConfigRenderer
     private const TOKEN_RE = '/^[\x21-\x7E]{1,256}$/D';
     private const HOST_RE = '/^[A-Za-z0-9.:-]{1,253}$/D';
     private const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
-    private const CONTROL_RE = '~^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})|ipc:///[\x21-\x7E]{1,99})$~D';
+    public const CONTROL_RE = '~^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})|ipc:///[\x21-\x7E]{1,99})$~D';
 
     /**
      * @param list<array<string, mixed>> $links             m_ConferenceLinks rows
@@ -49,6 +49,15 @@ final class ConfigRenderer
      *
      * @throws InvalidArgumentException when a global setting breaks the schema (names the key)
      */
+    /**
+     * The worker's rule (conflink.config.control_endpoint_error; tests/php/unit/LimitsAgreementTest.php).
+     */
+    public static function validControlEndpoint(string $endpoint): bool
+    {
+        return preg_match(self::CONTROL_RE, $endpoint, $m) === 1
+            && (!isset($m[1]) || $m[1] === '' || ((int)$m[1] >= 1 && (int)$m[1] <= 65535));
+    }
+
     public function render(array $links, array $rooms, array $providerEndpoints, array $settings): RenderedConfig
     {
         $validator = new LinkValidator($rooms, $providerEndpoints);
@@ -104,8 +113,7 @@ final class ConfigRenderer
             throw new InvalidArgumentException('ami.secret: must be 1-128 printable ASCII characters');
         }
         $endpoint = (string)($settings['control_endpoint'] ?? 'tcp://127.0.0.1:' . self::DEFAULT_CONTROL_PORT);
-        if (preg_match(self::CONTROL_RE, $endpoint, $m) !== 1
-            || (isset($m[1]) && $m[1] !== '' && ((int)$m[1] < 1 || (int)$m[1] > 65535))) {
+        if (!self::validControlEndpoint($endpoint)) {
             throw new InvalidArgumentException('control.endpoint: must be tcp://127.0.0.1:<port>, tcp://localhost:<port>, tcp://[::1]:<port> or ipc://<absolute path>');
         }
         $token = (string)($settings['control_token'] ?? '');

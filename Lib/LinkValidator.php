@@ -61,8 +61,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  * Missing optional fields take the defaults below (DEFAULTS). The columns added in 0.2.0
  * (NEW_IN_0_2) also take their default when they are NULL: a 0.1.0 row migrated by core reads
  * as preset custom with its old sequence and today's timing.
- * The limits of the worker keys (prompt_silence … end_cooldown) are python-worker's
- * conflink/config.py's; tests/php/unit/WorkerParserAgreementTest checks both sides agree.
+ * The limits are python-worker's conflink/config.py's (LIMITS below is the copy;
+ * tests/php/unit/LimitsAgreementTest compares them, WorkerParserAgreementTest feeds values on
+ * and around every far-end limit to both sides and checks the worker's defaults are DEFAULTS).
  */
 final class LinkValidator
 {
@@ -106,9 +107,35 @@ final class LinkValidator
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
 
+    /**
+     * field => [low, high, integer, off]: off is a value allowed below low that means "off".
+     * A copy of the worker's one source, conflink.config.LIMITS (python-worker/conflink/config.py);
+     * tests/php/unit/LimitsAgreementTest.php fails when they differ. backoff: each item;
+     * test_call_seconds: the length of a test call (not a column).
+     */
+    public const LIMITS = [
+        'dtmf_delay'        => [0.0, 60.0, false, null],
+        'arm_delay'         => [0.0, 3600.0, false, null],
+        'linger'            => [0.0, 3600.0, false, null],
+        'prompt_silence'    => [0.2, 5.0, false, null],
+        'prompt_timeout'    => [1.0, 120.0, false, null],
+        'ring_timeout'      => [5, 300, true, null],
+        'max_attempts'      => [0, 100, true, null],
+        'dead_air'          => [5, 3600, true, 0],
+        'end_cooldown'      => [0, 3600, true, null],
+        'backoff'           => [1.0, 3600.0, false, null],
+        'test_call_seconds' => [1.0, 3600.0, false, null],
+    ];
+
+    /** backoff: at most this many items. */
+    public const BACKOFF_MAX_ITEMS = 20;
+
+    /** A test call lasts this long unless asked otherwise (seconds). */
+    public const TEST_CALL_DEFAULT = 30;
+
     /** dead_air: 0 = off, else this range (seconds). */
-    public const DEAD_AIR_MIN = 5;
-    public const DEAD_AIR_MAX = 3600;
+    public const DEAD_AIR_MIN = self::LIMITS['dead_air'][0];
+    public const DEAD_AIR_MAX = self::LIMITS['dead_air'][1];
 
     /** Every column a link row has, in table order (id first). */
     public const FIELDS = [
@@ -142,6 +169,9 @@ final class LinkValidator
     public const NUMBER_RE = '/^[0-9+*#]{1,32}$/D';
     public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw Wp]{0,64}$/D';
     public const DTMF_CANONICAL_RE = '/^[0-9*#ABCDwWp]{0,64}$/D';
+    /** Keys from the room (room_keys, '' = off) and the digits of a dtmf command (conflink.config PATTERNS). */
+    public const ROOM_KEYS_RE = '/^[0-9*#ABCD]{0,8}$/D';
+    public const SEND_DIGITS_RE = '/^[0-9*#ABCD]{1,32}$/D';
     public const CALLERID_RE = '/^[0-9+]{0,32}$/D';
     public const ENDPOINT_RE = '/^[A-Za-z0-9_.~+-]{1,80}$/D';
     private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';
@@ -283,42 +313,19 @@ final class LinkValidator
             }
         }
 
-        $decimals = [
-            'dtmf_delay' => [0.0, 60.0, 'dtmf_delay_range'],
-            'arm_delay'  => [0.0, 3600.0, 'arm_delay_range'],
-            'linger'     => [0.0, 3600.0, 'linger_range'],
-            'prompt_silence' => [0.2, 5.0, 'prompt_silence_range'],
-            'prompt_timeout' => [1.0, 120.0, 'prompt_timeout_range'],
-        ];
-        foreach ($decimals as $field => [$low, $high, $key]) {
+        foreach (self::LIMITS as $field => $limit) {
+            if (!in_array($field, self::FIELDS, true) || $field === 'backoff') {
+                continue;
+            }
             $raw = $text($field);
             if ($raw === null) {
                 continue;
             }
-            $canonical = self::canonicalDecimal($raw, $low, $high);
+            $canonical = self::withinLimit($raw, $limit);
             if ($canonical === null) {
-                $errors[$field] = self::ERROR_PREFIX . $key;
+                $errors[$field] = self::ERROR_PREFIX . $field . '_range';
             } else {
                 $values[$field] = $canonical;
-            }
-        }
-
-        $integers = [
-            'ring_timeout' => [5, 300, 'ring_timeout_range'],
-            'max_attempts' => [0, 100, 'max_attempts_range'],
-            'dead_air'     => [0, self::DEAD_AIR_MAX, 'dead_air_range'],
-            'end_cooldown' => [0, 3600, 'end_cooldown_range'],
-        ];
-        foreach ($integers as $field => [$low, $high, $key]) {
-            $raw = $text($field);
-            if ($raw === null) {
-                continue;
-            }
-            if (preg_match(self::INTEGER_RE, $raw) !== 1 || (int)$raw < $low || (int)$raw > $high
-                || ($field === 'dead_air' && (int)$raw !== 0 && (int)$raw < self::DEAD_AIR_MIN)) {
-                $errors[$field] = self::ERROR_PREFIX . $key;
-            } else {
-                $values[$field] = (string)(int)$raw;
             }
         }
 
@@ -399,6 +406,27 @@ final class LinkValidator
     }
 
     /**
+     * Canonical text of $raw within a LIMITS entry ("01.50" → "1.5", "007" → "7"), or null.
+     *
+     * @param array{0: int|float, 1: int|float, 2: bool, 3: int|float|null} $limit
+     */
+    public static function withinLimit(string $raw, array $limit): ?string
+    {
+        [$low, $high, $integer, $off] = $limit;
+        if ($integer) {
+            if (preg_match(self::INTEGER_RE, $raw) !== 1) {
+                return null;
+            }
+            $value = (int)$raw;
+            return ($value >= $low && $value <= $high) || ($off !== null && $value === $off) ? (string)$value : null;
+        }
+        if ($off !== null && preg_match(self::DECIMAL_RE, $raw) === 1 && (float)$raw === (float)$off) {
+            return self::formatFloat((float)$off);
+        }
+        return self::canonicalDecimal($raw, (float)$low, (float)$high);
+    }
+
+    /**
      * Canonical decimal text within [low, high] ("01.50" → "1.5"), or null.
      */
     public static function canonicalDecimal(string $raw, float $low, float $high): ?string
@@ -420,7 +448,7 @@ final class LinkValidator
     public static function canonicalBackoff(string $raw): string
     {
         $items = explode(',', $raw);
-        if (count($items) > 20) {
+        if (count($items) > self::BACKOFF_MAX_ITEMS) {
             return self::ERROR_PREFIX . 'backoff_format';
         }
         $out = [];
@@ -429,7 +457,7 @@ final class LinkValidator
             if (preg_match(self::DECIMAL_RE, $item) !== 1) {
                 return self::ERROR_PREFIX . 'backoff_format';
             }
-            $canonical = self::canonicalDecimal($item, 1.0, 3600.0);
+            $canonical = self::canonicalDecimal($item, (float)self::LIMITS['backoff'][0], (float)self::LIMITS['backoff'][1]);
             if ($canonical === null) {
                 return self::ERROR_PREFIX . 'backoff_range';
             }

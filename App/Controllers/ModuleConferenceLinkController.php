@@ -19,7 +19,6 @@ use Modules\ModuleConferenceLink\App\Lib\LinkInput;
 use Modules\ModuleConferenceLink\App\Lib\LinkRows;
 use Modules\ModuleConferenceLink\App\Lib\LinkStatus;
 use Modules\ModuleConferenceLink\App\Lib\PresetForm;
-use Modules\ModuleConferenceLink\App\Lib\WorkerCommand;
 use Modules\ModuleConferenceLink\Lib\EndpointResolver;
 use Modules\ModuleConferenceLink\Lib\LinkValidator;
 use Modules\ModuleConferenceLink\Lib\WafExemptions;
@@ -81,9 +80,9 @@ class ModuleConferenceLinkController extends BaseController
         $this->view->linkId = $options['id'];
         $this->view->presetUi = PresetForm::view(fn(string $key): string => $this->translation->_($key));
         $this->view->advancedOpen = PresetForm::advancedOpen($values);
-        $this->view->testCallSeconds = WorkerCommand::TEST_CALL_DEFAULT;
-        $this->view->testCallMin = WorkerCommand::TEST_CALL_MIN;
-        $this->view->testCallMax = WorkerCommand::TEST_CALL_MAX;
+        $this->view->testCallSeconds = LinkValidator::TEST_CALL_DEFAULT;
+        $this->view->testCallMin = LinkValidator::LIMITS['test_call_seconds'][0];
+        $this->view->testCallMax = LinkValidator::LIMITS['test_call_seconds'][1];
         $this->view->baseUrl = self::BASE_URL;
         $this->view->pick('Modules/' . self::MODULE_ID . '/ModuleConferenceLink/modify');
     }

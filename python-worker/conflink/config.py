@@ -21,30 +21,160 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:7391"
 DEFAULT_JOIN_CONTEXT = "conflink-join"
 DEFAULT_BACKOFF = (5.0, 15.0, 30.0, 60.0, 120.0)
 
-DTMF_CHARS = frozenset("0123456789*#ABCDwW")
-_ROOM_RE = re.compile(r"^[0-9]{1,20}$")
-_LINK_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
-_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9_.~+-]{1,80}$")
-_NUMBER_RE = re.compile(r"^[0-9+*#]{1,32}$")
-_CALLERID_RE = re.compile(r"^[0-9+]{0,32}$")
+DTMF_CHARS = frozenset("0123456789*#ABCDwWp")
+_MAX_DTMF = 64
+
+# One source for each pattern and limit of a link. The PHP validator (Lib/LinkValidator.php)
+# and the admin page's JS (conference-link-rules.js) keep copies; the agreement tests
+# (tests/php/unit/LimitsAgreementTest.php, tests/js/limits-agreement.test.js) compare them
+# with limits_document().
+PATTERNS: dict[str, str] = {
+    "room": r"^[0-9]{1,20}$",
+    "link_id": r"^[A-Za-z0-9_]{1,32}$",
+    "endpoint": r"^[A-Za-z0-9_.~+-]{1,80}$",
+    "number": r"^[0-9+*#]{1,32}$",
+    "callerid": r"^[0-9+]{0,32}$",
+    "dtmf": r"^[0-9*#ABCDwWp]{0,64}$",
+    # Keys from the room (link key `room_keys`, "" = off) and digits of a `dtmf` command.
+    "room_keys": r"^[0-9*#ABCD]{0,8}$",
+    "send_digits": r"^[0-9*#ABCD]{1,32}$",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    low: float
+    high: float
+    integer: bool
+    default: float | None
+    off: float | None = None  # a value allowed below `low`, meaning "off"
+
+    def check(self, value: float) -> bool:
+        if self.integer and value != int(value):
+            return False
+        return math.isfinite(value) and (self.low <= value <= self.high or value == self.off)
+
+
+# Keys as in the worker's YAML (retry.backoff: each item; BACKOFF_ITEMS: the list's length).
+LIMITS: dict[str, Limit] = {
+    "dtmf_delay": Limit(0, 60, False, 1.0),
+    "ring_timeout": Limit(5, 300, True, 60),
+    "arm_delay": Limit(0, 3600, False, 0.0),
+    "linger": Limit(0, 3600, False, 0.0),
+    "retry.max_attempts": Limit(0, 100, True, 5),
+    "retry.backoff": Limit(1, 3600, False, None),
+    "prompt_silence": Limit(0.2, 5, False, 1.0),
+    "prompt_timeout": Limit(1, 120, False, 20.0),
+    "dead_air": Limit(5, 3600, True, 0, off=0),
+    "end_cooldown": Limit(0, 3600, True, 120),
+    # A forced test call (room empty) stays up this long; not a link key: a dial argument.
+    "test_call_seconds": Limit(1, 3600, False, 30.0),
+}
+BACKOFF_ITEMS = (1, 20)
+
+TEST_CALL_SECONDS_MIN = LIMITS["test_call_seconds"].low
+TEST_CALL_SECONDS_MAX = LIMITS["test_call_seconds"].high
+TEST_CALL_SECONDS_DEFAULT = float(LIMITS["test_call_seconds"].default or 30.0)
+
+# `p` in a DTMF sequence: wait for the far end's prompt to end (design.md "Far-end prompts").
+PROMPT_TOKEN = "p"
+DTMF_MODES = ("auto", "rfc4733", "inband", "info")
+
+
+def _bounds(key: str) -> tuple[float, float, float]:
+    limit = LIMITS[key]
+    return float(limit.default or 0), limit.low, limit.high
+
+
+# (default, low, high) of the far-end keys, from LIMITS.
+PROMPT_SILENCE = _bounds("prompt_silence")  # seconds of far-end silence that end a prompt
+PROMPT_TIMEOUT = _bounds("prompt_timeout")  # seconds from a `p` step's start before going on anyway
+DEAD_AIR = _bounds("dead_air")  # seconds of silence (RTP flowing) before hang-up + redial; 0 = off
+END_COOLDOWN = _bounds("end_cooldown")  # seconds to wait after the far end ended a long call
+# Keys from the room: an internal participant presses `room_keys` and the external call
+# sends it to the far end (Zoom, Teams, Webex and Meet toggle the line's mute with *6).
+DIGIT_CHARS = frozenset("0123456789*#ABCD")
+ROOM_KEYS_DEFAULT = "*6"
+ROOM_KEYS_MAX = 8
+# Digits sent to the far end by a control command (`dtmf`): the same characters, no pauses.
+SEND_DIGITS_MAX = 32
+
+_ROOM_RE = re.compile(PATTERNS["room"])
+_LINK_ID_RE = re.compile(PATTERNS["link_id"])
+_ENDPOINT_RE = re.compile(PATTERNS["endpoint"])
+_NUMBER_RE = re.compile(PATTERNS["number"])
+_CALLERID_RE = re.compile(PATTERNS["callerid"])
 _AMI_USER_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 _CONTEXT_RE = re.compile(r"^[A-Za-z0-9_-]{1,79}$")
 _HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _TOKEN_RE = re.compile(r"^[!-~]{0,256}$")
 _SECRET_RE = re.compile(r"^[ -~]{1,128}$")
 _TCP_RE = re.compile(r"^tcp://(127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})$")
-_MAX_DTMF = 64
-# A forced test call (room empty) stays up this long at most; 30 s unless asked.
-TEST_CALL_SECONDS_MIN = 1.0
-TEST_CALL_SECONDS_MAX = 3600.0
-TEST_CALL_SECONDS_DEFAULT = 30.0
+# ipc://<absolute path>: printable ASCII, at most this many characters (sun_path is 108 bytes).
+MAX_IPC_PATH_CHARS = 100
+
+
+def is_link_id(value: object) -> bool:
+    return isinstance(value, str) and _LINK_ID_RE.fullmatch(value) is not None
 
 
 def check_test_call_seconds(seconds: float) -> str | None:
     """Why `seconds` is not an acceptable test-call length (None: it is)."""
-    if not (math.isfinite(seconds) and TEST_CALL_SECONDS_MIN <= seconds <= TEST_CALL_SECONDS_MAX):
+    if not LIMITS["test_call_seconds"].check(seconds):
         return f"seconds: must be between {TEST_CALL_SECONDS_MIN:g} and {TEST_CALL_SECONDS_MAX:g}"
     return None
+
+
+def check_send_digits(digits: object) -> str | None:
+    """Why `digits` cannot be sent to the far end by a `dtmf` command (None: they can)."""
+    if not isinstance(digits, str) or not digits:
+        return "digits: must be a non-empty string of 0-9 * # A-D"
+    if len(digits) > SEND_DIGITS_MAX:
+        return f"digits: at most {SEND_DIGITS_MAX} characters"
+    bad = next((c for c in digits if c not in DIGIT_CHARS), None)
+    if bad is not None:
+        return f"digits: {bad!r} is not a DTMF digit (0-9 * # A-D)"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ControlEndpoint:
+    url: str
+    transport: str  # "tcp" or "ipc"
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+
+def control_endpoint_error(value: object) -> tuple[ControlEndpoint | None, str]:
+    """The one check of a control endpoint: (parsed, "") or (None, why it is refused)."""
+    if not isinstance(value, str):
+        return None, f"{_show(value)} must be a string"
+    if value.startswith("ipc://"):
+        path = value[len("ipc://"):]
+        if not path.startswith("/") or not 2 <= len(path) <= MAX_IPC_PATH_CHARS or any(
+            ord(c) < 33 or ord(c) > 126 for c in path
+        ):
+            return None, (f"{_show(value)} must be ipc://<absolute path> of at most {MAX_IPC_PATH_CHARS} "
+                          "printable characters")
+        return ControlEndpoint(url=value, transport="ipc", path=path), ""
+    match = _TCP_RE.fullmatch(value)
+    if not match or not 1 <= int(match.group(2)) <= 65535:
+        return None, (f"{_show(value)} is not a local endpoint (tcp://127.0.0.1:<port>, tcp://localhost:<port>, "
+                      "tcp://[::1]:<port> with port 1-65535, or ipc://<absolute path>)")
+    return ControlEndpoint(url=value, transport="tcp", host=match.group(1), port=int(match.group(2))), ""
+
+
+def limits_document() -> dict[str, Any]:
+    """Every limit and pattern above as JSON-ready data (for the agreement tests)."""
+    return {
+        "patterns": dict(PATTERNS),
+        "dtmf_chars": "".join(sorted(DTMF_CHARS)),
+        "limits": {k: {"low": v.low, "high": v.high, "integer": v.integer, "default": v.default, "off": v.off}
+                   for k, v in LIMITS.items()},
+        "backoff_items": list(BACKOFF_ITEMS),
+        "max_ipc_path_chars": MAX_IPC_PATH_CHARS,
+    }
 
 
 class ConfigError(ValueError):
@@ -81,10 +211,19 @@ class LinkConfig:
     arm_delay: float = 0.0
     linger: float = 0.0
     retry: RetryConfig = field(default_factory=RetryConfig)
+    prompt_silence: float = PROMPT_SILENCE[0]
+    prompt_timeout: float = PROMPT_TIMEOUT[0]
+    dtmf_mode: str = "auto"
+    dead_air: int = int(DEAD_AIR[0])
+    end_cooldown: int = int(END_COOLDOWN[0])
+    room_keys: str = ROOM_KEYS_DEFAULT
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
-        return (self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout)
+        return (
+            self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout,
+            self.prompt_silence, self.prompt_timeout, self.dtmf_mode,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +291,18 @@ def _string(value: object, path: str, pattern: re.Pattern[str], what: str) -> st
     return value
 
 
-def _number(value: object, path: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+def _limit(value: object, path: str, key: str) -> float:
+    """A number checked against LIMITS[key]; integers stay int."""
+    limit = LIMITS[key]
+    if limit.integer:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"{_show(value)} is not an integer")
+    elif isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(path, f"{_show(value)} is not a number")
-    number = float(value)
-    if not math.isfinite(number) or not low <= number <= high:
-        raise ConfigError(path, f"{_show(value)} is out of range {low:g}..{high:g}")
-    return number
+    if not limit.check(float(value)):
+        also = f" or {limit.off:g}" if limit.off is not None else ""
+        raise ConfigError(path, f"{_show(value)} is out of range {limit.low:g}..{limit.high:g}{also}")
+    return value if limit.integer else float(value)
 
 
 def _integer(value: object, path: str, low: int, high: int) -> int:
@@ -182,25 +326,32 @@ def _dtmf(value: object, path: str) -> str:
         raise ConfigError(path, f"is longer than {_MAX_DTMF} characters")
     for char in value:
         if char not in DTMF_CHARS:
-            raise ConfigError(path, f"{_show(char)} is not a DTMF character (0-9 * # A-D w W)")
+            raise ConfigError(path, f"{_show(char)} is not a DTMF character (0-9 * # A-D w W p)")
+    return value
+
+
+def _room_keys(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a quoted string of DTMF digits (0-9 * # A-D), or \"\" for off")
+    if len(value) > ROOM_KEYS_MAX:
+        raise ConfigError(path, f"is longer than {ROOM_KEYS_MAX} characters")
+    for char in value:
+        if char not in DIGIT_CHARS:
+            raise ConfigError(path, f"{_show(char)} is not a DTMF digit (0-9 * # A-D)")
+    return value
+
+
+def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(path, f"{_show(value)} is not one of {', '.join(choices)}")
     return value
 
 
 def _endpoint(value: object, path: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(path, f"{_show(value)} must be a string")
-    if value.startswith("ipc://"):
-        socket_path = value[len("ipc://"):]
-        if not socket_path.startswith("/") or len(socket_path) > 100 or any(
-            ord(c) < 33 or ord(c) > 126 for c in socket_path
-        ):
-            raise ConfigError(path, f"{_show(value)} must be ipc://<absolute path> of at most 100 characters")
-        return value
-    match = _TCP_RE.fullmatch(value)
-    if not match:
-        raise ConfigError(path, f"{_show(value)} is not a local endpoint (tcp://127.0.0.1:<port> or ipc://<path>)")
-    _integer(int(match.group(2)), path, 1, 65535)
-    return value
+    parsed, error = control_endpoint_error(value)
+    if parsed is None:
+        raise ConfigError(path, error)
+    return parsed.url
 
 
 def _host(value: object, path: str) -> str:
@@ -222,11 +373,12 @@ def _host(value: object, path: str) -> str:
 
 def _parse_retry(value: object, path: str) -> RetryConfig:
     doc = _mapping(value, path, {"max_attempts", "backoff", "redial_on_drop"})
-    max_attempts = _integer(doc.get("max_attempts", 5), f"{path}.max_attempts", 0, 100)
+    max_attempts = int(_limit(doc.get("max_attempts", 5), f"{path}.max_attempts", "retry.max_attempts"))
     backoff_doc = doc.get("backoff", list(DEFAULT_BACKOFF))
-    if not isinstance(backoff_doc, list) or not 1 <= len(backoff_doc) <= 20:
-        raise ConfigError(f"{path}.backoff", f"{_show(backoff_doc)} must be a list of 1 to 20 numbers")
-    backoff = tuple(_number(item, f"{path}.backoff[{i}]", 0.1, 3600) for i, item in enumerate(backoff_doc))
+    low, high = BACKOFF_ITEMS
+    if not isinstance(backoff_doc, list) or not low <= len(backoff_doc) <= high:
+        raise ConfigError(f"{path}.backoff", f"{_show(backoff_doc)} must be a list of {low} to {high} numbers")
+    backoff = tuple(_limit(item, f"{path}.backoff[{i}]", "retry.backoff") for i, item in enumerate(backoff_doc))
     redial = _boolean(doc.get("redial_on_drop", True), f"{path}.redial_on_drop")
     return RetryConfig(max_attempts=max_attempts, backoff=backoff, redial_on_drop=redial)
 
@@ -234,6 +386,9 @@ def _parse_retry(value: object, path: str) -> RetryConfig:
 _LINK_KEYS = {
     "id", "room", "enabled", "endpoint", "number", "dtmf", "dtmf_delay", "callerid",
     "ring_timeout", "arm_delay", "linger", "retry",
+    "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
+    # room controls (issue 12)
+    "room_keys",
 }
 
 
@@ -246,12 +401,21 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         number=_string(doc["number"], f"{path}.number", _NUMBER_RE, "a number (1-32 of 0-9 + * #)"),
         enabled=_boolean(doc.get("enabled", True), f"{path}.enabled"),
         dtmf=_dtmf(doc.get("dtmf", ""), f"{path}.dtmf"),
-        dtmf_delay=_number(doc.get("dtmf_delay", 1.0), f"{path}.dtmf_delay", 0, 60),
+        dtmf_delay=_limit(doc.get("dtmf_delay", 1.0), f"{path}.dtmf_delay", "dtmf_delay"),
         callerid=_string(doc.get("callerid", ""), f"{path}.callerid", _CALLERID_RE, "a caller ID (digits, +)"),
-        ring_timeout=_integer(doc.get("ring_timeout", 60), f"{path}.ring_timeout", 5, 300),
-        arm_delay=_number(doc.get("arm_delay", 0), f"{path}.arm_delay", 0, 3600),
-        linger=_number(doc.get("linger", 0), f"{path}.linger", 0, 3600),
+        ring_timeout=int(_limit(doc.get("ring_timeout", 60), f"{path}.ring_timeout", "ring_timeout")),
+        arm_delay=_limit(doc.get("arm_delay", 0), f"{path}.arm_delay", "arm_delay"),
+        linger=_limit(doc.get("linger", 0), f"{path}.linger", "linger"),
         retry=_parse_retry(doc.get("retry", {}), f"{path}.retry"),
+        prompt_silence=_limit(doc.get("prompt_silence", PROMPT_SILENCE[0]), f"{path}.prompt_silence",
+                              "prompt_silence"),
+        prompt_timeout=_limit(doc.get("prompt_timeout", PROMPT_TIMEOUT[0]), f"{path}.prompt_timeout",
+                              "prompt_timeout"),
+        dtmf_mode=_choice(doc.get("dtmf_mode", "auto"), f"{path}.dtmf_mode", DTMF_MODES),
+        dead_air=int(_limit(doc.get("dead_air", int(DEAD_AIR[0])), f"{path}.dead_air", "dead_air")),
+        end_cooldown=int(_limit(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
+                                "end_cooldown")),
+        room_keys=_room_keys(doc.get("room_keys", ROOM_KEYS_DEFAULT), f"{path}.room_keys"),
     )
 
 

@@ -17,15 +17,15 @@ import json
 import logging
 import math
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import zmq
 import zmq.asyncio
+
+from .config import ControlEndpoint, check_test_call_seconds, control_endpoint_error, is_link_id
 
 log = logging.getLogger("conflink.control")
 
@@ -35,13 +35,7 @@ MAX_REQUEST_BYTES = 1 << 20
 HARD_MAX_MESSAGE_BYTES = 4 * MAX_REQUEST_BYTES
 # Requests handled at the same time; beyond that the server stops reading (back-pressure).
 MAX_IN_FLIGHT = 32
-# sun_path is 108 bytes on Linux, one of them the terminating NUL.
-MAX_IPC_PATH_BYTES = 107
 
-LINK_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,32}$")
-MAX_DIAL_SECONDS = 86400.0
-
-_TCP_RE = re.compile(r"^tcp://(127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})$")
 
 COMMAND_KEYS: dict[str, frozenset[str]] = {
     "ping": frozenset({"cmd", "token"}),
@@ -49,6 +43,10 @@ COMMAND_KEYS: dict[str, frozenset[str]] = {
     "apply_config": frozenset({"cmd", "token", "config"}),
     "dial": frozenset({"cmd", "token", "link", "force", "seconds"}),
     "hangup": frozenset({"cmd", "token", "link"}),
+    # room controls (design.md "Room controls")
+    "dtmf": frozenset({"cmd", "token", "link", "digits"}),
+    "mute": frozenset({"cmd", "token", "link"}),
+    "unmute": frozenset({"cmd", "token", "link"}),
 }
 
 
@@ -60,38 +58,15 @@ class EndpointInUseError(ControlEndpointError):
     """Another process already serves the control endpoint."""
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    url: str
-    transport: str  # "tcp" or "ipc"
-    host: str = ""
-    port: int = 0
-    path: str = ""
+Endpoint = ControlEndpoint
 
 
 def parse_endpoint(endpoint: object) -> Endpoint:
-    """Validate a control endpoint: tcp on loopback with a port, or ipc with an absolute path."""
-    if not isinstance(endpoint, str):
-        raise ControlEndpointError(f"control endpoint must be a string, got {type(endpoint).__name__}")
-    m = _TCP_RE.fullmatch(endpoint)
-    if m:
-        port = int(m.group(2))
-        if not 1 <= port <= 65535:
-            raise ControlEndpointError(f"control endpoint {endpoint}: port must be 1-65535")
-        return Endpoint(url=endpoint, transport="tcp", host=m.group(1), port=port)
-    if endpoint.startswith("ipc://"):
-        path = endpoint[len("ipc://") :]
-        if not path.startswith("/"):
-            raise ControlEndpointError(f"control endpoint {endpoint}: ipc path must be absolute")
-        if any(c in path for c in "\x00\n\r") or path.endswith("/"):
-            raise ControlEndpointError(f"control endpoint {endpoint}: invalid ipc path")
-        if len(path.encode("utf-8", "surrogateescape")) > MAX_IPC_PATH_BYTES:
-            raise ControlEndpointError(f"control endpoint {endpoint}: ipc path longer than {MAX_IPC_PATH_BYTES} bytes")
-        return Endpoint(url=endpoint, transport="ipc", path=path)
-    raise ControlEndpointError(
-        f"control endpoint {endpoint!r} refused: use tcp://127.0.0.1:<port>, tcp://localhost:<port>, "
-        "tcp://[::1]:<port> or ipc://<absolute path>"
-    )
+    """The control endpoint, checked by the config's one rule (config.control_endpoint_error)."""
+    parsed, error = control_endpoint_error(endpoint)
+    if parsed is None:
+        raise ControlEndpointError(f"control endpoint {error}")
+    return parsed
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,6 +370,10 @@ class EngineLike(Protocol):
 
     async def hangup(self, link_id: str) -> dict[str, Any]: ...
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]: ...
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]: ...
+
 
 class ControlHandler:
     """Turns control requests into engine calls; validates every field it reads.
@@ -473,6 +452,10 @@ class ControlHandler:
             return await self._apply_config(request)
         if cmd == "dial":
             return await self._dial(request)
+        if cmd == "dtmf":
+            return await self._dtmf(request)
+        if cmd in ("mute", "unmute"):
+            return await self._mute(request, cmd == "mute")
         return await self._hangup(request)
 
     def _status(self) -> dict[str, Any]:
@@ -532,7 +515,7 @@ class ControlHandler:
         link = request["link"]
         if not isinstance(link, str):
             return None, f"link: must be a string, got {_json_type(link)}"
-        if not LINK_ID_RE.fullmatch(link):
+        if not is_link_id(link):
             return None, f"link: {_short(link)} is not a valid link id"
         ids = _config_link_ids(self.engine.config)
         if ids is not None and link not in ids:
@@ -551,8 +534,9 @@ class ControlHandler:
             if isinstance(seconds, bool) or not isinstance(seconds, int | float):
                 return {"ok": False, "error": f"seconds: must be a number, got {_json_type(seconds)}"}
             seconds = float(seconds)
-            if not (math.isfinite(seconds) and 0 < seconds <= MAX_DIAL_SECONDS):
-                return {"ok": False, "error": f"seconds: must be > 0 and <= {MAX_DIAL_SECONDS:g}"}
+            error = check_test_call_seconds(seconds)
+            if error is not None:
+                return {"ok": False, "error": error}
         assert link is not None
         return _engine_reply(await self.engine.dial(link, force=force, seconds=seconds))
 
@@ -562,6 +546,30 @@ class ControlHandler:
             return {"ok": False, "error": err}
         assert link is not None
         return _engine_reply(await self.engine.hangup(link))
+
+
+    async def _dtmf(self, request: dict[str, Any]) -> dict[str, Any]:
+        from conflink.config import check_send_digits
+
+        link, err = self._link_arg(request)
+        if err:
+            return {"ok": False, "error": err}
+        if "digits" not in request:
+            return {"ok": False, "error": "digits: missing"}
+        digits = request["digits"]
+        if (err := check_send_digits(digits)) is not None:
+            if not isinstance(digits, str):
+                err = f"digits: must be a string, got {_json_type(digits)}"
+            return {"ok": False, "error": err}
+        assert link is not None
+        return _engine_reply(await self.engine.send_dtmf(link, digits))
+
+    async def _mute(self, request: dict[str, Any], muted: bool) -> dict[str, Any]:
+        link, err = self._link_arg(request)
+        if err:
+            return {"ok": False, "error": err}
+        assert link is not None
+        return _engine_reply(await self.engine.mute(link, muted))
 
 
 def _engine_reply(res: object) -> dict[str, Any]:

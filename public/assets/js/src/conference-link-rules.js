@@ -94,6 +94,9 @@
         dst_number: /^[0-9+*#]{1,32}$/,
         dtmf: /^[0-9*#A-Dabcdw Wp]{0,64}$/,
         callerid: /^[0-9+]{0,32}$/,
+        // Keys from the room ('' = off) and the digits of "Send DTMF" (conflink.config PATTERNS).
+        room_keys: /^[0-9*#ABCD]{0,8}$/,
+        send_digits: /^[0-9*#ABCD]{1,32}$/,
         decimal: /^[0-9]{1,5}(\.[0-9]{1,3})?$/,
         integer: /^[0-9]{1,5}$/,
     };
@@ -121,7 +124,8 @@
     const MAX_INPUT_BYTES = 1024;
 
     // Test call duration (seconds) offered on the modify page.
-    const TEST_CALL = { min: 5, max: 600, default: 30 };
+    // One source: conflink.config.LIMITS['test_call_seconds'] (tests/js/limits-agreement.test.js).
+    const TEST_CALL = { min: 1, max: 3600, default: 30 };
 
     function err(suffix) {
         return ERROR_PREFIX + suffix;
@@ -407,6 +411,16 @@
         return errors;
     }
 
+    /** "Send DTMF" digits as the worker takes them (upper-case A-D, no spaces), or null. */
+    function normalizeSendDigits(value) {
+        const text = asText(value);
+        if (text === null) {
+            return null;
+        }
+        const digits = text.replace(/\s+/g, '').toUpperCase();
+        return PATTERNS.send_digits.test(digits) ? digits : null;
+    }
+
     function validateTestCallSeconds(value) {
         const text = asText(value);
         return text !== null && inRange(text, TEST_CALL.min, TEST_CALL.max, true);
@@ -505,6 +519,7 @@
         validateLink,
         prepare,
         validateTestCallSeconds,
+        normalizeSendDigits,
         installSemanticRules,
         semanticValidateRules,
     };
