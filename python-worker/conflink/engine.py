@@ -122,8 +122,21 @@ class Engine:
     # ------------------------------------------------------------------ config
 
     async def apply_config(self, config: Config) -> dict[str, Any]:
-        now = self._clock()
         old = self.config
+        notes, new_rooms = self.apply_links(config)
+        if old is None or old.ami != config.ami:
+            if old is not None:
+                notes.append("AMI settings changed; reconnecting")
+            await self._restart_ami(config)
+        elif new_rooms and self.ami is not None and self.ami.ready:
+            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
+        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
+        return {"notes": notes}
+
+    def apply_links(self, config: Config) -> tuple[list[str], set[str]]:
+        """The links of `config` into machines (no AMI I/O): notes for the admin, and the rooms
+        not watched until now (what we know of them may be stale; their resync decides)."""
+        now = self._clock()
         notes: list[str] = []
         new_ids = {link.id for link in config.links}
         for link_id in [i for i in self.machines if i not in new_ids]:
@@ -140,7 +153,6 @@ class Engine:
                 machine = LinkMachine(link=link, ami_up=False)
                 self.machines[link.id] = machine
                 if link.room not in self.rooms:
-                    # Not watched until now: what we know of it may be stale; its resync decides.
                     new_rooms.add(link.room)
                 else:
                     machine.internals = set(self.room_internals.get(link.room, ()))
@@ -154,14 +166,7 @@ class Engine:
         for link in config.links:
             self.rooms.setdefault(link.room, []).append(link.id)
         self.config = config
-        if old is None or old.ami != config.ami:
-            if old is not None:
-                notes.append("AMI settings changed; reconnecting")
-            await self._restart_ami(config)
-        elif new_rooms and self.ami is not None and self.ami.ready:
-            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
-        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
-        return {"notes": notes}
+        return notes, new_rooms
 
     async def _restart_ami(self, config: Config) -> None:
         if self.ami is not None:
