@@ -255,14 +255,14 @@ class Engine:
             return
         if not joined:
             return  # the Hangup event that follows tells us why it ended
-        machine = self.machines.get(link_id)
-        if self.book.on_join(uid, room, machine.link.room if machine else None) == "hang_up":
+        owner = self.machines.get(link_id)
+        if self.book.on_join(uid, room, owner.link.room if owner else None) == "hang_up":
             if uid not in self.book.doomed:
                 log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
             self._hangup_channel(uid, channel)
             return
-        assert machine is not None
-        self._run(machine.external_joined(uid, channel, now))
+        assert owner is not None
+        self._run(owner.external_joined(uid, channel, now))
 
     def _on_join(self, message: Any) -> None:
         self._on_confbridge(message, True)
@@ -354,7 +354,7 @@ class Engine:
             if machine is not None:
                 self._run(machine.abort_dial(action.call_id, self._clock(), "AMI is not connected"))
             return
-        request = {
+        request: dict[str, str | list[str]] = {
             "Action": "Originate",
             "Async": "true",
             "Channel": f"PJSIP/{link.number}@{link.endpoint}",
@@ -385,7 +385,7 @@ class Engine:
         self.book.dialled(call_id, link.room)
         future.add_done_callback(lambda f: self._originate_done(call_id, f))
 
-    def _originate_done(self, call_id: str, future: asyncio.Future) -> None:
+    def _originate_done(self, call_id: str, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             # Connection lost before the answer: the Originate may never have reached
             # Asterisk. The resync after reconnect decides from the channel list.
