@@ -23,6 +23,10 @@ have python3.11 || need="$need python3.11"
 # The aarch64 package test runs the arm64 worker under user-mode emulation (binfmt_misc).
 have qemu-aarch64-static || need="$need qemu-user-static"
 have update-binfmts || need="$need binfmt-support"
+# The admin-page tests drive Debian's Chromium through Playwright (never a downloaded browser);
+# DejaVu gives the screenshots real glyphs for Latin and Cyrillic.
+[ -x /usr/bin/chromium ] || need="$need chromium"
+[ -d /usr/share/fonts/truetype/dejavu ] || need="$need fonts-dejavu-core"
 if [ -n "$need" ]; then
     [ "$(id -u)" = 0 ] || { echo "install-system-deps: need root to install:$need" >&2; exit 1; }
     echo "install-system-deps: installing$need" >&2

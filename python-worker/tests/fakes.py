@@ -191,6 +191,16 @@ class FakeEngine(Engine):
         self.calls.append(("hangup", link_id))
         return await super().hangup(link_id)
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        assert isinstance(link_id, str) and isinstance(digits, str) and digits
+        self.calls.append(("dtmf", link_id, digits))
+        return await super().send_dtmf(link_id, digits)
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        assert isinstance(link_id, str) and isinstance(muted, bool)
+        self.calls.append(("mute" if muted else "unmute", link_id))
+        return await super().mute(link_id, muted)
+
     # Scenes: put a link in a state the way Asterisk would, through AMI events.
     def room_of(self, link_id: str) -> str:
         return self.machines[link_id].link.room

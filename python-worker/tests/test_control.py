@@ -274,6 +274,47 @@ async def test_dial_and_hangup_reach_engine(tmp_path: Path) -> None:
     assert [a["Action"] for a in engine.fake_ami.sent] == ["Originate", "CoreShowChannels"]
 
 
+@pytest.mark.asyncio
+async def test_room_controls_reach_engine(tmp_path: Path) -> None:
+    handler, engine = make_handler(tmp_path, config_doc(link_doc("1")))
+    assert await handler.handle({"cmd": "mute", "link": "1"}) == {
+        "ok": False, "error": "no live external call in the room"}
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/SIP-PROV-1")
+    reply = await handler.handle({"cmd": "dtmf", "link": "1", "digits": "*6"})
+    assert reply["ok"] is True, reply
+    assert (await handler.handle({"cmd": "unmute", "link": "1"}))["ok"] is True
+    assert engine.calls == [("mute", "1"), ("dtmf", "1", "*6"), ("unmute", "1")]
+    sent = [a["Action"] for a in engine.fake_ami.sent]
+    assert sent[-3:] == ["PlayDTMF", "PlayDTMF", "ConfbridgeUnmute"], sent
+
+
+@pytest.mark.parametrize(
+    ("request_", "error"),
+    [
+        ({"cmd": "dtmf", "link": "1"}, "digits: missing"),
+        ({"cmd": "dtmf", "link": "1", "digits": 6}, "digits: must be a string, got number"),
+        ({"cmd": "dtmf", "link": "1", "digits": ""}, "digits: must be a non-empty string"),
+        ({"cmd": "dtmf", "link": "1", "digits": "1w2"}, "digits: 'w' is not a DTMF digit"),
+        ({"cmd": "dtmf", "link": "1", "digits": "1,2"}, "digits: ',' is not a DTMF digit"),
+        ({"cmd": "dtmf", "link": "1", "digits": "1" * 33}, "digits: at most 32 characters"),
+        ({"cmd": "dtmf", "digits": "1"}, "link: missing"),
+        ({"cmd": "dtmf", "link": "9", "digits": "1"}, "link: no link with id '9'"),
+        ({"cmd": "mute", "link": "9"}, "link: no link with id '9'"),
+        ({"cmd": "unmute"}, "link: missing"),
+        ({"cmd": "mute", "link": "1", "digits": "1"}, "'digits': unknown key for cmd 'mute'"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_room_control_bad_requests_never_reach_engine(
+    tmp_path: Path, request_: dict[str, Any], error: str
+) -> None:
+    handler, engine = make_handler(tmp_path, config_doc(link_doc("1")))
+    reply = await handler.handle(request_)
+    assert reply["ok"] is False and error in reply["error"], reply
+    assert engine.calls == []
+
+
 @pytest.mark.parametrize(
     ("request_", "error"),
     [

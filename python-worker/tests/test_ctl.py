@@ -44,6 +44,7 @@ def three_links(**first: Any) -> list[dict[str, Any]]:
     return [link_doc("1", **first), link_doc("2", room="200", retry={"backoff": [1, 1, 30]}), link_doc("3", room="300")]
 
 
+
 def staged_engine(config: Config) -> FakeEngine:
     """The real engine with link 1 in the room for 125 s, link 2 in back-off after three busy
     attempts, link 3 stopped by a 404: as Asterisk's events would leave them."""
@@ -138,6 +139,7 @@ async def test_status_table_and_json(worker: Worker) -> None:
         "LINK",
         "ROOM",
         "STATE",
+        "FAR-END",
         "INT",
         "EXTERNAL",
         "SINCE",
@@ -146,9 +148,10 @@ async def test_status_table_and_json(worker: Worker) -> None:
         "LAST",
         "ERROR",
     ]
-    assert lines[2].split() == ["1", "100", "connected", "2", "PJSIP/prov-00000001", "2m05s", "1/5", "-", "-"]
-    assert lines[3].split() == ["2", "200", "backoff", "1", "-", "-", "3/5", "30s", "busy", "(486)"]
-    assert lines[4].split()[:7] == ["3", "300", "failed", "1", "-", "-", "1/5"]
+    assert lines[2].split() == ["1", "100", "connected", "in_meeting", "2", "PJSIP/prov-00000001", "2m05s", "1/5", "-",
+                                 "-"]
+    assert lines[3].split() == ["2", "200", "backoff", "-", "1", "-", "-", "3/5", "30s", "busy", "(486)"]
+    assert lines[4].split()[:8] == ["3", "300", "failed", "-", "1", "-", "-", "1/5"]
     assert lines[4].endswith(
         "  number not found (404) [stopped: number will not work: number not found (404)]"), lines[4]
     r = await run_ctl("--endpoint", worker.endpoint, "status", "--json")
@@ -233,6 +236,27 @@ async def test_dial_and_hangup(worker: Worker) -> None:
     assert r.rc == 1 and "link: no link with id 'nope'" in r.out
     assert worker.engine.calls == [("dial", "3", True, 20.0), ("dial", "1", False, None), ("hangup", "1"),
                                    ("hangup", "2")]
+
+
+@pytest.mark.asyncio
+async def test_room_controls_dtmf_mute_unmute(worker: Worker) -> None:
+    ep = worker.endpoint
+    r = await run_ctl("--endpoint", ep, "dtmf", "1", "*6")
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "sending 2 digit(s)"}', r
+    r = await run_ctl("--endpoint", ep, "mute", "1")
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "muting"}', r
+    r = await run_ctl("--endpoint", ep, "unmute", "1")
+    assert r.rc == 0, r
+    r = await run_ctl("--endpoint", ep, "mute", "2")
+    assert r.rc == 1 and r.out.strip() == "error: no live external call in the room", r
+    # Refused by the worker's validation before the engine is asked: exit 1 like every refusal.
+    r = await run_ctl("--endpoint", ep, "dtmf", "1", "12w3")
+    assert r.rc == 1 and "digits: 'w' is not a DTMF digit" in r.out, r
+    r = await run_ctl("--endpoint", ep, "unmute", "nope")
+    assert r.rc == 1 and "link: no link with id 'nope'" in r.out, r
+    r = await run_ctl("--endpoint", ep, "dtmf", "1")
+    assert r.rc == 2, r  # usage: DIGITS missing
+    assert worker.engine.calls == [("dtmf", "1", "*6"), ("mute", "1"), ("unmute", "1"), ("mute", "2")]
 
 
 @pytest.mark.asyncio
@@ -364,7 +388,7 @@ def test_format_status_tolerates_sparse_replies() -> None:
         }
     )
     assert text.splitlines()[0].startswith("worker 1  uptime 1d01h") and "AMI DISCONNECTED" in text
-    assert text.splitlines()[2].split() == ["7", "-", "idle", "(disabled)", "-", "-", "-", "0/3", "-", "-"]
+    assert text.splitlines()[2].split() == ["7", "-", "idle", "(disabled)", "-", "-", "-", "-", "0/3", "-", "-"]
 
 
 def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
@@ -374,3 +398,20 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
         stdin=io.StringIO("version: 1\n"),
     )
     assert rc == 3 and "no answer" in capsys.readouterr().err
+
+
+def test_format_status_shows_the_dtmf_step_while_sending() -> None:
+    text = ctl.format_status(
+        {
+            "ok": True,
+            "links": [
+                {"id": "1", "state": "dialing", "far_end": "sending_dtmf", "dtmf_step": 2, "dtmf_steps": 3,
+                 "external_channel": "PJSIP/x-1", "external_since": time.time()},
+                {"id": "2", "state": "connected", "far_end": "waiting", "dtmf_step": None, "dtmf_steps": None,
+                 "external_channel": "PJSIP/x-2", "external_since": time.time()},
+            ],
+        }
+    )
+    rows = [line.split() for line in text.splitlines()[2:]]
+    assert rows[0][:4] == ["1", "-", "dialing", "sending_dtmf"] and rows[0][4] == "2/3"
+    assert rows[1][:4] == ["2", "-", "connected", "waiting"]

@@ -1,0 +1,109 @@
+<?php
+
+/*
+ * The rig's stand-in for the front of Core's REST API (/pbxcore/*), for the admin pages.
+ * On a PBX nginx hands /pbxcore/ to Core's REST application, which queues each request in
+ * Redis for WorkerApiCommands, and nchan carries events to the browser. Neither the REST
+ * entry point nor nchan is in Core's repository, so the rig answers here — and where a request
+ * does real work, it runs the same Core code the worker would run:
+ *
+ *   POST /pbxcore/api/v3/auth:refresh           a token for Core's TokenManager (the rig's
+ *                                               SecurityPlugin lets localhost in anyway)
+ *   *    /pbxcore/api/modules/<ID>/<action>     Core's PbxExtensionsProcessor::callBack, i.e.
+ *                                               the module's moduleRestAPICallback
+ *   POST /pbxcore/api/v3/modules/<ID>:enable    Core's EnableModuleAction / DisableModuleAction
+ *   POST /pbxcore/api/v3/modules/<ID>:disable   (PbxExtensionState, the module's hooks)
+ *   advice:getList, license:sendPBXMetrics,     Core's background calls for features the rig
+ *   user-page-tracker:pageView                  lacks: an empty success
+ *   POST /pbxcore/api/nchan/pub/<channel>       nchan's publish: the message is appended to
+ *                                               <session>/nchan/<channel>.jsonl; the browser test
+ *                                               plays nchan's subscriber side (a routed WebSocket)
+ * Anything else answers 404, which the browser tests count as a failure.
+ */
+
+declare(strict_types=1);
+
+use MikoPBX\PBXCoreREST\Lib\Modules\DisableModuleAction;
+use MikoPBX\PBXCoreREST\Lib\Modules\EnableModuleAction;
+use MikoPBX\PBXCoreREST\Lib\PbxExtensionsProcessor;
+use MikoPBX\PBXCoreREST\Lib\PBXApiResult;
+
+/** @param array<string, mixed> $body */
+$reply = static function (int $status, array $body): void {
+    http_response_code($status);
+    header('Content-Type: application/json; charset=utf-8');
+    echo json_encode($body, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE);
+};
+$fromResult = static function (PBXApiResult $res) use ($reply): void {
+    $reply(200, $res->getResult());
+};
+
+$session = json_decode((string)file_get_contents(__DIR__ . '/session.json'), true);
+$path = (string)parse_url((string)$_SERVER['REQUEST_URI'], PHP_URL_PATH);
+$method = (string)($_SERVER['REQUEST_METHOD'] ?? 'GET');
+$input = (string)file_get_contents('php://input');
+
+if ($path === '/pbxcore/api/v3/auth:refresh') {
+    $reply(200, ['result' => true, 'data' => ['accessToken' => 'rig-' . bin2hex(random_bytes(8)), 'expiresIn' => 900]]);
+    return;
+}
+
+// Core's own background calls of every admin page, for features the rig has no part of
+// (system advice, licence metrics, page-view tracking): answered "nothing to report".
+if (in_array($path, ['/pbxcore/api/v3/advice:getList', '/pbxcore/api/v3/license:sendPBXMetrics',
+    '/pbxcore/api/v3/user-page-tracker:pageView'], true)) {
+    $reply(200, ['result' => true, 'data' => [], 'messages' => []]);
+    return;
+}
+
+if (preg_match('#^/pbxcore/api/nchan/pub/([A-Za-z0-9_-]+)$#', $path, $m) === 1 && $method === 'POST') {
+    $dir = $session['inner'] . '/nchan';
+    if (!is_dir($dir)) {
+        mkdir($dir, 0755, true);
+    }
+    $message = json_decode($input, true);
+    file_put_contents("{$dir}/{$m[1]}.jsonl", json_encode($message, JSON_UNESCAPED_SLASHES) . "\n", FILE_APPEND | LOCK_EX);
+    http_response_code(201);
+    echo 'queued';
+    return;
+}
+
+// The same Core bootstrap as a worker process: CLI-free DI with Core's providers.
+$di = new Phalcon\Di\FactoryDefault();
+require_once $session['core'] . '/src/Common/Config/ClassLoader.php';
+MikoPBX\Common\Config\RegisterDIServices::init($di);
+$di->setShared('modelsEventFactory', Phalcon\Db\Event\Factory::class);
+if (!$di->has('request') || !($di->getShared('request') instanceof MikoPBX\PBXCoreREST\Http\Request)) {
+    $di->setShared('request', MikoPBX\PBXCoreREST\Http\Request::class);
+}
+
+if (preg_match('#^/pbxcore/api/modules/([A-Za-z0-9_]+)/([A-Za-z0-9_]+)$#', $path, $m) === 1) {
+    $json = json_decode($input, true);
+    $data = array_merge($_GET, $_POST, is_array($json) ? $json : []);
+    // What Core's REST controller queues for WorkerApiCommands (BaseController::prepareRequestMessage).
+    $fromResult(PbxExtensionsProcessor::callBack([
+        'processor' => PbxExtensionsProcessor::class,
+        'data' => $data,
+        'action' => $m[2],
+        'module' => $m[1],
+        'input' => $input,
+        'REQUEST_METHOD' => $method,
+        'httpMethod' => $method,
+        'async' => false,
+        'asyncChannelId' => '',
+    ]));
+    return;
+}
+
+if (preg_match('#^/pbxcore/api/v3/modules/([A-Za-z0-9_]+):(enable|disable)$#', $path, $m) === 1 && $method === 'POST') {
+    $channel = (string)($_SERVER['HTTP_X_ASYNC_RESPONSE_CHANNEL_ID'] ?? '');
+    // The worker runs these under a Redis mutex against concurrent installs; the rig's
+    // browser test is the only client, so the unlocked inner step is called.
+    $res = $m[2] === 'enable'
+        ? EnableModuleAction::enableModule($m[1], $channel)
+        : DisableModuleAction::disableModule($m[1], '', '', $channel);
+    $fromResult($res);
+    return;
+}
+
+$reply(404, ['result' => false, 'data' => [], 'messages' => ['error' => ["the rig does not serve {$method} {$path}"]]]);
