@@ -169,6 +169,9 @@ final class LinkValidator
     public const NUMBER_RE = '/^[0-9+*#]{1,32}$/D';
     public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw Wp]{0,64}$/D';
     public const DTMF_CANONICAL_RE = '/^[0-9*#ABCDwWp]{0,64}$/D';
+    /** Keys from the room (room_keys, '' = off) and the digits of a dtmf command (conflink.config PATTERNS). */
+    public const ROOM_KEYS_RE = '/^[0-9*#ABCD]{0,8}$/D';
+    public const SEND_DIGITS_RE = '/^[0-9*#ABCD]{1,32}$/D';
     public const CALLERID_RE = '/^[0-9+]{0,32}$/D';
     public const ENDPOINT_RE = '/^[A-Za-z0-9_.~+-]{1,80}$/D';
     private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';

@@ -233,4 +233,18 @@ return [
     'module_conflink_error_dtmf_mode' => 'DTMF mode: choose auto, RFC 4733, in-band or SIP INFO.',
     'module_conflink_error_dead_air_range' => 'Silence before redial: a whole number from 5 to 3600, or 0 for off.',
     'module_conflink_error_end_cooldown_range' => 'Pause after the meeting ended: a whole number from 0 to 3600.',
+    // room controls (issue 12)
+    'module_conflink_RoomControls' => 'In the room',
+    'module_conflink_RoomControlsHelp' => 'While the external party is in the room: send keys to the far end (*6 mutes or unmutes the room’s line in Zoom, Teams, Webex and Meet), or mute it in the room for everyone here. To drop it, use Hang up: it is dialled again when the room empties and fills.',
+    'module_conflink_DtmfDigits' => 'Keys',
+    'module_conflink_SendDtmf' => 'Send DTMF',
+    'module_conflink_DtmfSent' => 'Keys sent to the far end.',
+    'module_conflink_Mute' => 'Mute',
+    'module_conflink_Unmute' => 'Unmute',
+    'module_conflink_MuteSent' => 'The external party is muted in the room.',
+    'module_conflink_UnmuteSent' => 'The external party is unmuted.',
+    'module_conflink_StatusMuted' => 'Muted in the room',
+    'module_conflink_MutedYes' => 'Yes',
+    'module_conflink_MutedNo' => 'No',
+    'module_conflink_error_send_digits' => 'Keys: 1 to 32 of 0-9 * # A-D.',
 ];

@@ -233,4 +233,18 @@ return [
     'module_conflink_error_dtmf_mode' => 'Режим DTMF: выберите авто, RFC 4733, в разговорном канале или SIP INFO.',
     'module_conflink_error_dead_air_range' => 'Тишина до перезвона: целое число от 5 до 3600 или 0 — выключено.',
     'module_conflink_error_end_cooldown_range' => 'Пауза после конца встречи: целое число от 0 до 3600.',
+    // room controls (issue 12)
+    'module_conflink_RoomControls' => 'В комнате',
+    'module_conflink_RoomControlsHelp' => 'Пока внешний участник в комнате: отправить ему клавиши (*6 включает и выключает микрофон линии комнаты в Zoom, Teams, Webex и Meet) или выключить его звук в комнате для всех. Чтобы отключить его, нажмите «Положить трубку»: он будет набран снова, когда комната опустеет и заполнится.',
+    'module_conflink_DtmfDigits' => 'Клавиши',
+    'module_conflink_SendDtmf' => 'Отправить DTMF',
+    'module_conflink_DtmfSent' => 'Клавиши отправлены.',
+    'module_conflink_Mute' => 'Выключить звук',
+    'module_conflink_Unmute' => 'Включить звук',
+    'module_conflink_MuteSent' => 'Звук внешнего участника в комнате выключен.',
+    'module_conflink_UnmuteSent' => 'Звук внешнего участника включён.',
+    'module_conflink_StatusMuted' => 'Звук выключен в комнате',
+    'module_conflink_MutedYes' => 'Да',
+    'module_conflink_MutedNo' => 'Нет',
+    'module_conflink_error_send_digits' => 'Клавиши: от 1 до 32 символов 0-9 * # A-D.',
 ];

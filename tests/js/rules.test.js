@@ -155,3 +155,12 @@ test('every error a named field can get has a semantic rule with its own prompt'
     });
     assert.ok(rules.meeting_id.rules.some((r) => r.prompt === `T:${E('meet_meeting_id_format')}`));
 });
+
+test('Send DTMF digits: normalised like the worker takes them, refused otherwise', () => {
+    const Rules = require('../../public/assets/js/src/conference-link-rules.js');
+    assert.equal(Rules.normalizeSendDigits('*6'), '*6');
+    assert.equal(Rules.normalizeSendDigits(' 12 #a '), '12#A');
+    for (const bad of ['', '   ', '1w', 'p', '1,2', '1'.repeat(33), 'e', null]) {
+        assert.equal(Rules.normalizeSendDigits(bad), null, String(bad));
+    }
+});

@@ -123,3 +123,22 @@ test('the DTMF steps of an attempt, grouped by step', () => {
     const v = Status.view({ state: 'connected', log: [{ time: 1767000000, result: 'connected', dtmf: steps.slice(0, 2) }] }, tr, Date.now());
     assert.equal(v.log[0].dtmf, '1/2: prompt heard 0.5 s');
 });
+
+test('room controls: live only with the external party in the room; the toggle follows muted', () => {
+    const tr = (key) => ({ module_conflink_Mute: 'Mute', module_conflink_Unmute: 'Unmute',
+        module_conflink_MutedYes: 'Yes', module_conflink_MutedNo: 'No' }[key] || key);
+    let c = Status.roomControls({ state: 'connected', external_joined: true, muted: false, external_muted: false }, tr);
+    assert.deepEqual(c, { live: true, muteAction: 'mute', muteLabel: 'Mute', muted: 'No' });
+    c = Status.roomControls({ state: 'connected', external_joined: true, muted: true, external_muted: true }, tr);
+    assert.deepEqual(c, { live: true, muteAction: 'unmute', muteLabel: 'Unmute', muted: 'Yes' });
+    assert.equal(Status.roomControls({ state: 'lingering', external_joined: true }, tr).live, true);
+    for (const link of [null, {}, { state: 'dialing', external_joined: false }, { state: 'hanging_up', external_joined: true },
+        { state: 'connected', external_joined: 'yes' }]) {
+        const off = Status.roomControls(link, tr);
+        assert.equal(off.live, false, JSON.stringify(link));
+        assert.equal(off.muted, Status.DASH);
+    }
+    assert.equal(Status.controlUrl('7', 'dtmf'), '/pbxcore/api/v3/module-conference-link/links/7:dtmf');
+    assert.equal(Status.controlUrl('7', 'unmute'), '/pbxcore/api/v3/module-conference-link/links/7:unmute');
+    assert.throws(() => Status.controlUrl('7', 'kick'));
+});

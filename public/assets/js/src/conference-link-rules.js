@@ -94,6 +94,9 @@
         dst_number: /^[0-9+*#]{1,32}$/,
         dtmf: /^[0-9*#A-Dabcdw Wp]{0,64}$/,
         callerid: /^[0-9+]{0,32}$/,
+        // Keys from the room ('' = off) and the digits of "Send DTMF" (conflink.config PATTERNS).
+        room_keys: /^[0-9*#ABCD]{0,8}$/,
+        send_digits: /^[0-9*#ABCD]{1,32}$/,
         decimal: /^[0-9]{1,5}(\.[0-9]{1,3})?$/,
         integer: /^[0-9]{1,5}$/,
     };
@@ -408,6 +411,16 @@
         return errors;
     }
 
+    /** "Send DTMF" digits as the worker takes them (upper-case A-D, no spaces), or null. */
+    function normalizeSendDigits(value) {
+        const text = asText(value);
+        if (text === null) {
+            return null;
+        }
+        const digits = text.replace(/\s+/g, '').toUpperCase();
+        return PATTERNS.send_digits.test(digits) ? digits : null;
+    }
+
     function validateTestCallSeconds(value) {
         const text = asText(value);
         return text !== null && inRange(text, TEST_CALL.min, TEST_CALL.max, true);
@@ -506,6 +519,7 @@
         validateLink,
         prepare,
         validateTestCallSeconds,
+        normalizeSendDigits,
         installSemanticRules,
         semanticValidateRules,
     };
