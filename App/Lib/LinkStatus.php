@@ -95,6 +95,10 @@ final class LinkStatus
             'dtmf_steps' => self::step($link['dtmf_steps'] ?? null),
             // Machine-readable stop reason ("" while not stopped), e.g. meeting_ended.
             'stop' => self::token($link['stop'] ?? ''),
+            // Room controls: the external party is in the room (DTMF/mute possible), muted.
+            'external_joined' => ($link['external_joined'] ?? false) === true,
+            'muted' => ($link['muted'] ?? false) === true,
+            'external_muted' => ($link['external_muted'] ?? false) === true,
             'log' => self::log(self::first($link, ['attempt_log', 'history', 'log']) ?? []),
         ];
     }

@@ -213,6 +213,24 @@
         };
     }
 
+    /**
+     * What the live-call controls can do now: `live` when the external party is in the room
+     * (Send DTMF, Mute/Unmute), `muteAction` is the one the toggle offers, `muted` the status
+     * text (ConfBridge's own flag).
+     */
+    function roomControls(link, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        const l = link && typeof link === 'object' ? link : {};
+        const live = l.external_joined === true && ['connected', 'lingering'].indexOf(l.state) >= 0;
+        const wanted = l.muted === true;
+        return {
+            live,
+            muteAction: wanted ? 'unmute' : 'mute',
+            muteLabel: tr(wanted ? 'module_conflink_Unmute' : 'module_conflink_Mute'),
+            muted: live ? tr(l.external_muted === true ? 'module_conflink_MutedYes' : 'module_conflink_MutedNo') : DASH,
+        };
+    }
+
     /** Semantic UI colour of the state label. */
     function stateColor(stateKey) {
         const colors = {
@@ -238,7 +256,7 @@
      * tests/php check that both say the same). Core's TokenManager adds the Bearer token.
      */
     const REST_URL = '/pbxcore/api/v3/module-conference-link/links';
-    const CONTROL_ACTIONS = ['dial', 'hangup'];
+    const CONTROL_ACTIONS = ['dial', 'hangup', 'dtmf', 'mute', 'unmute'];
 
     function statusUrl() {
         return `${REST_URL}:getStatus`;
@@ -291,6 +309,7 @@
 
     return {
         DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        roomControls,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));
