@@ -48,6 +48,7 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_dtmf_mode             dtmf_mode: not auto, rfc4733, inband or info
  *   module_conflink_error_dead_air_range        dead_air: not an integer 0 or 5–3600
  *   module_conflink_error_end_cooldown_range    end_cooldown: not an integer 0–3600
+ *   module_conflink_error_room_keys_format      room_keys: not up to 8 of 0-9 * # A-D (spaces dropped, a-d upper-cased)
  *
  * Accepted input forms (what the JS must mirror):
  * - numbers: plain decimal `^[0-9]{1,5}(\.[0-9]{1,3})?$` (no sign, exponent, comma or spaces), then the range;
@@ -97,12 +98,15 @@ final class LinkValidator
         'dtmf_mode'      => 'auto',
         'dead_air'       => '0',
         'end_cooldown'   => '120',
+        // room controls: the keys a person in the room presses to send them to the far end.
+        'room_keys'      => '*6',
     ];
 
     /** Columns added in 0.2.0: NULL (a row from before them) reads as the default. */
     public const NEW_IN_0_2 = [
         'preset', 'meeting_id', 'participant_id', 'passcode',
         'prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown',
+        'room_keys',
     ];
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
@@ -163,6 +167,7 @@ final class LinkValidator
         'dtmf_mode',
         'dead_air',
         'end_cooldown',
+        'room_keys',
     ];
 
     public const ROOM_RE = '/^[0-9]{1,20}$/D';
@@ -326,6 +331,17 @@ final class LinkValidator
                 $errors[$field] = self::ERROR_PREFIX . $field . '_range';
             } else {
                 $values[$field] = $canonical;
+            }
+        }
+
+        $keys = $text('room_keys');
+        if ($keys !== null) {
+            // Typed like DTMF: spaces dropped, a-d upper-cased; '' turns the keys off.
+            $canonical = strtoupper(str_replace(' ', '', $keys));
+            if (preg_match(self::ROOM_KEYS_RE, $canonical) !== 1) {
+                $errors['room_keys'] = self::ERROR_PREFIX . 'room_keys_format';
+            } else {
+                $values['room_keys'] = $canonical;
             }
         }
 

@@ -247,4 +247,8 @@ return [
     'module_conflink_MutedYes' => 'Yes',
     'module_conflink_MutedNo' => 'No',
     'module_conflink_error_send_digits' => 'Keys: 1 to 32 of 0-9 * # A-D.',
+    'module_conflink_SectionRoom' => 'In the room',
+    'module_conflink_room_keys' => 'Keys from the room',
+    'module_conflink_room_keys_help' => 'When someone in the room presses these keys on their phone, the external call sends them to the far end: *6 mutes or unmutes the room’s line in Zoom, Teams, Webex and Meet. Up to 8 of 0-9 * # A-D; empty = off. Nobody else in the room hears them.',
+    'module_conflink_error_room_keys_format' => 'Keys from the room: up to 8 of 0-9 * # A-D, or empty.',
 ];

@@ -247,4 +247,8 @@ return [
     'module_conflink_MutedYes' => 'Да',
     'module_conflink_MutedNo' => 'Нет',
     'module_conflink_error_send_digits' => 'Клавиши: от 1 до 32 символов 0-9 * # A-D.',
+    'module_conflink_SectionRoom' => 'В комнате',
+    'module_conflink_room_keys' => 'Клавиши из комнаты',
+    'module_conflink_room_keys_help' => 'Когда кто-то в комнате нажимает эти клавиши на своём телефоне, внешний вызов передаёт их удалённой стороне: *6 выключает и включает микрофон линии комнаты в Zoom, Teams, Webex и Meet. До 8 символов 0-9 * # A-D; пусто — выключено. Остальные в комнате их не слышат.',
+    'module_conflink_error_room_keys_format' => 'Клавиши из комнаты: до 8 символов 0-9 * # A-D или пусто.',
 ];

@@ -57,6 +57,7 @@ test('every field: one valid and one invalid value', () => {
         dtmf_mode: ['info', 'sip', E('dtmf_mode')],
         dead_air: ['0', '3', E('dead_air_range')],
         end_cooldown: ['3600', '3601', E('end_cooldown_range')],
+        room_keys: ['* 6a', '*6w', E('room_keys_format')],
     };
     const presetOf = { meeting_id: 'pbx', participant_id: 'webex', passcode: 'teams' };
     Rules.FIELDS.forEach((field) => {

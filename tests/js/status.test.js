@@ -142,3 +142,45 @@ test('room controls: live only with the external party in the room; the toggle f
     assert.equal(Status.controlUrl('7', 'unmute'), '/pbxcore/api/v3/module-conference-link/links/7:unmute');
     assert.throws(() => Status.controlUrl('7', 'kick'));
 });
+
+test('REST paths of the module resource', () => {
+    assert.equal(Status.statusUrl(), '/pbxcore/api/v3/module-conference-link/links:getStatus');
+    assert.equal(Status.controlUrl('7', 'dial'), '/pbxcore/api/v3/module-conference-link/links/7:dial');
+    assert.equal(Status.controlUrl(12, 'hangup'), '/pbxcore/api/v3/module-conference-link/links/12:hangup');
+    assert.equal(Status.controlUrl('a/b', 'dial'), '/pbxcore/api/v3/module-conference-link/links/a%2Fb:dial');
+    assert.throws(() => Status.controlUrl('7', 'testCall'), /unknown control action/);
+});
+
+test('status out of a REST body, a 503 body or nothing', () => {
+    const data = { ok: true, error: '', start_problem: '', ami_connected: true, links: { 7: { state: 'idle' } } };
+    assert.deepEqual(Status.unwrapStatus({ result: true, data }), data);
+    const down = { ok: false, error: 'no conflink-worker listening', start_problem: '', ami_connected: null, links: {} };
+    assert.deepEqual(Status.unwrapStatus({ result: false, data: down, messages: { error: ['x'] } }), down);
+    assert.equal(Status.unwrapStatus(undefined), null);
+    assert.equal(Status.unwrapStatus({ result: false, data: [] }), null);
+    assert.equal(Status.unwrapStatus('<html>'), null);
+});
+
+test('the warning says why the worker cannot start, in its own words', () => {
+    const tr = (key) => ({
+        module_conflink_WorkerCannotStart: 'The worker cannot start:',
+        module_conflink_WorkerUnavailable: 'The worker does not answer.',
+        module_conflink_AmiDisconnected: 'AMI down.',
+    }[key] || key);
+    const words = 'conflink self-check: FAILED: … - zmq (pyzmq): ImportError: libstdc++.so.6: cannot open shared object file';
+    assert.equal(Status.workerWarning({ ok: false, error: `conflink-worker cannot start: ${words}`, start_problem: words }, tr),
+        `The worker cannot start: ${words}`);
+    assert.equal(Status.workerWarning({ ok: false, error: 'no conflink-worker listening', start_problem: '' }, tr),
+        'The worker does not answer.');
+    assert.equal(Status.workerWarning(null, tr), 'The worker does not answer.');
+    assert.equal(Status.workerWarning({ ok: true, ami_connected: false }, tr), 'AMI down.');
+    assert.equal(Status.workerWarning({ ok: true, ami_connected: true }, tr), '');
+});
+
+test('dial / hang-up results from REST bodies', () => {
+    assert.deepEqual(Status.controlResult({ result: true, data: { ok: true } }, 'Dialling.'), { ok: true, text: 'Dialling.' });
+    assert.deepEqual(Status.controlResult({ result: false, messages: { error: ['room is empty'] } }, 'Dialling.'),
+        { ok: false, text: 'room is empty' });
+    assert.deepEqual(Status.controlResult(undefined, 'Dialling.', (k) => `T:${k}`),
+        { ok: false, text: 'T:module_conflink_WorkerUnavailable' });
+});

@@ -123,6 +123,15 @@
         </div>
     </div>
 
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionRoom') }}</h4>
+    <div class="two fields">
+        <div class="field">
+            <label for="room_keys">{{ t._('module_conflink_room_keys') }}</label>
+            {{ form.render('room_keys') }}
+            <div class="conflink-help">{{ t._('module_conflink_room_keys_help') }}</div>
+        </div>
+    </div>
+
     <h4 class="ui dividing header">{{ t._('module_conflink_SectionRetry') }}</h4>
     <div class="three fields">
         <div class="field">

@@ -91,7 +91,8 @@ for text in json.load(sys.stdin):
     try:
         l = parse_config_text(text).links[0]
         out.append({"dtmf": l.dtmf, "prompt_silence": l.prompt_silence, "prompt_timeout": l.prompt_timeout,
-                    "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown})
+                    "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown,
+                    "room_keys": l.room_keys})
     except ConfigError as exc:
         out.append(str(exc))
 print(json.dumps(out))
@@ -181,7 +182,48 @@ PY;
             'dtmf_mode' => $d['dtmf_mode'],
             'dead_air' => (int)$d['dead_air'],
             'end_cooldown' => (int)$d['end_cooldown'],
+            'room_keys' => $d['room_keys'],
         ], $read[count($documents) - 2], 'the worker\'s defaults are the PHP defaults');
         self::assertSame('p123456789#p*p1234#', $read[count($documents) - 1]['dtmf'], 'a preset sequence with p passes the worker');
+    }
+
+    /**
+     * room_keys: what PHP accepts (after its normalising: spaces dropped, a-d upper-cased) the
+     * worker reads back unchanged; what PHP refuses the worker refuses too; the default (*6) is
+     * not written and is the worker's default; '' (off) is written.
+     */
+    public function testRoomKeysAgreeWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $documents = [];
+        $expect = [];
+        foreach (['*6', '', '#9#', '* 6', 'abcd', '0123456#', '012345678', '*6w', 'p', '*,6', 'e', '"'] as $value) {
+            $php = $validator->check(['room_keys' => $value] + ConfigRendererTest::LINKS[0]);
+            if ($php->isValid()) {
+                $rendered = (new ConfigRenderer())->render(
+                    [['room_keys' => $value] + ConfigRendererTest::LINKS[0]],
+                    ConfigRendererTest::ROOMS,
+                    ConfigRendererTest::PROVIDERS,
+                    ConfigRendererTest::SETTINGS
+                )->yaml;
+                self::assertSame($php->values['room_keys'] !== '*6', str_contains($rendered, 'room_keys:'), "{$value}: written only when not the default");
+                $documents[] = $rendered;
+                $expect[] = $php->values['room_keys'];
+            } else {
+                $documents[] = self::rawDocument('room_keys', ConfigRenderer::quote($value));
+                $expect[] = null;
+            }
+        }
+        $read = self::workerReads($documents);
+        foreach ($expect as $n => $want) {
+            if ($want === null) {
+                self::assertIsString($read[$n], "sample {$n}: refused by PHP, so by the worker too");
+                self::assertStringContainsString('room_keys', $read[$n]);
+            } else {
+                self::assertIsArray($read[$n], "sample {$n}: accepted by PHP, so by the worker too");
+                self::assertSame($want, $read[$n]['room_keys'], "sample {$n}");
+            }
+        }
+        self::assertSame(['*6', '', '#9#', '*6', 'ABCD', '0123456#'], array_values(array_filter($expect, 'is_string')));
     }
 }

@@ -47,6 +47,8 @@
         'dtmf_mode',
         'dead_air',
         'end_cooldown',
+        // room controls
+        'room_keys',
     ];
 
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
@@ -75,6 +77,7 @@
         dtmf_mode: 'auto',
         dead_air: '0',
         end_cooldown: '120',
+        room_keys: '*6',
     };
 
     // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
@@ -340,6 +343,9 @@
                 return Presets.build(preset, { [field]: text }).errors[field] || null;
             case 'dtmf_mode':
                 return DTMF_MODES.indexOf(text) === -1 ? err('dtmf_mode') : null;
+            case 'room_keys':
+                // As the validator: spaces dropped, a-d upper-cased, then at most 8 keys.
+                return PATTERNS.room_keys.test(text.replace(/ /g, '').toUpperCase()) ? null : err('room_keys_format');
             case 'dead_air': {
                 if (!inRange(text, 0, DEAD_AIR.max, true)) {
                     return err('dead_air_range');
@@ -448,6 +454,7 @@
         dtmf_mode: ['dtmf_mode'],
         dead_air: ['dead_air_range'],
         end_cooldown: ['end_cooldown_range'],
+        room_keys: ['room_keys_format'],
     };
     // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
     Presets.FIELDS.forEach((field) => {
