@@ -27,11 +27,13 @@ use Closure;
  * processes never push the same mark twice. The run folder is on tmpfs: a reboot drops the
  * mark, and the config is rendered at PBX start anyway (onAfterPbxStarted, the wrapper).
  *
- * A batch can end before its changes are noted: for each message core runs its reload step
- * first and calls modelsEventChangeData after it, and some actions (ReloadAdviceAction, planned
- * for every Sip change; ReloadModuleStateAction) end the batch at once — so a provider change is
- * marked after the only modelsEventNeedReload that would have pushed it. The wrapper therefore
- * flushes a mark that has waited longer than STALE_SECONDS (flushStale()).
+ * Order within core: for each message it plans its own actions, may end the batch (and call
+ * modelsEventNeedReload) and only then calls modelsEventChangeData for that message. Some
+ * actions end the batch at once (ReloadAdviceAction, planned for every Sip save;
+ * ReloadModuleStateAction), so a provider saved on its own is marked after the only
+ * modelsEventNeedReload that could have pushed it, and no later batch need come. The wrapper
+ * therefore flushes a mark that has waited longer than STALE_SECONDS (flushStale()); a mark left
+ * by a record the batch-ending push had already read costs at most one push too many.
  */
 final class ConfigBatch
 {

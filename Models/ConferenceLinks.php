@@ -189,6 +189,15 @@ class ConferenceLinks extends ModulesModelsBase
      */
     public $end_cooldown = '120';
 
+    /**
+     * Keys from the room: a person in the room presses them and the external call sends them
+     * to the far end (0-9 * # A-D, up to 8; '' = off). *6 toggles the line's mute in Zoom,
+     * Teams, Webex and Meet.
+     *
+     * @Column(type="string", nullable=true, default="*6")
+     */
+    public ?string $room_keys = '*6';
+
     public function initialize(): void
     {
         $this->setSource('m_ConferenceLinks');

@@ -269,7 +269,9 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _mapping(value: object, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+def _mapping(
+    value: object, path: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(path, f"expected a mapping, got {_show(value)}")
     for key in value:
@@ -499,7 +501,7 @@ def load_config_file(path: str) -> Config | None:
     return parse_config(doc)
 
 
-def write_config_atomic(path: str, doc: dict[str, Any]) -> None:
+def write_config_atomic(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     """Persist a validated document: temp file in the same folder, fsync, rename (never a torn file)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

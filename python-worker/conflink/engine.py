@@ -133,8 +133,21 @@ class Engine:
     # ------------------------------------------------------------------ config
 
     async def apply_config(self, config: Config) -> dict[str, Any]:
-        now = self._clock()
         old = self.config
+        notes, new_rooms = self.apply_links(config)
+        if old is None or old.ami != config.ami:
+            if old is not None:
+                notes.append("AMI settings changed; reconnecting")
+            await self._restart_ami(config)
+        elif new_rooms and self.ami is not None and self.ami.ready:
+            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
+        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
+        return {"notes": notes}
+
+    def apply_links(self, config: Config) -> tuple[list[str], set[str]]:
+        """The links of `config` into machines (no AMI I/O): notes for the admin, and the rooms
+        not watched until now (what we know of them may be stale; their resync decides)."""
+        now = self._clock()
         notes: list[str] = []
         new_ids = {link.id for link in config.links}
         for link_id in [i for i in self.machines if i not in new_ids]:
@@ -151,7 +164,6 @@ class Engine:
                 machine = LinkMachine(link=link, ami_up=False)
                 self.machines[link.id] = machine
                 if link.room not in self.rooms:
-                    # Not watched until now: what we know of it may be stale; its resync decides.
                     new_rooms.add(link.room)
                 else:
                     machine.internals = set(self.room_internals.get(link.room, ()))
@@ -165,14 +177,7 @@ class Engine:
         for link in config.links:
             self.rooms.setdefault(link.room, []).append(link.id)
         self.config = config
-        if old is None or old.ami != config.ami:
-            if old is not None:
-                notes.append("AMI settings changed; reconnecting")
-            await self._restart_ami(config)
-        elif new_rooms and self.ami is not None and self.ami.ready:
-            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
-        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
-        return {"notes": notes}
+        return notes, new_rooms
 
     async def _restart_ami(self, config: Config) -> None:
         if self.ami is not None:
@@ -302,14 +307,14 @@ class Engine:
             return
         if not joined:
             return  # the Hangup event that follows tells us why it ended
-        machine = self.machines.get(link_id)
-        if self.book.on_join(uid, room, machine.link.room if machine else None) == "hang_up":
+        owner = self.machines.get(link_id)
+        if self.book.on_join(uid, room, owner.link.room if owner else None) == "hang_up":
             if uid not in self.book.doomed:
                 log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
             self._hangup_channel(uid, channel)
             return
-        assert machine is not None
-        self._run(machine.external_joined(uid, channel, now))
+        assert owner is not None
+        self._run(owner.external_joined(uid, channel, now))
 
     def _on_join(self, message: Any) -> None:
         self._on_confbridge(message, True)
@@ -534,7 +539,7 @@ class Engine:
             if machine is not None:
                 self._run(machine.abort_dial(action.call_id, self._clock(), "AMI is not connected"))
             return
-        request = {
+        request: dict[str, str | list[str]] = {
             "Action": "Originate",
             "Async": "true",
             "Channel": f"PJSIP/{link.number}@{link.endpoint}",
@@ -568,7 +573,7 @@ class Engine:
         self.book.dialled(call_id, link.room)
         future.add_done_callback(lambda f: self._originate_done(call_id, f))
 
-    def _originate_done(self, call_id: str, future: asyncio.Future) -> None:
+    def _originate_done(self, call_id: str, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             # Connection lost before the answer: the Originate may never have reached
             # Asterisk. The resync after reconnect decides from the channel list.

@@ -7,6 +7,7 @@ the design's behaviour list a branch here, testable in microseconds.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -42,6 +43,10 @@ HANGUP_RETRIES = 3
 HANGUP_VERIFY_SECONDS = 30.0
 JOIN_MARGIN_SECONDS = 15.0
 ATTEMPT_LOG_SIZE = 20
+# Call ids end in a sequence number shared by every machine of the process: a machine made
+# anew for a link (room change, link re-added) never repeats an id of its predecessor, and
+# Asterisk refuses a ChannelId that is still in use.
+_CALL_SEQ = itertools.count(1)
 # Room keys: the digits of one sequence must follow each other within this many seconds
 # (a person pressing *6 takes well under a second; a stray * long ago must not count).
 ROOM_KEYS_GAP_SECONDS = 3.0
@@ -847,7 +852,7 @@ class LinkMachine:
 
     # ---------------------------------------------------------------- core rule
 
-    def _drive(self, now: float) -> list[Action]:
+    def _drive(self, now: float) -> None:
         link = self.link
         call = self.call
         if not link.enabled:
@@ -908,7 +913,7 @@ class LinkMachine:
         return link.ring_timeout + link.dtmf_delay + dtmf_seconds(link.dtmf) + prompts + JOIN_MARGIN_SECONDS
 
     def _originate(self, now: float, *, test: bool = False) -> None:
-        self._seq += 1
+        self._seq = next(_CALL_SEQ)
         self.attempts += 1
         call_id = f"conflink-{self.link.id}-{int(now * 1000):x}{self._seq:x}"
         self.call = Call(call_id=call_id, started=now, test=test)

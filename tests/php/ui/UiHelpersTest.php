@@ -65,6 +65,7 @@ final class UiHelpersTest extends TestCase
             'dtmf_mode'            => 'auto',
             'dead_air'             => '0',
             'end_cooldown'         => '120',
+            'room_keys'            => '*6',
         ], LinkInput::defaults());
     }
 

@@ -47,6 +47,8 @@
         'dtmf_mode',
         'dead_air',
         'end_cooldown',
+        // room controls
+        'room_keys',
     ];
 
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
@@ -75,6 +77,7 @@
         dtmf_mode: 'auto',
         dead_air: '0',
         end_cooldown: '120',
+        room_keys: '*6',
     };
 
     // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
@@ -94,6 +97,9 @@
         dst_number: /^[0-9+*#]{1,32}$/,
         dtmf: /^[0-9*#A-Dabcdw Wp]{0,64}$/,
         callerid: /^[0-9+]{0,32}$/,
+        // Keys from the room ('' = off) and the digits of "Send DTMF" (conflink.config PATTERNS).
+        room_keys: /^[0-9*#ABCD]{0,8}$/,
+        send_digits: /^[0-9*#ABCD]{1,32}$/,
         decimal: /^[0-9]{1,5}(\.[0-9]{1,3})?$/,
         integer: /^[0-9]{1,5}$/,
     };
@@ -337,6 +343,9 @@
                 return Presets.build(preset, { [field]: text }).errors[field] || null;
             case 'dtmf_mode':
                 return DTMF_MODES.indexOf(text) === -1 ? err('dtmf_mode') : null;
+            case 'room_keys':
+                // As the validator: spaces dropped, a-d upper-cased, then at most 8 keys.
+                return PATTERNS.room_keys.test(text.replace(/ /g, '').toUpperCase()) ? null : err('room_keys_format');
             case 'dead_air': {
                 if (!inRange(text, 0, DEAD_AIR.max, true)) {
                     return err('dead_air_range');
@@ -408,6 +417,16 @@
         return errors;
     }
 
+    /** "Send DTMF" digits as the worker takes them (upper-case A-D, no spaces), or null. */
+    function normalizeSendDigits(value) {
+        const text = asText(value);
+        if (text === null) {
+            return null;
+        }
+        const digits = text.replace(/\s+/g, '').toUpperCase();
+        return PATTERNS.send_digits.test(digits) ? digits : null;
+    }
+
     function validateTestCallSeconds(value) {
         const text = asText(value);
         return text !== null && inRange(text, TEST_CALL.min, TEST_CALL.max, true);
@@ -435,6 +454,7 @@
         dtmf_mode: ['dtmf_mode'],
         dead_air: ['dead_air_range'],
         end_cooldown: ['end_cooldown_range'],
+        room_keys: ['room_keys_format'],
     };
     // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
     Presets.FIELDS.forEach((field) => {
@@ -506,6 +526,7 @@
         validateLink,
         prepare,
         validateTestCallSeconds,
+        normalizeSendDigits,
         installSemanticRules,
         semanticValidateRules,
     };
