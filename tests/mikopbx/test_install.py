@@ -255,7 +255,8 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
     got = {(lk["room"], lk["number"]) for lk in doc["links"]}
     assert got == {("3101", "5550100"), ("3102", "5550101")}, doc["links"]
     for lk in doc["links"]:
-        assert not {"prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown", "room_keys"} & set(lk)
+        assert not {"prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
+                    "room_keys", "max_call_minutes", "daily_minutes"} & set(lk)
     # The old version's processes are gone; one new wrapper and worker run the new code.
     new = rig.wait_processes(running, what="0.2.0 worker running")
     assert not {pid for pid, _ in old} & {pid for pid, _ in new}, (old, new)
