@@ -49,6 +49,8 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_dead_air_range        dead_air: not an integer 0 or 5–3600
  *   module_conflink_error_end_cooldown_range    end_cooldown: not an integer 0–3600
  *   module_conflink_error_room_keys_format      room_keys: not up to 8 of 0-9 * # A-D (spaces dropped, a-d upper-cased)
+ *   module_conflink_error_max_call_minutes_range max_call_minutes: not an integer 0 or 1–1440
+ *   module_conflink_error_daily_minutes_range   daily_minutes: not an integer 0 or 1–1440
  *
  * Accepted input forms (what the JS must mirror):
  * - numbers: plain decimal `^[0-9]{1,5}(\.[0-9]{1,3})?$` (no sign, exponent, comma or spaces), then the range;
@@ -100,13 +102,16 @@ final class LinkValidator
         'end_cooldown'   => '120',
         // room controls: the keys a person in the room presses to send them to the far end.
         'room_keys'      => '*6',
+        // cost limits, minutes; 0 = none
+        'max_call_minutes' => '0',
+        'daily_minutes'    => '0',
     ];
 
     /** Columns added in 0.2.0: NULL (a row from before them) reads as the default. */
     public const NEW_IN_0_2 = [
         'preset', 'meeting_id', 'participant_id', 'passcode',
         'prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown',
-        'room_keys',
+        'room_keys', 'max_call_minutes', 'daily_minutes',
     ];
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
@@ -129,6 +134,8 @@ final class LinkValidator
         'end_cooldown'      => [0, 3600, true, null],
         'backoff'           => [1.0, 3600.0, false, null],
         'test_call_seconds' => [1.0, 3600.0, false, null],
+        'max_call_minutes'  => [1, 1440, true, 0],
+        'daily_minutes'     => [1, 1440, true, 0],
     ];
 
     /** backoff: at most this many items. */
@@ -168,6 +175,8 @@ final class LinkValidator
         'dead_air',
         'end_cooldown',
         'room_keys',
+        'max_call_minutes',
+        'daily_minutes',
     ];
 
     public const ROOM_RE = '/^[0-9]{1,20}$/D';

@@ -198,6 +198,21 @@ class ConferenceLinks extends ModulesModelsBase
      */
     public ?string $room_keys = '*6';
 
+    /**
+     * Cost limit: the longest one external call may last, minutes (0 = no limit). Reached: the
+     * call is hung up and not dialled again automatically until the next day.
+     *
+     * @Column(type="integer", nullable=true, default="0")
+     */
+    public $max_call_minutes = '0';
+
+    /**
+     * Cost limit: minutes of external calls per day in the PBX's time zone (0 = no limit).
+     *
+     * @Column(type="integer", nullable=true, default="0")
+     */
+    public $daily_minutes = '0';
+
     public function initialize(): void
     {
         $this->setSource('m_ConferenceLinks');

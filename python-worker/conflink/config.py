@@ -67,6 +67,9 @@ LIMITS: dict[str, Limit] = {
     "prompt_timeout": Limit(1, 120, False, 20.0),
     "dead_air": Limit(5, 3600, True, 0, off=0),
     "end_cooldown": Limit(0, 3600, True, 120),
+    # Cost limits (0 = none): the longest one call may last, the minutes of calls per day.
+    "max_call_minutes": Limit(1, 1440, True, 0, off=0),
+    "daily_minutes": Limit(1, 1440, True, 0, off=0),
     # A forced test call (room empty) stays up this long; not a link key: a dial argument.
     "test_call_seconds": Limit(1, 3600, False, 30.0),
 }
@@ -217,6 +220,8 @@ class LinkConfig:
     dead_air: int = int(DEAD_AIR[0])
     end_cooldown: int = int(END_COOLDOWN[0])
     room_keys: str = ROOM_KEYS_DEFAULT
+    max_call_minutes: int = 0
+    daily_minutes: int = 0
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
@@ -390,7 +395,7 @@ _LINK_KEYS = {
     "ring_timeout", "arm_delay", "linger", "retry",
     "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
     # room controls (issue 12)
-    "room_keys",
+    "room_keys", "max_call_minutes", "daily_minutes",
 }
 
 
@@ -418,6 +423,8 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         end_cooldown=int(_limit(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
                                 "end_cooldown")),
         room_keys=_room_keys(doc.get("room_keys", ROOM_KEYS_DEFAULT), f"{path}.room_keys"),
+        max_call_minutes=int(_limit(doc.get("max_call_minutes", 0), f"{path}.max_call_minutes", "max_call_minutes")),
+        daily_minutes=int(_limit(doc.get("daily_minutes", 0), f"{path}.daily_minutes", "daily_minutes")),
     )
 
 

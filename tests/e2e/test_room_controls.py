@@ -82,3 +82,41 @@ def test_keys_from_the_room_dtmf_mute_unmute_and_drop(e2e: E2E) -> None:
     res = e2e.ctl("dtmf", "1", "1")
     assert res.returncode == 1 and "no live external call" in res.stdout, res.stdout + res.stderr
     assert len(sipp.invites()) == 1 and sipp.digits() == "*612#"
+
+
+def test_daily_budget_cuts_the_call_and_survives_a_worker_restart(e2e: E2E) -> None:
+    """1 min a day, 52 s of it already used today (as an earlier worker left it on disk): the
+    call is hung up after about 8 s, nothing is redialled, and a restarted worker still knows."""
+    import datetime
+    import json
+
+    usage = e2e.config_path.with_name("conflink-usage.json")
+    today = datetime.date.today().toordinal()  # the worker's local day (the machine's zone)
+    usage.write_text(json.dumps({"version": 1, "links": {"1": {"day": today, "used_seconds": 52}}}))
+    sipp = e2e.lab.sipp("answer-and-hold")
+    e2e.write_config([link(daily_minutes=1, retry={"backoff": [1]})])
+    e2e.start_worker()
+    assert e2e.status()["links"][0]["used_today"] == 52
+    mark = e2e.lab.a.mark()
+    e2e.lab.join(ROOM)
+    joined = e2e.wait_ext_join(mark, ROOM)
+    bye = sipp.wait_for(lambda: sipp.byes("in"), 1, timeout=20)[0]
+    e2e.record("budget_cut_after", bye.t - joined["_t"])
+    assert 6.0 < bye.t - joined["_t"] < 11.0, f"cut after {bye.t - joined['_t']:.1f} s, budget left 8 s"
+    st = wait_for(lambda: (s := e2e.status()["links"][0])["stop"] == "daily_budget" and s, "stop daily_budget")
+    assert 59 <= st["used_today"] <= 63 and st["daily_minutes"] == 1
+    time.sleep(2.5)  # the back-off is 1 s: an automatic redial would have happened by now
+    assert len(sipp.invites()) == 1
+    saved = json.loads(usage.read_text())["links"]["1"]
+    assert saved["limited"] == "daily_budget" and saved["day"] == today
+
+    e2e.stop_worker()
+    e2e.start_worker()
+    st = e2e.status()["links"][0]
+    assert st["stop"] == "daily_budget" and st["used_today"] >= 59, st
+    time.sleep(2.0)
+    assert len(sipp.invites()) == 1, "a restarted worker must not dial over today's budget"
+    # Call now still works (and counts).
+    res = e2e.ctl("dial", "1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    sipp.wait_for(sipp.invites, 2, timeout=5)

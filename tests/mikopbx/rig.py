@@ -277,6 +277,11 @@ def ensure_root() -> Path:
                 subprocess.run(inst, env=env, check=True, stdout=subprocess.DEVNULL)
             (ROOT / ROOT_MARKER).write_text(" ".join(ROOT_PACKAGES) + "\n")
         _ensure_python(ROOT / ROOT_PYTHON.lstrip("/"))
+        # debootstrap writes no /etc/hosts; without one "localhost" (Core's REST client calls
+        # http://localhost:<WEBPort>) goes to DNS and every call waits for it. A PBX has one.
+        hosts = ROOT / "etc" / "hosts"
+        if not hosts.exists():
+            hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         inner = f"{ROOT_SOURCES}/{sources.name}"
         dest = ROOT / inner.lstrip("/")
         if not (dest / ".ready").is_file():

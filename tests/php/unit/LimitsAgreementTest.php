@@ -28,6 +28,8 @@ final class LimitsAgreementTest extends TestCase
         'dead_air' => 'dead_air',
         'end_cooldown' => 'end_cooldown',
         'test_call_seconds' => 'test_call_seconds',
+        'max_call_minutes' => 'max_call_minutes',
+        'daily_minutes' => 'daily_minutes',
     ];
 
     /** @return array<string, mixed> */

@@ -92,7 +92,8 @@ for text in json.load(sys.stdin):
         l = parse_config_text(text).links[0]
         out.append({"dtmf": l.dtmf, "prompt_silence": l.prompt_silence, "prompt_timeout": l.prompt_timeout,
                     "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown,
-                    "room_keys": l.room_keys})
+                    "room_keys": l.room_keys, "max_call_minutes": l.max_call_minutes,
+                    "daily_minutes": l.daily_minutes})
     except ConfigError as exc:
         out.append(str(exc))
 print(json.dumps(out))
@@ -183,8 +184,41 @@ PY;
             'dead_air' => (int)$d['dead_air'],
             'end_cooldown' => (int)$d['end_cooldown'],
             'room_keys' => $d['room_keys'],
+            'max_call_minutes' => (int)$d['max_call_minutes'],
+            'daily_minutes' => (int)$d['daily_minutes'],
         ], $read[count($documents) - 2], 'the worker\'s defaults are the PHP defaults');
         self::assertSame('p123456789#p*p1234#', $read[count($documents) - 1]['dtmf'], 'a preset sequence with p passes the worker');
+    }
+
+    /** Cost limits: the same verdict on every value around the limits; accepted values read back the same. */
+    public function testCostLimitsAgreeWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $documents = [];
+        $cases = [];
+        foreach (['max_call_minutes', 'daily_minutes'] as $key) {
+            foreach (['0', '1', '1440', '90', '1441', '-1', '1.5', '00'] as $value) {
+                $php = $validator->check([$key => $value] + ConfigRendererTest::LINKS[0]);
+                $documents[] = self::rawDocument($key, $value);
+                $cases[] = [$key, $value, $php->isValid(), false];
+                if ($php->isValid()) {
+                    $documents[] = (new ConfigRenderer())->render([[$key => $value] + ConfigRendererTest::LINKS[0]],
+                        ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS, ConfigRendererTest::SETTINGS)->yaml;
+                    $cases[] = [$key, $value, true, true];
+                }
+            }
+        }
+        $read = self::workerReads($documents);
+        foreach ($cases as $n => [$key, $value, $accepted, $rendered]) {
+            $label = "{$key} = {$value}" . ($rendered ? ' (rendered)' : ' (raw)');
+            if ($value === '00' && !$rendered) {
+                continue;  // YAML 1.1 reads a bare 00 as octal 0: the raw form is not what PHP renders
+            }
+            self::assertSame($accepted, is_array($read[$n]), "{$label}: " . json_encode($read[$n]));
+            if ($rendered) {
+                self::assertSame((int)$value, $read[$n][$key], $label);
+            }
+        }
     }
 
     /**
