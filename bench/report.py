@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import prompts
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -193,7 +195,8 @@ def section_profile(r: dict[str, Any], smoke: bool) -> list[str]:
 
 
 SECTIONS: list[Callable[[dict[str, Any], bool], list[str]]] = [
-    section_header, section_latency, section_idle, section_scale, section_fsm, section_targets, section_profile,
+    section_header, section_latency, section_idle, section_scale, section_fsm, prompts.section, section_targets,
+    section_profile,
 ]
 
 
@@ -219,4 +222,5 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{s['leftover_conflink_channels']} left over",
          "met": s["periods_not_one_call"] == 0 and s["rooms_invites_mismatch"] == 0
          and s["leftover_conflink_channels"] == 0 and s["two_externals_in_a_room"] == 0},
+        *prompts.targets(r),
     ]

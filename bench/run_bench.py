@@ -29,6 +29,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -42,6 +43,7 @@ sys.path.insert(0, str(REPO / "tests" / "lab"))
 sys.path.insert(0, str(BENCH))
 
 import fsm_bench  # noqa: E402
+import prompts  # noqa: E402
 from lab import Lab  # noqa: E402
 from latency import latency_cycles  # noqa: E402
 from procs import BaselineContender, WorkerContender, cpu_model, proc_cpu, proc_mem  # noqa: E402
@@ -67,6 +69,8 @@ class Params:
     fsm_seconds: float
     poll_interval: float = 3.0  # the recipe's; the smoke run shortens it to fit in 30 s
     pause: float = 0.25  # max random pause between the steps of a latency cycle
+    prompt_calls: int = 50  # far-end calls per contender in the prompt-aware DTMF step
+    prompt_concurrency: int = 10  # of those, at a time per contender
 
     def scale(self) -> ScaleParams:
         return ScaleParams(links=self.links, busy=self.busy, per_period=self.per_period, step=self.step,
@@ -77,7 +81,7 @@ FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=100, per_period=6, s
               load_seconds=60, idle_gap=2.0, rtp_ports=1200, poller_idle_seconds=9.5, fsm_seconds=1.5)
 SMOKE = Params(cycles=5, poller_cycles=2, links=50, busy=10, per_period=3, step=0.6, hold=1.2,
                load_seconds=5, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
-               poll_interval=1.0, pause=0.1)
+               poll_interval=1.0, pause=0.1, prompt_calls=4, prompt_concurrency=4)
 
 
 @dataclass
@@ -208,6 +212,14 @@ def step_poller_idle(run: Run) -> None:
 # steps without the lab
 
 
+def step_prompts(run: Run) -> None:
+    """Its own lab: a far end per call, two contenders side by side (bench/prompts.py)."""
+    with tempfile.TemporaryDirectory(prefix="conflink-bench-prompts-") as work:
+        run.r["prompts"] = prompts.run(run.p.prompt_calls, run.p.prompt_concurrency, Path(work), say=run.say)
+    for name, c in run.r["prompts"]["contenders"].items():
+        run.say(f"prompts: {name}: {c['all_after_prompt']}/{c['calls']} calls with every digit after its prompt")
+
+
 def step_fsm(run: Run) -> None:
     secs = run.p.fsm_seconds
     run.r["fsm"] = {
@@ -242,7 +254,7 @@ LAB_STEPS: list[StepFn] = [
     step_worker_latency, step_start_scale_worker, step_floor_latency, step_recipe_latency,
     step_idle_window_end, step_scale, step_stop_scale_worker, step_poller_idle,
 ]
-OFFLINE_STEPS: list[StepFn] = [step_fsm, step_ratios, step_profile]
+OFFLINE_STEPS: list[StepFn] = [step_prompts, step_fsm, step_ratios, step_profile]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -120,6 +120,14 @@ def music(seconds: float) -> bytes:
     return out.read_bytes()
 
 
+def music_wav(path: Path, seconds: float = 30.0) -> Path:
+    """The same music as a wav file (8 kHz mono), e.g. for the lab's music-on-hold class."""
+    check_tools()
+    _run(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(path),
+          "synth", f"{seconds:.3f}", "sine", "392", "sine", "523", "tremolo", "1.5", "35", "vol", "0.5"])
+    return path
+
+
 def silence(seconds: float) -> bytes:
     return bytes([ULAW_SILENCE]) * round(seconds * SAMPLE_RATE)
 
@@ -361,6 +369,32 @@ def _scenario_xml(fe: FarEnd, pcaps: list[Path], tail: Path | None) -> str:
     return "\n".join(x) + "\n"
 
 
+# ------------------------------------------------------------------------------- the old way
+
+
+FIXED_MARGIN = 0.5  # seconds after each nominal prompt end that the fixed pauses aim for
+
+
+def fixed_pauses(sequence: str, nominal: list[float], margin: float = FIXED_MARGIN) -> tuple[str, float]:
+    """The old way for the same far end, the best it can be for the nominal prompt lengths:
+    (dtmf with w/W pauses instead of each `p`, dtmf_delay), every pause ending `margin` after
+    the nominal prompt (0.5 s units, rounded up)."""
+    parts = sequence.split("p")
+    if parts[0] != "" or len(parts) - 1 != len(nominal):
+        raise FarEndError(f"{sequence!r} needs one nominal length per p ({nominal})")
+    delay = nominal[0] + margin
+    out = parts[1]
+    for digits, length in zip(parts[2:], nominal[1:], strict=True):
+        halves = int(-(-(length + margin) // 0.5))
+        out += "W" * (halves // 2) + "w" * (halves % 2) + digits
+    return out, delay
+
+
+def digits_of(sequence: str) -> str:
+    """The digits a far end receives for a sequence (pauses and `p` send nothing)."""
+    return "".join(c for c in sequence if c not in "pwW")
+
+
 # ------------------------------------------------------------------------------- the far end's view
 
 
@@ -534,7 +568,23 @@ class RtpRecorder:
 
 
 __all__ = [
-    "CallReport", "DigitArrival", "FarEnd", "FarEndError", "Field", "Pause", "RtpRecorder", "RtpStream",
+    "CallReport",
+    "DigitArrival",
+    "FarEnd",
+    "FarEndError",
+    "Field",
+    "Pause",
+    "RtpRecorder",
+    "RtpStream",
     "check_tools",
-    "digit_report", "meeting", "music", "silence", "speech", "ulaw_rms", "write_rtp_pcap",
+    "digit_report",
+    "digits_of",
+    "fixed_pauses",
+    "meeting",
+    "music",
+    "music_wav",
+    "silence",
+    "speech",
+    "ulaw_rms",
+    "write_rtp_pcap",
 ]
