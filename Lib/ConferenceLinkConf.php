@@ -145,8 +145,8 @@ class ConferenceLinkConf extends ConfigClass
     {
         WorkerModelsEvents::invokeAction(ReloadManagerAction::class);
         WorkerModelsEvents::invokeAction(ReloadDialplanAction::class);
-        // Core killalls the PHP wrapper by class name; the Python child is found only by PID file.
-        (new PidFile(self::paths()->pidFile()))->stop();
+        // Before core's killall, and whether or not it matches: wrapper and child by PID files.
+        WorkerStop::stopAll(self::paths());
     }
 
     /**

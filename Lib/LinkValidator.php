@@ -48,6 +48,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_dtmf_mode             dtmf_mode: not auto, rfc4733, inband or info
  *   module_conflink_error_dead_air_range        dead_air: not an integer 0 or 5–3600
  *   module_conflink_error_end_cooldown_range    end_cooldown: not an integer 0–3600
+ *   module_conflink_error_room_keys_format      room_keys: not up to 8 of 0-9 * # A-D (spaces dropped, a-d upper-cased)
+ *   module_conflink_error_max_call_minutes_range max_call_minutes: not an integer 0 or 1–1440
+ *   module_conflink_error_daily_minutes_range   daily_minutes: not an integer 0 or 1–1440
  *
  * Accepted input forms (what the JS must mirror):
  * - numbers: plain decimal `^[0-9]{1,5}(\.[0-9]{1,3})?$` (no sign, exponent, comma or spaces), then the range;
@@ -61,8 +64,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  * Missing optional fields take the defaults below (DEFAULTS). The columns added in 0.2.0
  * (NEW_IN_0_2) also take their default when they are NULL: a 0.1.0 row migrated by core reads
  * as preset custom with its old sequence and today's timing.
- * The limits of the worker keys (prompt_silence … end_cooldown) are python-worker's
- * conflink/config.py's; tests/php/unit/WorkerParserAgreementTest checks both sides agree.
+ * The limits are python-worker's conflink/config.py's (LIMITS below is the copy;
+ * tests/php/unit/LimitsAgreementTest compares them, WorkerParserAgreementTest feeds values on
+ * and around every far-end limit to both sides and checks the worker's defaults are DEFAULTS).
  */
 final class LinkValidator
 {
@@ -96,12 +100,18 @@ final class LinkValidator
         'dtmf_mode'      => 'auto',
         'dead_air'       => '0',
         'end_cooldown'   => '120',
+        // room controls: the keys a person in the room presses to send them to the far end.
+        'room_keys'      => '*6',
+        // cost limits, minutes; 0 = none
+        'max_call_minutes' => '0',
+        'daily_minutes'    => '0',
     ];
 
     /** Columns added in 0.2.0: NULL (a row from before them) reads as the default. */
     public const NEW_IN_0_2 = [
         'preset', 'meeting_id', 'participant_id', 'passcode',
         'prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown',
+        'room_keys', 'max_call_minutes', 'daily_minutes',
     ];
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
@@ -124,6 +134,8 @@ final class LinkValidator
         'end_cooldown'      => [0, 3600, true, null],
         'backoff'           => [1.0, 3600.0, false, null],
         'test_call_seconds' => [1.0, 3600.0, false, null],
+        'max_call_minutes'  => [1, 1440, true, 0],
+        'daily_minutes'     => [1, 1440, true, 0],
     ];
 
     /** backoff: at most this many items. */
@@ -162,12 +174,18 @@ final class LinkValidator
         'dtmf_mode',
         'dead_air',
         'end_cooldown',
+        'room_keys',
+        'max_call_minutes',
+        'daily_minutes',
     ];
 
     public const ROOM_RE = '/^[0-9]{1,20}$/D';
     public const NUMBER_RE = '/^[0-9+*#]{1,32}$/D';
     public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw Wp]{0,64}$/D';
     public const DTMF_CANONICAL_RE = '/^[0-9*#ABCDwWp]{0,64}$/D';
+    /** Keys from the room (room_keys, '' = off) and the digits of a dtmf command (conflink.config PATTERNS). */
+    public const ROOM_KEYS_RE = '/^[0-9*#ABCD]{0,8}$/D';
+    public const SEND_DIGITS_RE = '/^[0-9*#ABCD]{1,32}$/D';
     public const CALLERID_RE = '/^[0-9+]{0,32}$/D';
     public const ENDPOINT_RE = '/^[A-Za-z0-9_.~+-]{1,80}$/D';
     private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';
@@ -322,6 +340,17 @@ final class LinkValidator
                 $errors[$field] = self::ERROR_PREFIX . $field . '_range';
             } else {
                 $values[$field] = $canonical;
+            }
+        }
+
+        $keys = $text('room_keys');
+        if ($keys !== null) {
+            // Typed like DTMF: spaces dropped, a-d upper-cased; '' turns the keys off.
+            $canonical = strtoupper(str_replace(' ', '', $keys));
+            if (preg_match(self::ROOM_KEYS_RE, $canonical) !== 1) {
+                $errors['room_keys'] = self::ERROR_PREFIX . 'room_keys_format';
+            } else {
+                $values['room_keys'] = $canonical;
             }
         }
 

@@ -12,6 +12,7 @@ namespace Modules\ModuleConferenceLink\Lib;
 use MikoPBX\Core\System\SystemMessages;
 use MikoPBX\Core\Workers\WorkerBase;
 use MikoPBX\Modules\PbxExtensionUtils;
+use Throwable;
 
 require_once 'Globals.php';
 
@@ -44,6 +45,9 @@ class WorkerConferenceLinkPy extends WorkerBase
     public function start(array $argv): void
     {
         $paths = ConferenceLinkConf::paths();
+        // Disable and uninstall stop this process by this file (WorkerStop), not only by title.
+        $ownPid = WorkerStop::wrapperPidFile($paths);
+        $ownPid->write(getmypid());
         // Cold start: the config in /etc may be missing or stale; the DB is the truth.
         (new ConfigService($paths))->writeConfig();
 
@@ -52,13 +56,28 @@ class WorkerConferenceLinkPy extends WorkerBase
             new PidFile($paths->pidFile()),
             new BackoffSchedule(),
             $paths->workerStderrLog(),
-            fn (): bool => !$this->needRestart && PbxExtensionUtils::isEnabled(ModulePaths::MODULE_ID),
+            function () use ($paths): bool {
+                try {
+                    // Pushes a config change whose core batch ended before it was noted (ConfigBatch).
+                    (new ConfigBatch($paths))->flushStale();
+                } catch (Throwable $e) {
+                    SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, 'config push failed: ' . $e->getMessage(), LOG_ERR);
+                }
+                return !$this->needRestart && PbxExtensionUtils::isEnabled(ModulePaths::MODULE_ID);
+            },
             static function (string $message, bool $isError): void {
                 SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, $message, $isError ? LOG_ERR : LOG_INFO);
             },
             startProblem: new StartProblem($paths->startProblemFile()),
         );
-        $this->supervisor->run();
+        try {
+            $this->supervisor->run();
+        } finally {
+            // A soft restart's successor may already have written its own PID there.
+            if ($ownPid->read() === getmypid()) {
+                $ownPid->remove();
+            }
+        }
     }
 
     public function signalHandler(int $signal): void

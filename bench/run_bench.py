@@ -10,10 +10,14 @@ Everything runs against one real lab Asterisk (tests/lab/lab.py) with SIPp as th
 2. the worker's AMI requests at idle with 1000 links configured;
 3. scale: 1000 links (one per room), 200 rooms busy at once, >= 100 joins/leaves per second,
    every busy period checked for exactly one external call, and its end for the hang-up;
-4. state-machine and engine throughput without I/O (bench/fsm_bench.py).
+4. state-machine and engine throughput without I/O (bench/fsm_bench.py);
+5. MikoPBX's soft restart of the module's supervisor with a live call: the supervisor's exit
+   and the gap without a worker (bench/soft_restart.py, tests/lab/softrestart.py).
+6. one status request through the module's PHP code, 0.1.0's conflink-ctl path against PHP
+   speaking ZeroMQ (bench/status_bench.py, bench/status_request.php).
 
-Layout: procs.py (processes, proxy, contenders), latency.py, scale.py, fsm_bench.py (the
-measurements), report.py (one section per step). A new benchmark is a step function here,
+Layout: procs.py (processes, proxy, contenders), latency.py, scale.py, fsm_bench.py,
+soft_restart.py (the measurements), report.py (one section per step). A new benchmark is a step function here,
 listed in LAB_STEPS (needs the lab) or OFFLINE_STEPS, plus its section in report.SECTIONS.
 """
 
@@ -44,11 +48,13 @@ sys.path.insert(0, str(BENCH))
 
 import fsm_bench  # noqa: E402
 import prompts  # noqa: E402
+import status_bench  # noqa: E402
 from lab import Lab  # noqa: E402
 from latency import latency_cycles  # noqa: E402
 from procs import BaselineContender, WorkerContender, cpu_model, proc_cpu, proc_mem  # noqa: E402
 from report import render, targets  # noqa: E402
 from scale import SCALE_ROOM_BASE, ScaleLoad, ScaleParams  # noqa: E402
+from soft_restart import soft_restart_cycles  # noqa: E402
 
 LAT_ROOM = "1001"
 
@@ -67,10 +73,14 @@ class Params:
     rtp_ports: int
     poller_idle_seconds: float
     fsm_seconds: float
+    restart_cycles: int = 5  # MikoPBX soft restarts of the supervisor with a live call
     poll_interval: float = 3.0  # the recipe's; the smoke run shortens it to fit in 30 s
     pause: float = 0.25  # max random pause between the steps of a latency cycle
     prompt_calls: int = 50  # far-end calls per contender in the prompt-aware DTMF step
     prompt_concurrency: int = 10  # of those, at a time per contender
+    status_requests: int = 50  # status requests per path with the worker up
+    status_down_requests: int = 3  # and down (the old path waits its 3 s timeout each)
+    status_links: int = 50
 
     def scale(self) -> ScaleParams:
         return ScaleParams(links=self.links, busy=self.busy, per_period=self.per_period, step=self.step,
@@ -81,7 +91,8 @@ FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=100, per_period=6, s
               load_seconds=60, idle_gap=2.0, rtp_ports=1200, poller_idle_seconds=9.5, fsm_seconds=1.5)
 SMOKE = Params(cycles=5, poller_cycles=2, links=50, busy=10, per_period=3, step=0.6, hold=1.2,
                load_seconds=5, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
-               poll_interval=1.0, pause=0.1, prompt_calls=4, prompt_concurrency=4)
+               poll_interval=1.0, pause=0.1, restart_cycles=1, status_requests=5, status_down_requests=1,
+               status_links=20, prompt_calls=4, prompt_concurrency=4)
 
 
 @dataclass
@@ -208,6 +219,14 @@ def step_poller_idle(run: Run) -> None:
     run.say(f"recipe idle at {p.links} rooms: {run.r['poller_idle']['requests_per_min']:.0f} requests/min")
 
 
+def step_soft_restart(run: Run) -> None:
+    """MikoPBX's soft restart of the module's supervisor with a live call (tests/lab/softrestart.py)."""
+    sr = run.r["soft_restart"] = soft_restart_cycles(run.lab, run.p.restart_cycles)
+    run.say(f"soft restart x{sr['cycles']}: supervisor gone in {sr['wrapper_exit_s']['max'] * 1000:.0f} ms, "
+            f"event gap median {sr['event_gap_s']['median']:.3f} s, max {sr['event_gap_s']['max']:.3f} s, "
+            f"call kept: {sr['one_call_kept']}")
+
+
 # ---------------------------------------------------------------------------------------------
 # steps without the lab
 
@@ -231,6 +250,16 @@ def step_fsm(run: Run) -> None:
     run.say("fsm: " + ", ".join(f"{k}: {v['events_per_s']:,.0f}/s" for k, v in run.r["fsm"].items()))
 
 
+def step_status_request(run: Run) -> None:
+    p = run.p
+    run.r["status_request"] = st = status_bench.status_request_bench(p.status_requests, p.status_down_requests,
+                                                                     p.status_links)
+    up = st["worker_up"]
+    old = up["old"]
+    run.say(f"status request: new {up['new']['wall_ms']['median']:.2f} ms wall, "
+            f"old {old['wall_ms']['median']:.1f} ms wall + {old['child_cpu_ms']['median']:.0f} ms child CPU")
+
+
 def step_ratios(run: Run) -> None:
     lat = run.r["latency"]
     ours, floor, rec = lat["ours"], lat["floor"], lat["recipe"]
@@ -252,9 +281,9 @@ def step_profile(run: Run) -> None:
 StepFn = Callable[[Run], None]
 LAB_STEPS: list[StepFn] = [
     step_worker_latency, step_start_scale_worker, step_floor_latency, step_recipe_latency,
-    step_idle_window_end, step_scale, step_stop_scale_worker, step_poller_idle,
+    step_idle_window_end, step_scale, step_stop_scale_worker, step_poller_idle, step_soft_restart,
 ]
-OFFLINE_STEPS: list[StepFn] = [step_prompts, step_fsm, step_ratios, step_profile]
+OFFLINE_STEPS: list[StepFn] = [step_prompts, step_fsm, step_status_request, step_ratios, step_profile]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -65,6 +65,9 @@ class ModuleConferenceLinkForm extends BaseForm
             'prompt_timeout' => ['maxlength' => 10, 'placeholder' => '20', 'inputmode' => 'decimal'],
             'dead_air' => ['maxlength' => 4, 'placeholder' => '60', 'inputmode' => 'numeric'],
             'end_cooldown' => ['maxlength' => 4, 'placeholder' => '120', 'inputmode' => 'numeric'],
+            'room_keys' => ['maxlength' => 16, 'placeholder' => '*6', 'autocomplete' => 'off'],
+            'max_call_minutes' => ['maxlength' => 4, 'placeholder' => '0', 'inputmode' => 'numeric'],
+            'daily_minutes' => ['maxlength' => 4, 'placeholder' => '0', 'inputmode' => 'numeric'],
         ];
         foreach ($text as $name => $attributes) {
             $element = new Text($name, $attributes);

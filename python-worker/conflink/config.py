@@ -35,6 +35,9 @@ PATTERNS: dict[str, str] = {
     "number": r"^[0-9+*#]{1,32}$",
     "callerid": r"^[0-9+]{0,32}$",
     "dtmf": r"^[0-9*#ABCDwWp]{0,64}$",
+    # Keys from the room (link key `room_keys`, "" = off) and digits of a `dtmf` command.
+    "room_keys": r"^[0-9*#ABCD]{0,8}$",
+    "send_digits": r"^[0-9*#ABCD]{1,32}$",
 }
 
 
@@ -64,6 +67,9 @@ LIMITS: dict[str, Limit] = {
     "prompt_timeout": Limit(1, 120, False, 20.0),
     "dead_air": Limit(5, 3600, True, 0, off=0),
     "end_cooldown": Limit(0, 3600, True, 120),
+    # Cost limits (0 = none): the longest one call may last, the minutes of calls per day.
+    "max_call_minutes": Limit(1, 1440, True, 0, off=0),
+    "daily_minutes": Limit(1, 1440, True, 0, off=0),
     # A forced test call (room empty) stays up this long; not a link key: a dial argument.
     "test_call_seconds": Limit(1, 3600, False, 30.0),
 }
@@ -88,6 +94,13 @@ PROMPT_SILENCE = _bounds("prompt_silence")  # seconds of far-end silence that en
 PROMPT_TIMEOUT = _bounds("prompt_timeout")  # seconds from a `p` step's start before going on anyway
 DEAD_AIR = _bounds("dead_air")  # seconds of silence (RTP flowing) before hang-up + redial; 0 = off
 END_COOLDOWN = _bounds("end_cooldown")  # seconds to wait after the far end ended a long call
+# Keys from the room: an internal participant presses `room_keys` and the external call
+# sends it to the far end (Zoom, Teams, Webex and Meet toggle the line's mute with *6).
+DIGIT_CHARS = frozenset("0123456789*#ABCD")
+ROOM_KEYS_DEFAULT = "*6"
+ROOM_KEYS_MAX = 8
+# Digits sent to the far end by a control command (`dtmf`): the same characters, no pauses.
+SEND_DIGITS_MAX = 32
 
 _ROOM_RE = re.compile(PATTERNS["room"])
 _LINK_ID_RE = re.compile(PATTERNS["link_id"])
@@ -112,6 +125,18 @@ def check_test_call_seconds(seconds: float) -> str | None:
     """Why `seconds` is not an acceptable test-call length (None: it is)."""
     if not LIMITS["test_call_seconds"].check(seconds):
         return f"seconds: must be between {TEST_CALL_SECONDS_MIN:g} and {TEST_CALL_SECONDS_MAX:g}"
+    return None
+
+
+def check_send_digits(digits: object) -> str | None:
+    """Why `digits` cannot be sent to the far end by a `dtmf` command (None: they can)."""
+    if not isinstance(digits, str) or not digits:
+        return "digits: must be a non-empty string of 0-9 * # A-D"
+    if len(digits) > SEND_DIGITS_MAX:
+        return f"digits: at most {SEND_DIGITS_MAX} characters"
+    bad = next((c for c in digits if c not in DIGIT_CHARS), None)
+    if bad is not None:
+        return f"digits: {bad!r} is not a DTMF digit (0-9 * # A-D)"
     return None
 
 
@@ -194,6 +219,9 @@ class LinkConfig:
     dtmf_mode: str = "auto"
     dead_air: int = int(DEAD_AIR[0])
     end_cooldown: int = int(END_COOLDOWN[0])
+    room_keys: str = ROOM_KEYS_DEFAULT
+    max_call_minutes: int = 0
+    daily_minutes: int = 0
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
@@ -246,7 +274,9 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _mapping(value: object, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+def _mapping(
+    value: object, path: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(path, f"expected a mapping, got {_show(value)}")
     for key in value:
@@ -307,6 +337,17 @@ def _dtmf(value: object, path: str) -> str:
     return value
 
 
+def _room_keys(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a quoted string of DTMF digits (0-9 * # A-D), or \"\" for off")
+    if len(value) > ROOM_KEYS_MAX:
+        raise ConfigError(path, f"is longer than {ROOM_KEYS_MAX} characters")
+    for char in value:
+        if char not in DIGIT_CHARS:
+            raise ConfigError(path, f"{_show(char)} is not a DTMF digit (0-9 * # A-D)")
+    return value
+
+
 def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ConfigError(path, f"{_show(value)} is not one of {', '.join(choices)}")
@@ -353,6 +394,8 @@ _LINK_KEYS = {
     "id", "room", "enabled", "endpoint", "number", "dtmf", "dtmf_delay", "callerid",
     "ring_timeout", "arm_delay", "linger", "retry",
     "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
+    # room controls (issue 12)
+    "room_keys", "max_call_minutes", "daily_minutes",
 }
 
 
@@ -379,6 +422,9 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         dead_air=int(_limit(doc.get("dead_air", int(DEAD_AIR[0])), f"{path}.dead_air", "dead_air")),
         end_cooldown=int(_limit(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
                                 "end_cooldown")),
+        room_keys=_room_keys(doc.get("room_keys", ROOM_KEYS_DEFAULT), f"{path}.room_keys"),
+        max_call_minutes=int(_limit(doc.get("max_call_minutes", 0), f"{path}.max_call_minutes", "max_call_minutes")),
+        daily_minutes=int(_limit(doc.get("daily_minutes", 0), f"{path}.daily_minutes", "daily_minutes")),
     )
 
 
@@ -462,7 +508,7 @@ def load_config_file(path: str) -> Config | None:
     return parse_config(doc)
 
 
-def write_config_atomic(path: str, doc: dict[str, Any]) -> None:
+def write_config_atomic(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     """Persist a validated document: temp file in the same folder, fsync, rename (never a torn file)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import zmq
 import zmq.asyncio
@@ -43,6 +43,10 @@ COMMAND_KEYS: dict[str, frozenset[str]] = {
     "apply_config": frozenset({"cmd", "token", "config"}),
     "dial": frozenset({"cmd", "token", "link", "force", "seconds"}),
     "hangup": frozenset({"cmd", "token", "link"}),
+    # room controls (design.md "Room controls")
+    "dtmf": frozenset({"cmd", "token", "link", "digits"}),
+    "mute": frozenset({"cmd", "token", "link"}),
+    "unmute": frozenset({"cmd", "token", "link"}),
 }
 
 
@@ -72,6 +76,7 @@ def parse_endpoint(endpoint: object) -> Endpoint:
 RequestHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+@runtime_checkable
 class _HasHandle(Protocol):
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -93,7 +98,7 @@ class ControlServer:
         max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         self.endpoint = parse_endpoint(endpoint)
-        self._handle: RequestHandler = handler.handle if hasattr(handler, "handle") else handler  # type: ignore[union-attr,assignment]
+        self._handle: RequestHandler = handler.handle if isinstance(handler, _HasHandle) else handler
         self._ctx = context or zmq.asyncio.Context.instance()
         self._max = max_request_bytes
         self._sock: zmq.asyncio.Socket | None = None
@@ -366,6 +371,10 @@ class EngineLike(Protocol):
 
     async def hangup(self, link_id: str) -> dict[str, Any]: ...
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]: ...
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]: ...
+
 
 class ControlHandler:
     """Turns control requests into engine calls; validates every field it reads.
@@ -444,6 +453,10 @@ class ControlHandler:
             return await self._apply_config(request)
         if cmd == "dial":
             return await self._dial(request)
+        if cmd == "dtmf":
+            return await self._dtmf(request)
+        if cmd in ("mute", "unmute"):
+            return await self._mute(request, cmd == "mute")
         return await self._hangup(request)
 
     def _status(self) -> dict[str, Any]:
@@ -534,6 +547,30 @@ class ControlHandler:
             return {"ok": False, "error": err}
         assert link is not None
         return _engine_reply(await self.engine.hangup(link))
+
+
+    async def _dtmf(self, request: dict[str, Any]) -> dict[str, Any]:
+        from conflink.config import check_send_digits
+
+        link, err = self._link_arg(request)
+        if err:
+            return {"ok": False, "error": err}
+        if "digits" not in request:
+            return {"ok": False, "error": "digits: missing"}
+        digits = request["digits"]
+        if (err := check_send_digits(digits)) is not None:
+            if not isinstance(digits, str):
+                err = f"digits: must be a string, got {_json_type(digits)}"
+            return {"ok": False, "error": err}
+        assert link is not None
+        return _engine_reply(await self.engine.send_dtmf(link, digits))
+
+    async def _mute(self, request: dict[str, Any], muted: bool) -> dict[str, Any]:
+        link, err = self._link_arg(request)
+        if err:
+            return {"ok": False, "error": err}
+        assert link is not None
+        return _engine_reply(await self.engine.mute(link, muted))
 
 
 def _engine_reply(res: object) -> dict[str, Any]:

@@ -201,7 +201,8 @@ def _far_end(link: dict[str, Any]) -> str:
 
 def format_status(reply: dict[str, Any]) -> str:
     lines: list[str] = []
-    ami = reply.get("ami") if isinstance(reply.get("ami"), dict) else {}
+    raw_ami = reply.get("ami")
+    ami: dict[str, Any] = raw_ami if isinstance(raw_ami, dict) else {}
     ami_state = "connected" if ami.get("connected") else "DISCONNECTED"
     extra = []
     for key in ("host", "port", "state", "last_error"):
@@ -286,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seconds", type=float, help="keep a forced call up this long")
     h = sub.add_parser("hangup", help="hang up a link's external call")
     h.add_argument("link")
+    t = sub.add_parser("dtmf", help="send DTMF digits (0-9 * # A-D) to the far end on the live call")
+    t.add_argument("link")
+    t.add_argument("digits")
+    m = sub.add_parser("mute", help="mute the external party in the room")
+    m.add_argument("link")
+    u = sub.add_parser("unmute", help="unmute the external party in the room")
+    u.add_argument("link")
     return p
 
 
@@ -328,6 +336,10 @@ def _run(args: argparse.Namespace, stdin: TextIO) -> int:
         payload = {"cmd": "dial", "link": args.link, "force": bool(args.force)}
         if args.seconds is not None:
             payload["seconds"] = args.seconds
+    elif args.cmd == "dtmf":
+        payload = {"cmd": "dtmf", "link": args.link, "digits": args.digits}
+    elif args.cmd in ("mute", "unmute"):
+        payload = {"cmd": args.cmd, "link": args.link}
     else:
         payload = {"cmd": "hangup", "link": args.link}
     if token:

@@ -23,12 +23,16 @@ from .fsm import (
     Decision,
     Hangup,
     LinkMachine,
+    MuteExternal,
     Originate,
+    SendDigits,
     SetVar,
     StartTimer,
+    UsageChanged,
     VerifyRoom,
     parse_dtmf_event,
 )
+from .localtime import LocalTime, SystemLocalTime
 from .rules import (
     CALL_PREFIX,
     CallBook,
@@ -40,6 +44,7 @@ from .rules import (
 )
 from .rules import field_of as _field
 from .sched import Handle, LoopScheduler, Scheduler
+from .usage import LinkUsage, UsageStore
 
 __all__ = ["CALL_PREFIX", "Engine", "link_id_of"]
 
@@ -47,6 +52,11 @@ log = logging.getLogger("conflink.engine")
 
 RECONCILE_INTERVAL = 60.0
 ROOM_RETRY_SECONDS = 30.0
+# PlayDTMF tone length; Asterisk holds the manager session for it, so digits stay in order.
+DIGIT_DURATION_MS = 250
+# A control command that waits for Asterisk's answer waits this long at most (conflink-ctl
+# gives up after 3 s by default).
+CONTROL_WAIT_SECONDS = 2.0
 
 
 class Engine:
@@ -57,8 +67,13 @@ class Engine:
         scheduler: Scheduler | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
         ami_factory: Callable[..., AmiClient] = AmiClient,
+        local_time: LocalTime | None = None,
+        usage_path: str | None = None,
     ) -> None:
         self.config: Config | None = None
+        # Calendar of the cost limits (the PBX's zone) and their per-day usage on disk.
+        self.local_time: LocalTime = local_time or SystemLocalTime()
+        self.usage = UsageStore(usage_path)
         self.machines: dict[str, LinkMachine] = {}
         self.rooms: dict[str, list[str]] = {}
         self.room_internals: dict[str, set[str]] = {}
@@ -78,6 +93,7 @@ class Engine:
         self._stopped = False
         self._all_gone: asyncio.Event | None = None  # set while a final stop waits for hang-ups
         self._resync_lock = asyncio.Lock()
+        self._digit_locks: dict[str, asyncio.Lock] = {}  # per link: one digit sequence at a time
         self.counters = {"originates": 0, "hangups": 0, "resyncs": 0, "reconciles": 0, "events": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -125,8 +141,21 @@ class Engine:
     # ------------------------------------------------------------------ config
 
     async def apply_config(self, config: Config) -> dict[str, Any]:
-        now = self._clock()
         old = self.config
+        notes, new_rooms = self.apply_links(config)
+        if old is None or old.ami != config.ami:
+            if old is not None:
+                notes.append("AMI settings changed; reconnecting")
+            await self._restart_ami(config)
+        elif new_rooms and self.ami is not None and self.ami.ready:
+            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
+        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
+        return {"notes": notes}
+
+    def apply_links(self, config: Config) -> tuple[list[str], set[str]]:
+        """The links of `config` into machines (no AMI I/O): notes for the admin, and the rooms
+        not watched until now (what we know of them may be stale; their resync decides)."""
+        now = self._clock()
         notes: list[str] = []
         new_ids = {link.id for link in config.links}
         for link_id in [i for i in self.machines if i not in new_ids]:
@@ -140,10 +169,12 @@ class Engine:
                 self._run(machine.remove(now))
                 machine = None
             if machine is None:
-                machine = LinkMachine(link=link, ami_up=False)
+                machine = LinkMachine(link=link, ami_up=False, local=self.local_time)
+                saved = self.usage.get(link.id)
+                if saved is not None:
+                    machine.restore_usage(saved.day, saved.used_seconds, saved.limited, saved.limited_text)
                 self.machines[link.id] = machine
                 if link.room not in self.rooms:
-                    # Not watched until now: what we know of it may be stale; its resync decides.
                     new_rooms.add(link.room)
                 else:
                     machine.internals = set(self.room_internals.get(link.room, ()))
@@ -157,14 +188,8 @@ class Engine:
         for link in config.links:
             self.rooms.setdefault(link.room, []).append(link.id)
         self.config = config
-        if old is None or old.ami != config.ami:
-            if old is not None:
-                notes.append("AMI settings changed; reconnecting")
-            await self._restart_ami(config)
-        elif new_rooms and self.ami is not None and self.ami.ready:
-            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
-        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
-        return {"notes": notes}
+        self.usage.keep_only(set(self.machines))
+        return notes, new_rooms
 
     async def _restart_ami(self, config: Config) -> None:
         if self.ami is not None:
@@ -212,6 +237,47 @@ class Engine:
         self._run(actions)
         return {"ok": True, "message": message} if ok else {"ok": False, "error": message}
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        machine = self.machines.get(link_id)
+        if machine is None:
+            return {"ok": False, "error": f"no link with id {link_id!r}"}
+        if self.ami is None or not self.ami.ready:
+            return {"ok": False, "error": "AMI is not connected"}
+        ok, message, actions = machine.manual_dtmf(digits, self._clock())
+        if not ok:
+            return {"ok": False, "error": message}
+        futures = self._run(actions)
+        # The reply waits for Asterisk's answer to the first digit (channel gone, refused);
+        # the rest of a long sequence goes on in the background.
+        error = await self._first_refusal(futures[:1])
+        return {"ok": False, "error": error} if error else {"ok": True, "message": message}
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        machine = self.machines.get(link_id)
+        if machine is None:
+            return {"ok": False, "error": f"no link with id {link_id!r}"}
+        if self.ami is None or not self.ami.ready:
+            return {"ok": False, "error": "AMI is not connected"}
+        ok, message, actions = machine.manual_mute(muted, self._clock())
+        if not ok:
+            return {"ok": False, "error": message}
+        error = await self._first_refusal(self._run(actions))
+        return {"ok": False, "error": error} if error else {"ok": True, "message": message}
+
+    async def _first_refusal(self, futures: list[asyncio.Future[Any]]) -> str:
+        """Asterisk's error for the first of `futures` it refused ("" when all succeeded)."""
+        for future in futures:
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(future), CONTROL_WAIT_SECONDS)
+            except TimeoutError:
+                return "Asterisk did not answer in time"
+            except AmiNotReady as exc:
+                return f"AMI: {exc}"
+            first = reply[0] if isinstance(reply, list) and reply else reply
+            if str(_field(first, "Response")).lower() != "success":
+                return f"Asterisk refused: {_field(first, 'Message') or 'error'}"
+        return ""
+
     # ------------------------------------------------------------------ AMI input
 
     def on_ami_ready(self, ready: bool) -> None:
@@ -253,14 +319,14 @@ class Engine:
             return
         if not joined:
             return  # the Hangup event that follows tells us why it ended
-        machine = self.machines.get(link_id)
-        if self.book.on_join(uid, room, machine.link.room if machine else None) == "hang_up":
+        owner = self.machines.get(link_id)
+        if self.book.on_join(uid, room, owner.link.room if owner else None) == "hang_up":
             if uid not in self.book.doomed:
                 log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
             self._hangup_channel(uid, channel)
             return
-        assert machine is not None
-        self._run(machine.external_joined(uid, channel, now))
+        assert owner is not None
+        self._run(owner.external_joined(uid, channel, now))
 
     def _on_join(self, message: Any) -> None:
         self._on_confbridge(message, True)
@@ -328,6 +394,33 @@ class Engine:
             segment, phase, digits = report
             self._run(machine.dtmf_event(uid, segment, phase, digits, self._clock()))
 
+    def _on_dtmf_end(self, message: Any) -> None:
+        # Only what a participant pressed (Received); our own PlayDTMF/SendDTMF go out as Sent.
+        if _field(message, "Direction") != "Received":
+            return
+        uid = _field(message, "Uniqueid")
+        digit = _field(message, "Digit")
+        if not uid or link_id_of(uid) is not None:
+            return
+        now = self._clock()
+        for room, internals in self.room_internals.items():
+            if uid in internals:
+                for machine in self._machines_of(room):
+                    self._run(machine.internal_digit(uid, digit, now))
+
+    def _on_mute(self, message: Any, muted: bool) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        machine = self.machines.get(link_id) if link_id else None
+        if machine is not None:
+            machine.external_mute_seen(uid, muted)
+
+    def _on_confbridge_mute(self, message: Any) -> None:
+        self._on_mute(message, True)
+
+    def _on_confbridge_unmute(self, message: Any) -> None:
+        self._on_mute(message, False)
+
     def _on_originate_response(self, message: Any) -> None:
         # Reaches us only for Originates sent by an earlier connection (ours are consumed by
         # their action future); useful when the worker restarted mid-dial.
@@ -344,13 +437,22 @@ class Engine:
         "ChannelTalkingStart": _on_talking_start,
         "ChannelTalkingStop": _on_talking_stop,
         "UserEvent": _on_user_event,
+        "DTMFEnd": _on_dtmf_end,
+        "ConfbridgeMute": _on_confbridge_mute,
+        "ConfbridgeUnmute": _on_confbridge_unmute,
     }
 
     # ------------------------------------------------------------------ actions
 
-    def _run(self, actions: Iterable[Action]) -> None:
+    def _run(self, actions: Iterable[Action]) -> list[asyncio.Future[Any]]:
+        """Carry out the machine's actions; returns the AMI replies of the room controls sent."""
+        sent: list[asyncio.Future[Any]] = []
         for action in actions:
-            if isinstance(action, Originate):
+            if isinstance(action, SendDigits):
+                sent.extend(self._send_digits(action))
+            elif isinstance(action, MuteExternal):
+                sent.extend(self._send_mute(action))
+            elif isinstance(action, Originate):
                 self._originate(action)
             elif isinstance(action, Hangup):
                 self._hangup_channel(action.call_id, action.channel)
@@ -363,12 +465,75 @@ class Engine:
             elif isinstance(action, VerifyRoom):
                 if self.ami is not None and self.ami.ready:
                     self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
+            elif isinstance(action, UsageChanged):
+                self.usage.put(action.link_id, LinkUsage(action.day, action.used_seconds, action.limited,
+                                                         action.limited_text))
             elif isinstance(action, SetVar):
                 self._set_var(action)
             elif isinstance(action, Decision):
                 machine = self.machines.get(action.link_id)
                 state = machine.state if machine else "removed"
                 log.info("link=%s room=%s state=%s %s", action.link_id, action.room, state, action.reason)
+        return sent
+
+    def _send_digits(self, action: SendDigits) -> list[asyncio.Future[Any]]:
+        """PlayDTMF for the first digit now, the others one after another in the background."""
+        ami = self.ami
+        if ami is None or not ami.ready or not action.channel:
+            return []
+        lock = self._digit_locks.setdefault(action.link_id, asyncio.Lock())
+        first: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # Room keys do not wait for the answer: retrieve it so a failure is not reported twice.
+        first.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._spawn(self._play_digits(lock, action, first))
+        return [first]
+
+    async def _play_digits(self, lock: asyncio.Lock, action: SendDigits, first: asyncio.Future[Any]) -> None:
+        try:
+            async with lock:
+                for index, digit in enumerate(action.digits):
+                    ami = self.ami
+                    if ami is None or not ami.ready:
+                        raise AmiNotReady("AMI not ready")
+                    # Async false: panoramisk 1.4 otherwise takes "DTMF successfully queued" for
+                    # the start of an event list, fails on the missing Async key and drops the link.
+                    reply = await ami.send({
+                        "Action": "PlayDTMF", "Channel": action.channel, "Digit": digit,
+                        "Duration": str(DIGIT_DURATION_MS), "Async": "false",
+                    })
+                    if index == 0 and not first.done():
+                        first.set_result(reply)
+                    head = reply[0] if isinstance(reply, list) and reply else reply
+                    if str(_field(head, "Response")).lower() != "success":
+                        log.warning("link=%s PlayDTMF %s refused: %s", action.link_id, digit, _field(head, "Message"))
+                        return
+            log.info("link=%s sent %s to the far end on %s", action.link_id, action.digits, action.channel)
+        except BaseException as exc:
+            if not first.done():
+                first.set_exception(exc if isinstance(exc, Exception) else AmiNotReady("cancelled"))
+            raise
+
+    def _send_mute(self, action: MuteExternal) -> list[asyncio.Future[Any]]:
+        ami = self.ami
+        if ami is None or not ami.ready or not action.channel:
+            return []
+        name = "ConfbridgeMute" if action.muted else "ConfbridgeUnmute"
+        try:
+            future = ami.send({"Action": name, "Conference": action.room, "Channel": action.channel})
+        except AmiNotReady:
+            return []
+        future.add_done_callback(lambda f: self._mute_done(action, f))
+        return [future]
+
+    @staticmethod
+    def _mute_done(action: MuteExternal, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        reply = future.result()
+        head = reply[0] if isinstance(reply, list) and reply else reply
+        if str(_field(head, "Response")).lower() != "success":
+            log.warning("link=%s %s refused: %s", action.link_id,
+                        "mute" if action.muted else "unmute", _field(head, "Message"))
 
     def _set_var(self, action: SetVar) -> None:
         ami = self.ami
@@ -389,7 +554,7 @@ class Engine:
             if machine is not None:
                 self._run(machine.abort_dial(action.call_id, self._clock(), "AMI is not connected"))
             return
-        request = {
+        request: dict[str, str | list[str]] = {
             "Action": "Originate",
             "Async": "true",
             "Channel": f"PJSIP/{link.number}@{link.endpoint}",
@@ -423,7 +588,7 @@ class Engine:
         self.book.dialled(call_id, link.room)
         future.add_done_callback(lambda f: self._originate_done(call_id, f))
 
-    def _originate_done(self, call_id: str, future: asyncio.Future) -> None:
+    def _originate_done(self, call_id: str, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             # Connection lost before the answer: the Originate may never have reached
             # Asterisk. The resync after reconnect decides from the channel list.

@@ -47,6 +47,10 @@
         'dtmf_mode',
         'dead_air',
         'end_cooldown',
+        // room controls
+        'room_keys',
+        'max_call_minutes',
+        'daily_minutes',
     ];
 
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
@@ -75,6 +79,9 @@
         dtmf_mode: 'auto',
         dead_air: '0',
         end_cooldown: '120',
+        room_keys: '*6',
+        max_call_minutes: '0',
+        daily_minutes: '0',
     };
 
     // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
@@ -84,6 +91,8 @@
 
     // dead_air: 0 = off, else min..max seconds.
     const DEAD_AIR = { min: 5, max: 3600 };
+    // max_call_minutes, daily_minutes: 0 = no limit, else min..max minutes.
+    const COST_LIMITS = { min: 1, max: 1440 };
 
     // Anchors are explicit: JS `$` never matches before a trailing newline, and the PHP
     // side uses the D modifier for the same reason.
@@ -94,6 +103,9 @@
         dst_number: /^[0-9+*#]{1,32}$/,
         dtmf: /^[0-9*#A-Dabcdw Wp]{0,64}$/,
         callerid: /^[0-9+]{0,32}$/,
+        // Keys from the room ('' = off) and the digits of "Send DTMF" (conflink.config PATTERNS).
+        room_keys: /^[0-9*#ABCD]{0,8}$/,
+        send_digits: /^[0-9*#ABCD]{1,32}$/,
         decimal: /^[0-9]{1,5}(\.[0-9]{1,3})?$/,
         integer: /^[0-9]{1,5}$/,
     };
@@ -109,6 +121,8 @@
         prompt_timeout: [1, 120, false, 'prompt_timeout_range'],
         dead_air: [0, DEAD_AIR.max, true, 'dead_air_range'],
         end_cooldown: [0, 3600, true, 'end_cooldown_range'],
+        max_call_minutes: [0, COST_LIMITS.max, true, 'max_call_minutes_range'],
+        daily_minutes: [0, COST_LIMITS.max, true, 'daily_minutes_range'],
     };
 
     const BACKOFF = {
@@ -337,6 +351,18 @@
                 return Presets.build(preset, { [field]: text }).errors[field] || null;
             case 'dtmf_mode':
                 return DTMF_MODES.indexOf(text) === -1 ? err('dtmf_mode') : null;
+            case 'max_call_minutes':
+            case 'daily_minutes': {
+                const suffix = RANGES[field][3];
+                if (!inRange(text, 0, COST_LIMITS.max, true)) {
+                    return err(suffix);
+                }
+                const n = Number(text);
+                return n !== 0 && n < COST_LIMITS.min ? err(suffix) : null;
+            }
+            case 'room_keys':
+                // As the validator: spaces dropped, a-d upper-cased, then at most 8 keys.
+                return PATTERNS.room_keys.test(text.replace(/ /g, '').toUpperCase()) ? null : err('room_keys_format');
             case 'dead_air': {
                 if (!inRange(text, 0, DEAD_AIR.max, true)) {
                     return err('dead_air_range');
@@ -408,6 +434,16 @@
         return errors;
     }
 
+    /** "Send DTMF" digits as the worker takes them (upper-case A-D, no spaces), or null. */
+    function normalizeSendDigits(value) {
+        const text = asText(value);
+        if (text === null) {
+            return null;
+        }
+        const digits = text.replace(/\s+/g, '').toUpperCase();
+        return PATTERNS.send_digits.test(digits) ? digits : null;
+    }
+
     function validateTestCallSeconds(value) {
         const text = asText(value);
         return text !== null && inRange(text, TEST_CALL.min, TEST_CALL.max, true);
@@ -435,6 +471,9 @@
         dtmf_mode: ['dtmf_mode'],
         dead_air: ['dead_air_range'],
         end_cooldown: ['end_cooldown_range'],
+        room_keys: ['room_keys_format'],
+        max_call_minutes: ['max_call_minutes_range'],
+        daily_minutes: ['daily_minutes_range'],
     };
     // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
     Presets.FIELDS.forEach((field) => {
@@ -494,6 +533,7 @@
         MAX_INPUT_BYTES,
         DTMF_MODES,
         DEAD_AIR,
+        COST_LIMITS,
         TEST_CALL,
         FIELD_ERRORS,
         COMMON_ERRORS,
@@ -506,6 +546,7 @@
         validateLink,
         prepare,
         validateTestCallSeconds,
+        normalizeSendDigits,
         installSemanticRules,
         semanticValidateRules,
     };

@@ -28,7 +28,43 @@
     // Stop reasons (status `stop`) that get their own explanation instead of last_error.
     const STOP_TEXTS = {
         meeting_ended: 'module_conflink_stop_meeting_ended',
+        call_limit: 'module_conflink_stop_call_limit',
+        daily_budget: 'module_conflink_stop_daily_budget',
     };
+
+    // DTMF step events of the attempt log worth showing ("waiting" only opens a step).
+    const DTMF_EVENTS = {
+        prompt_heard: 'module_conflink_dtmf_event_prompt_heard',
+        silence: 'module_conflink_dtmf_event_silence',
+        timeout: 'module_conflink_dtmf_event_timeout',
+        sent: 'module_conflink_dtmf_event_sent',
+    };
+
+    /**
+     * "1/2: prompt heard 0.5 s, prompt over 3.3 s, sent 3.3 s · 2/2: …" from an attempt's
+     * step reports (LinkStatus::dtmfSteps); '' when there are none.
+     */
+    function dtmfSummary(steps, tr, unit) {
+        if (!Array.isArray(steps)) {
+            return '';
+        }
+        const groups = [];
+        steps.forEach((s) => {
+            if (!s || !Object.prototype.hasOwnProperty.call(DTMF_EVENTS, s.event)) {
+                return;
+            }
+            const head = isCount(s.step) && isCount(s.steps) ? `${s.step}/${s.steps}` : '?';
+            const at = typeof s.at === 'number' && Number.isFinite(s.at) ? ` ${s.at} ${unit}` : '';
+            const last = groups[groups.length - 1];
+            const text = `${tr(DTMF_EVENTS[s.event])}${at}`;
+            if (last && last.head === head) {
+                last.items.push(text);
+            } else {
+                groups.push({ head, items: [text] });
+            }
+        });
+        return groups.map((g) => `${g.head}: ${g.items.join(', ')}`).join(' · ');
+    }
 
     function isCount(value) {
         return typeof value === 'number' && Number.isInteger(value) && value >= 0;
@@ -153,6 +189,7 @@
                 result: entry && entry.result ? String(entry.result) : DASH,
                 cause: entry && entry.cause ? String(entry.cause) : '',
                 duration: formatSeconds(entry ? entry.duration : null, unit),
+                dtmf: dtmfSummary(entry ? entry.dtmf : null, tr, unit),
             };
         });
         const [farEndKey, farEnd] = farEndView(link, tr);
@@ -176,6 +213,39 @@
             stop,
             log,
         };
+    }
+
+    /**
+     * What the live-call controls can do now: `live` when the external party is in the room
+     * (Send DTMF, Mute/Unmute), `muteAction` is the one the toggle offers, `muted` the status
+     * text (ConfBridge's own flag).
+     */
+    function roomControls(link, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        const l = link && typeof link === 'object' ? link : {};
+        const live = l.external_joined === true && ['connected', 'lingering'].indexOf(l.state) >= 0;
+        const wanted = l.muted === true;
+        return {
+            live,
+            muteAction: wanted ? 'unmute' : 'mute',
+            muteLabel: tr(wanted ? 'module_conflink_Unmute' : 'module_conflink_Mute'),
+            muted: live ? tr(l.external_muted === true ? 'module_conflink_MutedYes' : 'module_conflink_MutedNo') : DASH,
+        };
+    }
+
+    /** "12 min" or "12 of 60 min": today's call time against the daily budget (cost limits). */
+    function usedToday(link, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        const l = link && typeof link === 'object' ? link : {};
+        if (typeof l.used_today !== 'number' || !Number.isFinite(l.used_today) || l.used_today < 0) {
+            return DASH;
+        }
+        const used = Math.floor(l.used_today / 60);
+        const limit = typeof l.daily_minutes === 'number' && l.daily_minutes > 0 ? l.daily_minutes : 0;
+        if (limit > 0) {
+            return tr('module_conflink_UsedOf').replace('%used%', String(used)).replace('%limit%', String(limit));
+        }
+        return `${used} ${tr('module_conflink_Minutes')}`;
     }
 
     /** Semantic UI colour of the state label. */
@@ -203,7 +273,7 @@
      * tests/php check that both say the same). Core's TokenManager adds the Bearer token.
      */
     const REST_URL = '/pbxcore/api/v3/module-conference-link/links';
-    const CONTROL_ACTIONS = ['dial', 'hangup'];
+    const CONTROL_ACTIONS = ['dial', 'hangup', 'dtmf', 'mute', 'unmute'];
 
     function statusUrl() {
         return `${REST_URL}:getStatus`;
@@ -255,7 +325,8 @@
     }
 
     return {
-        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, farEndView, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        roomControls, usedToday,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));
