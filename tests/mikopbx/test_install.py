@@ -270,6 +270,9 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
     (wrapper,), _ = worker_procs(new)
     started = rig.run(["stat", "-c", "%Y", f"/proc/{wrapper}"]).stdout.strip()
     assert int(started) >= int(t0) - 1
+    # Only 0.2.0's wrapper writes this file: the running one is the new code.
+    pid_file = rig.path(f"/var/run/custom_modules/{MODULE}/conflink-wrapper.pid")
+    assert pid_file.read_text().strip() == str(wrapper)
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["settings-removed", "settings-kept"])
