@@ -448,7 +448,12 @@ class Rig:
         if os.environ.get("CONFLINK_RIG_KEEP"):
             log(f"kept {self.host}")
             return
-        shutil.rmtree(self.host, ignore_errors=True)
+        for _ in range(3):
+            shutil.rmtree(self.host, ignore_errors=True)
+            if not self.host.exists():
+                return
+            time.sleep(0.5)  # a process of the session was still writing as it ended
+        log(f"could not remove {self.host}")
 
     def __enter__(self) -> Rig:
         return self
