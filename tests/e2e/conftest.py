@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import ARTIFACTS, ASTERISK_VERSIONS, E2E, LATENCIES, STOP_LIMIT, labmod
+from e2e_support import ARTIFACTS, ASTERISK_VERSIONS, E2E, LATENCIES, labmod
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +36,7 @@ def e2e(prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest) -> 
     try:
         yield env
     finally:
-        for w in env.all_workers:
-            if w.running():
-                elapsed, code = w.stop(timeout=STOP_LIMIT + 1)
-                if code is None or elapsed > STOP_LIMIT:
-                    failed_stop.append(f"worker pid {w.pid} needed {elapsed:.2f} s / SIGKILL on SIGTERM")
+        failed_stop = env.stop_all()
         print(env.dump())
         lab.stop()
     assert not failed_stop, failed_stop
