@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import prompts
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -303,7 +305,7 @@ def section_profile(r: dict[str, Any], smoke: bool) -> list[str]:
 SECTIONS: list[Callable[[dict[str, Any], bool], list[str]]] = [
     section_header, section_latency, section_idle, section_capacity, section_scale, section_scale_double,
     section_fsm, section_soft_restart,
-    section_status_request, section_targets, section_profile,
+    section_status_request, prompts.section, section_targets, section_profile,
 ]
 
 
@@ -346,6 +348,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
          "met": sn["processes_started"] == 0 and snd["processes_started"] == 0 and sn["wall_ms"]["median"] <= 5
          and snd["wall_ms"]["max"] <= 5},
     ]
+    out += prompts.targets(r)
     sr = r.get("soft_restart")
     if sr:
         out.append({"what": "soft-restart gap (events unhandled)", "goal": "≤ 2 s, call kept, supervisor gone < 5 s",

@@ -350,6 +350,9 @@ class LinkMachine:
     attempt_log: deque[AttemptRecord] = field(default_factory=lambda: deque(maxlen=ATTEMPT_LOG_SIZE))
     # Long calls the far end ended with normal clearing in this busy period (meeting ended).
     meeting_ends: int = 0
+    # After a dead-air hang-up, far_end stays "silent" until the next dial (else it would
+    # show for the milliseconds the hang-up takes).
+    far_end_after: str = ""
     # The administrator muted the external party: holds for the busy period, so a redialled
     # call joins muted too; the room emptying clears it.
     muted: bool = False
@@ -592,7 +595,7 @@ class LinkMachine:
         """The contract's far-end state ("", ringing, sending_dtmf, waiting, in_meeting, silent)."""
         call = self.call
         if call is None:
-            return ""
+            return self.far_end_after if self.internals and RETRY in self.timers else ""
         if not call.joined:
             return "ringing" if call.answered_at is None else "sending_dtmf"
         if call.far_silent:
@@ -640,6 +643,7 @@ class LinkMachine:
             # Our dead-air hang-up: a failed attempt, redialled with the usual back-off and budget.
             self._finish(record, "dead air", call.hangup_reason, duration)
             self.last_error = call.hangup_reason
+            self.far_end_after = "silent"
             self._schedule_retry(now)
         elif call.hangup_reason is not None:
             self._finish(record, "hung up", call.hangup_reason, duration)

@@ -663,8 +663,11 @@ class Lab:
         join_dialplan: str | None = None,
         log_verbose: int = 3,
         keep: bool | None = None,
+        moh_file: Path | None = None,
     ):
         self.root = asterisk_root()
+        # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
+        self.moh_file = moh_file
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", name)
         self.endpoints = list(endpoints)
         self.rtp_ports = rtp_ports
@@ -825,6 +828,11 @@ class Lab:
                                                BENCH_ROOM_CONTEXT=BENCH_ROOM_CONTEXT, INNER=i,
                                                JOIN_DIALPLAN=self.join_dialplan_text),
         }
+        if self.moh_file is not None:
+            moh = self.dir / "moh"
+            moh.mkdir(exist_ok=True)
+            shutil.copy(self.moh_file, moh / "music.wav")
+            files["musiconhold.conf"] = f"[default]\nmode = files\ndirectory = {i}/moh\n"
         for empty in EMPTY_CONFIGS:
             files.setdefault(empty, "")
         return files
