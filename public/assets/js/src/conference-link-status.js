@@ -260,6 +260,7 @@
             hanging_up: 'orange',
             failed: 'red',
             held: 'grey',
+            off_schedule: 'grey',
             disabled: 'grey',
             idle: '',
             absent: 'grey',
