@@ -40,12 +40,11 @@ lint: deps
 	@echo "php -l: $(words $(PHP_FILES)) file(s) clean"
 
 # One run measures coverage too; the floors are where the code stands (raise them, never lower).
-COVERAGE_FLOORS = fsm:95 engine:89 config:92 control:90 rules:100 causes:95 sched:85 ami:COV_AMI
-COV_AMI ?= 20
-COVERAGE_TOTAL ?= 75
+COVERAGE_FLOORS = fsm:95 engine:89 config:92 control:90 rules:100 causes:95 sched:85 ami:85
+COVERAGE_TOTAL ?= 84
 test-unit: deps
 	$(PYTEST) -q python-worker/tests --cov=conflink --cov-report=
-	@for pair in $(subst COV_AMI,$(COV_AMI),$(COVERAGE_FLOORS)); do \
+	@for pair in $(COVERAGE_FLOORS); do \
 	  $(VENV)/bin/coverage report --include="*/conflink/$${pair%%:*}.py" --fail-under=$${pair##*:} >/dev/null \
 	    || { $(VENV)/bin/coverage report --include="*/conflink/$${pair%%:*}.py"; \
 	         echo "coverage of conflink/$${pair%%:*}.py below its floor of $${pair##*:}%"; exit 1; }; done

@@ -28,9 +28,11 @@ from .fsm import (
     SendDigits,
     SetVar,
     StartTimer,
+    UsageChanged,
     VerifyRoom,
     parse_dtmf_event,
 )
+from .localtime import LocalTime, SystemLocalTime
 from .rules import (
     CALL_PREFIX,
     CallBook,
@@ -42,6 +44,7 @@ from .rules import (
 )
 from .rules import field_of as _field
 from .sched import Handle, LoopScheduler, Scheduler
+from .usage import LinkUsage, UsageStore
 
 __all__ = ["CALL_PREFIX", "Engine", "link_id_of"]
 
@@ -64,8 +67,13 @@ class Engine:
         scheduler: Scheduler | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
         ami_factory: Callable[..., AmiClient] = AmiClient,
+        local_time: LocalTime | None = None,
+        usage_path: str | None = None,
     ) -> None:
         self.config: Config | None = None
+        # Calendar of the cost limits (the PBX's zone) and their per-day usage on disk.
+        self.local_time: LocalTime = local_time or SystemLocalTime()
+        self.usage = UsageStore(usage_path)
         self.machines: dict[str, LinkMachine] = {}
         self.rooms: dict[str, list[str]] = {}
         self.room_internals: dict[str, set[str]] = {}
@@ -161,7 +169,10 @@ class Engine:
                 self._run(machine.remove(now))
                 machine = None
             if machine is None:
-                machine = LinkMachine(link=link, ami_up=False)
+                machine = LinkMachine(link=link, ami_up=False, local=self.local_time)
+                saved = self.usage.get(link.id)
+                if saved is not None:
+                    machine.restore_usage(saved.day, saved.used_seconds, saved.limited, saved.limited_text)
                 self.machines[link.id] = machine
                 if link.room not in self.rooms:
                     new_rooms.add(link.room)
@@ -177,6 +188,7 @@ class Engine:
         for link in config.links:
             self.rooms.setdefault(link.room, []).append(link.id)
         self.config = config
+        self.usage.keep_only(set(self.machines))
         return notes, new_rooms
 
     async def _restart_ami(self, config: Config) -> None:
@@ -453,6 +465,9 @@ class Engine:
             elif isinstance(action, VerifyRoom):
                 if self.ami is not None and self.ami.ready:
                     self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
+            elif isinstance(action, UsageChanged):
+                self.usage.put(action.link_id, LinkUsage(action.day, action.used_seconds, action.limited,
+                                                         action.limited_text))
             elif isinstance(action, SetVar):
                 self._set_var(action)
             elif isinstance(action, Decision):

@@ -184,3 +184,14 @@ test('dial / hang-up results from REST bodies', () => {
     assert.deepEqual(Status.controlResult(undefined, 'Dialling.', (k) => `T:${k}`),
         { ok: false, text: 'T:module_conflink_WorkerUnavailable' });
 });
+
+test('call time today against the daily budget; cost-limit stops read as text', () => {
+    const tr = (key) => ({ module_conflink_UsedOf: '%used% of %limit% min', module_conflink_Minutes: 'min',
+        module_conflink_stop_daily_budget: 'Today\'s minutes are used up' }[key] || key);
+    assert.equal(Status.usedToday({ used_today: 725, daily_minutes: 60 }, tr), '12 of 60 min');
+    assert.equal(Status.usedToday({ used_today: 59, daily_minutes: 0 }, tr), '0 min');
+    assert.equal(Status.usedToday({}, tr), Status.DASH);
+    assert.equal(Status.usedToday({ used_today: -1 }, tr), Status.DASH);
+    const v = Status.view({ state: 'failed', stop: 'daily_budget', last_error: 'daily_budget: …' }, tr, Date.now());
+    assert.equal(v.last_error, 'Today\'s minutes are used up');
+});

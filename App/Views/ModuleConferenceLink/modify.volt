@@ -132,6 +132,34 @@
         </div>
     </div>
 
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionLimits') }}</h4>
+    <div class="two fields">
+        <div class="field">
+            <label for="max_call_minutes">{{ t._('module_conflink_max_call_minutes') }}</label>
+            {{ form.render('max_call_minutes') }}
+            <div class="conflink-help">{{ t._('module_conflink_max_call_minutes_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="daily_minutes">{{ t._('module_conflink_daily_minutes') }}</label>
+            {{ form.render('daily_minutes') }}
+            <div class="conflink-help">{{ t._('module_conflink_daily_minutes_help') }}</div>
+        </div>
+    </div>
+
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionSchedule') }}</h4>
+    <div class="two fields">
+        <div class="field">
+            <label for="schedule">{{ t._('module_conflink_schedule') }}</label>
+            {{ form.render('schedule') }}
+            <div class="conflink-help">{{ t._('module_conflink_schedule_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="schedule_end">{{ t._('module_conflink_schedule_end') }}</label>
+            {{ form.render('schedule_end') }}
+            <div class="conflink-help">{{ t._('module_conflink_schedule_end_help') }}</div>
+        </div>
+    </div>
+
     <h4 class="ui dividing header">{{ t._('module_conflink_SectionRetry') }}</h4>
     <div class="three fields">
         <div class="field">
@@ -196,6 +224,7 @@
             <tr><td>{{ t._('module_conflink_StatusNextAttempt') }}</td><td data-status="next_attempt_in">—</td></tr>
             <tr><td>{{ t._('module_conflink_StatusLastError') }}</td><td data-status="last_error">—</td></tr>
             <tr><td>{{ t._('module_conflink_StatusMuted') }}</td><td data-status="muted">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusUsedToday') }}</td><td data-status="used_today">—</td></tr>
             </tbody>
         </table>
 

@@ -32,7 +32,7 @@ namespace Pheanstalk {
     if (!class_exists(Pheanstalk::class, false)) {
         class Job implements JobIdInterface
         {
-            public function __construct(private int $id, private string $data, public string $file = '')
+            public function __construct(private int $id, private string $data, public string $file = '', public string $tube = 'default')
             {
             }
             public function getId(): int { return $this->id; }
@@ -84,7 +84,7 @@ namespace Pheanstalk {
                         foreach ($files as $file) {
                             $claimed = $file . '.reserved';
                             if (@rename($file, $claimed)) {
-                                return new Job((int)basename($file, '.job'), (string)file_get_contents($claimed), $claimed);
+                                return new Job((int)basename($file, '.job'), (string)file_get_contents($claimed), $claimed, $tube);
                             }
                         }
                     }
@@ -98,6 +98,12 @@ namespace Pheanstalk {
                 if ($job instanceof Job && $job->file !== '') {
                     @unlink($job->file);
                 }
+            }
+
+            /** What Core's BeanstalkClient::wait() reads: the job's tube and how often it was reserved. */
+            public function statsJob(JobIdInterface $job): \ArrayObject
+            {
+                return new \ArrayObject(['tube' => $job instanceof Job ? $job->tube : 'default', 'reserves' => 1]);
             }
 
             public function bury(JobIdInterface $job, int $priority = self::DEFAULT_PRIORITY): void { $this->delete($job); }

@@ -28,6 +28,8 @@
     // Stop reasons (status `stop`) that get their own explanation instead of last_error.
     const STOP_TEXTS = {
         meeting_ended: 'module_conflink_stop_meeting_ended',
+        call_limit: 'module_conflink_stop_call_limit',
+        daily_budget: 'module_conflink_stop_daily_budget',
     };
 
     // DTMF step events of the attempt log worth showing ("waiting" only opens a step).
@@ -231,6 +233,21 @@
         };
     }
 
+    /** "12 min" or "12 of 60 min": today's call time against the daily budget (cost limits). */
+    function usedToday(link, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        const l = link && typeof link === 'object' ? link : {};
+        if (typeof l.used_today !== 'number' || !Number.isFinite(l.used_today) || l.used_today < 0) {
+            return DASH;
+        }
+        const used = Math.floor(l.used_today / 60);
+        const limit = typeof l.daily_minutes === 'number' && l.daily_minutes > 0 ? l.daily_minutes : 0;
+        if (limit > 0) {
+            return tr('module_conflink_UsedOf').replace('%used%', String(used)).replace('%limit%', String(limit));
+        }
+        return `${used} ${tr('module_conflink_Minutes')}`;
+    }
+
     /** Semantic UI colour of the state label. */
     function stateColor(stateKey) {
         const colors = {
@@ -243,6 +260,7 @@
             hanging_up: 'orange',
             failed: 'red',
             held: 'grey',
+            off_schedule: 'grey',
             disabled: 'grey',
             idle: '',
             absent: 'grey',
@@ -309,7 +327,7 @@
 
     return {
         DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
-        roomControls,
+        roomControls, usedToday,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));

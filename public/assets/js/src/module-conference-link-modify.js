@@ -250,6 +250,7 @@ const ConferenceLinkModify = {
         $mute.attr('data-action', c.muteAction);
         $mute.find('.conflink-mute-label').text(c.muteLabel);
         $('#conflink-status-table').find('[data-status="muted"]').text(c.muted);
+        $('#conflink-status-table').find('[data-status="used_today"]').text(ConferenceLinkStatus.usedToday(link, self.t));
     },
 
     /** Calls go through the worker: while it does not answer, the buttons cannot work. */
