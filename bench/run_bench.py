@@ -33,6 +33,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -46,6 +47,7 @@ sys.path.insert(0, str(REPO / "tests" / "lab"))
 sys.path.insert(0, str(BENCH))
 
 import fsm_bench  # noqa: E402
+import prompts  # noqa: E402
 import status_bench  # noqa: E402
 from lab import Lab  # noqa: E402
 from latency import latency_cycles  # noqa: E402
@@ -74,6 +76,8 @@ class Params:
     restart_cycles: int = 5  # MikoPBX soft restarts of the supervisor with a live call
     poll_interval: float = 3.0  # the recipe's; the smoke run shortens it to fit in 30 s
     pause: float = 0.25  # max random pause between the steps of a latency cycle
+    prompt_calls: int = 50  # far-end calls per contender in the prompt-aware DTMF step
+    prompt_concurrency: int = 10  # of those, at a time per contender
     status_requests: int = 50  # status requests per path with the worker up
     status_down_requests: int = 3  # and down (the old path waits its 3 s timeout each)
     status_links: int = 50
@@ -93,7 +97,8 @@ FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=100, per_period=6, s
 SMOKE = Params(cycles=5, poller_cycles=2, links=50, busy=10, per_period=3, step=0.6, hold=1.2,
                load_seconds=3, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
                poll_interval=1.0, pause=0.1, restart_cycles=1, status_requests=5, status_down_requests=1,
-               status_links=20, ramp=(2,), ramp_seconds=2.0)
+               status_links=20, ramp=(2,), ramp_seconds=2.0,
+               prompt_calls=4, prompt_concurrency=4)
 
 
 @dataclass
@@ -281,6 +286,14 @@ def step_soft_restart(run: Run) -> None:
 # steps without the lab
 
 
+def step_prompts(run: Run) -> None:
+    """Its own lab: a far end per call, two contenders side by side (bench/prompts.py)."""
+    with tempfile.TemporaryDirectory(prefix="conflink-bench-prompts-") as work:
+        run.r["prompts"] = prompts.run(run.p.prompt_calls, run.p.prompt_concurrency, Path(work), say=run.say)
+    for name, c in run.r["prompts"]["contenders"].items():
+        run.say(f"prompts: {name}: {c['all_after_prompt']}/{c['calls']} calls with every digit after its prompt")
+
+
 def step_fsm(run: Run) -> None:
     secs = run.p.fsm_seconds
     run.r["fsm"] = {
@@ -326,7 +339,7 @@ LAB_STEPS: list[StepFn] = [
     step_idle_window_end, step_capacity, step_scale, step_scale_double, step_stop_scale_worker, step_poller_idle,
     step_soft_restart,
 ]
-OFFLINE_STEPS: list[StepFn] = [step_fsm, step_status_request, step_ratios, step_profile]
+OFFLINE_STEPS: list[StepFn] = [step_prompts, step_fsm, step_status_request, step_ratios, step_profile]
 
 
 # ---------------------------------------------------------------------------------------------
