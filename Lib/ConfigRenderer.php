@@ -194,6 +194,9 @@ final class ConfigRenderer
             'room_keys'      => self::quote($v['room_keys']),
             'max_call_minutes' => (string)(int)$v['max_call_minutes'],
             'daily_minutes'    => (string)(int)$v['daily_minutes'],
+            'schedule'         => '[' . implode(', ', array_map([self::class, 'quote'],
+                array_values(array_filter(explode("\n", $v['schedule']), 'strlen')))) . ']',
+            'schedule_end'     => self::quote($v['schedule_end']),
         ];
         foreach ($farEnd as $key => $text) {
             if ($v[$key] !== LinkValidator::DEFAULTS[$key]) {

@@ -213,6 +213,22 @@ class ConferenceLinks extends ModulesModelsBase
      */
     public $daily_minutes = '0';
 
+    /**
+     * Schedule: the weekly windows in which the link dials by itself, one per line, e.g.
+     * "mon-fri 08:00-18:00" (the PBX's time zone); '' = always.
+     *
+     * @Column(type="text", nullable=true, default="")
+     */
+    public ?string $schedule = '';
+
+    /**
+     * A call up when its window ends: 'linger' = hung up after the link's linger, 'keep' =
+     * kept until the room empties.
+     *
+     * @Column(type="string", nullable=true, default="linger")
+     */
+    public ?string $schedule_end = 'linger';
+
     public function initialize(): void
     {
         $this->setSource('m_ConferenceLinks');

@@ -91,6 +91,10 @@ class ModuleConferenceLinkForm extends BaseForm
             'preset' => [$presets, $values['preset']],
             'dtmf_mode' => [$modes, $values['dtmf_mode']],
             'dead_air_policy' => [$policies, $values['dead_air'] === '0' ? 'off' : 'redial'],
+            'schedule_end' => [[
+                'linger' => $t('module_conflink_schedule_end_linger'),
+                'keep' => $t('module_conflink_schedule_end_keep'),
+            ], $values['schedule_end']],
         ];
         foreach ($selects as $name => [$choices, $current]) {
             $select = new Select($name, $choices, ['class' => 'ui selection dropdown']);
@@ -103,6 +107,10 @@ class ModuleConferenceLinkForm extends BaseForm
 
         // Core's addTextArea sizes the area from the value, else from the placeholder, and
         // warns when it has neither (an empty note): the placeholder is not optional here.
+        $this->addTextArea('schedule', $values['schedule'], 40, [
+            'maxlength' => 400,
+            'placeholder' => 'mon-fri 08:00-18:00',
+        ]);
         $this->addTextArea('description', $values['description'], 80, [
             'maxlength' => 255,
             'placeholder' => $this->translation->_('module_conflink_description_placeholder'),

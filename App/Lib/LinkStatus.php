@@ -102,6 +102,8 @@ final class LinkStatus
             // Cost limits: connected seconds today (PBX time zone) and the daily budget (0 = none).
             'used_today' => self::count($link['used_today'] ?? null),
             'daily_minutes' => self::count($link['daily_minutes'] ?? null) ?? 0,
+            // Schedule: inside one of the link's windows now (true without a schedule).
+            'in_schedule' => ($link['in_schedule'] ?? true) !== false,
             'log' => self::log(self::first($link, ['attempt_log', 'history', 'log']) ?? []),
         ];
     }

@@ -15,6 +15,7 @@ from enum import StrEnum
 from .causes import Failure
 from .config import TEST_CALL_SECONDS_DEFAULT, LinkConfig, check_send_digits, check_test_call_seconds
 from .localtime import LocalTime, SystemLocalTime
+from .schedule import is_open, next_change
 
 # Timer kinds. The engine keeps at most one timer per (link, kind).
 ARM = "arm"
@@ -29,6 +30,8 @@ FAR_WAITING = "far_end_waiting"  # continuous far-end sound long enough to call 
 DEAD_AIR = "dead_air"  # far-end silence long enough to hang up and redial
 COST_LIMIT = "cost_limit"  # the live call reaches max_call_minutes or the daily budget
 DAY_END = "day_end"  # local midnight: the cost limits start afresh
+SCHEDULE = "schedule"  # the next start or end of one of the link's schedule windows
+WINDOW_END = "window_end"  # the linger after a window ended with a call up
 
 # A connected call that lasted this long resets the retry count when it drops: the number
 # works, so a later drop starts a fresh series instead of eating the old one's budget.
@@ -82,6 +85,7 @@ class StopKind(StrEnum):
     MEETING_ENDED = "meeting_ended"  # the far end ended a long call twice in this busy period
     CALL_LIMIT = "call_limit"  # a call reached max_call_minutes: no automatic dial until tomorrow
     DAILY_BUDGET = "daily_budget"  # daily_minutes used up: no automatic dial until tomorrow
+    OFF_SCHEDULE = "off_schedule"  # outside the link's schedule windows: no automatic dial
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +350,9 @@ class LinkMachine:
     attempt_log: deque[AttemptRecord] = field(default_factory=lambda: deque(maxlen=ATTEMPT_LOG_SIZE))
     # Long calls the far end ended with normal clearing in this busy period (meeting ended).
     meeting_ends: int = 0
+    # After a dead-air hang-up, far_end stays "silent" until the next dial (else it would
+    # show for the milliseconds the hang-up takes).
+    far_end_after: str = ""
     # The administrator muted the external party: holds for the busy period, so a redialled
     # call joins muted too; the room emptying clears it.
     muted: bool = False
@@ -358,6 +365,8 @@ class LinkMachine:
     usage_day: int | None = None
     used_seconds: float = 0.0
     limited: Stop | None = None
+    # Schedule: inside one of the link's windows now (always, without a schedule).
+    window_open: bool = True
     _seq: int = 0
     _actions: list[Action] = field(default_factory=list)
 
@@ -586,7 +595,7 @@ class LinkMachine:
         """The contract's far-end state ("", ringing, sending_dtmf, waiting, in_meeting, silent)."""
         call = self.call
         if call is None:
-            return ""
+            return self.far_end_after if self.internals and RETRY in self.timers else ""
         if not call.joined:
             return "ringing" if call.answered_at is None else "sending_dtmf"
         if call.far_silent:
@@ -624,7 +633,7 @@ class LinkMachine:
             self._usage_changed()
         self.call = None
         for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE, LINGER, PROMPT, FAR_WAITING, DEAD_AIR,
-                     COST_LIMIT):
+                     COST_LIMIT, WINDOW_END):
             self._cancel(kind)
         record = self._record_for(call_id)
         duration = now - call.joined_at if call.joined_at is not None else None
@@ -634,6 +643,7 @@ class LinkMachine:
             # Our dead-air hang-up: a failed attempt, redialled with the usual back-off and budget.
             self._finish(record, "dead air", call.hangup_reason, duration)
             self.last_error = call.hangup_reason
+            self.far_end_after = "silent"
             self._schedule_retry(now)
         elif call.hangup_reason is not None:
             self._finish(record, "hung up", call.hangup_reason, duration)
@@ -710,6 +720,8 @@ class LinkMachine:
             self._cost_limit_reached(now)
         elif kind == DAY_END:
             self._cancel(COST_LIMIT)  # re-armed by _drive against the new day's budget
+        elif kind == WINDOW_END and call is not None:
+            self._hangup(now, f"schedule window ended (after the linger of {self.link.linger:g} s)")
         elif kind == ARM:
             self.armed = True
             self._note(f"armed after {self.link.arm_delay:g} s")
@@ -893,6 +905,7 @@ class LinkMachine:
             "external_since": (call.joined_at or call.started) if call else None,
             "external_muted": bool(call and call.muted),
             "used_today": round(self.used_today(now)),
+            "in_schedule": self.window_open,
             "daily_minutes": self.link.daily_minutes,
             "max_call_minutes": self.link.max_call_minutes,
             "muted": self.muted,
@@ -913,6 +926,7 @@ class LinkMachine:
 
     def _drive(self, now: float) -> None:
         self._roll_day(now)
+        self._watch_schedule(now)
         link = self.link
         call = self.call
         if not link.enabled:
@@ -932,6 +946,9 @@ class LinkMachine:
                     self.armed = True
             if self.stop is None and call is None:
                 self._check_cost_stop(now)
+            if self.stop is None and call is None and not self.window_open:
+                self._stop(StopKind.OFF_SCHEDULE, "off_schedule: outside the link's schedule; "
+                           "dials when its next window opens")
             if (
                 self.armed
                 and call is None
@@ -963,6 +980,39 @@ class LinkMachine:
     def _step(self, now: float) -> list[Action]:
         self._drive(now)
         return self._take()
+
+    # ---------------------------------------------------------------- schedule
+
+    def _watch_schedule(self, now: float) -> None:
+        """Open or close the link's window; keep the boundary timer; end a call at a window's end."""
+        link = self.link
+        if not link.schedule:
+            for kind in (SCHEDULE, WINDOW_END):
+                self._cancel(kind)
+            opened = True
+        else:
+            opened = is_open(link.schedule, self.local, now)
+            if SCHEDULE not in self.timers:
+                self._start(SCHEDULE, next_change(link.schedule, self.local, now), now)
+        if opened == self.window_open:
+            return
+        self.window_open = opened
+        call = self.call
+        if opened:
+            self._cancel(WINDOW_END)
+            if self.stop is not None and self.stop.kind is StopKind.OFF_SCHEDULE:
+                self.stop = None
+            self._note("schedule window opened")
+            return
+        self._note("schedule window closed")
+        if call is None or call.test or call.hangup_reason is not None:
+            return
+        if link.schedule_end == "keep":
+            self._note("the call stays until the room empties (schedule_end: keep)")
+        elif link.linger > 0:
+            self._start(WINDOW_END, link.linger, now)
+        else:
+            self._hangup(now, "schedule window ended")
 
     # ---------------------------------------------------------------- cost limits
 
@@ -1175,6 +1225,8 @@ class LinkMachine:
         if not self.internals:
             return "idle"
         if self.stop is not None:
+            if self.stop.kind is StopKind.OFF_SCHEDULE:
+                return "off_schedule"
             return "held" if self.stop.kind is StopKind.HELD else "failed"
         if RETRY in self.timers:
             return "backoff"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import farend
+import pytest
 from e2e_support import E2E
 
 ROOM = "354233"
@@ -120,3 +122,82 @@ def test_daily_budget_cuts_the_call_and_survives_a_worker_restart(e2e: E2E) -> N
     res = e2e.ctl("dial", "1")
     assert res.returncode == 0, res.stdout + res.stderr
     sipp.wait_for(sipp.invites, 2, timeout=5)
+
+
+def test_schedule_no_dial_outside_dial_when_open_and_hang_up_after_the_linger_at_the_end(e2e: E2E) -> None:
+    """The window's start and end are driven by config pushes here (the worker's clock is real):
+    a schedule that excludes today, one that includes now, then one that excludes now again."""
+    import datetime
+
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    other_day = days[(datetime.date.today().weekday() + 3) % 7]  # the worker's local day: not today
+    closed = {"schedule": [f"{other_day} 00:00-24:00"], "linger": 1}
+    sipp = e2e.lab.sipp("answer-and-hold")
+    e2e.write_config([link(**closed)])
+    e2e.start_worker()
+    e2e.lab.join(ROOM)
+    st = wait_for(lambda: (s := e2e.status()["links"][0])["stop"] == "off_schedule" and s, "off_schedule")
+    assert st["state"] == "off_schedule" and st["in_schedule"] is False
+    time.sleep(1.5)
+    assert sipp.invites() == [], "nothing is dialled outside the schedule"
+
+    mark = e2e.lab.a.mark()
+    push(e2e, schedule=["mon-sun 00:00-24:00"], linger=1)  # the window opens (now is inside)
+    sipp.wait_for(sipp.invites, 1, timeout=5)
+    e2e.wait_ext_join(mark, ROOM)
+
+    t_close = time.time()
+    push(e2e, **closed)  # the window closes with the call up: hung up after the 1 s linger
+    bye = sipp.wait_for(lambda: sipp.byes("in"), 1, timeout=6)[0]
+    e2e.record("window_end_to_bye", bye.t - t_close)
+    assert 0.8 < bye.t - t_close < 4.0, f"hung up {bye.t - t_close:.1f} s after the window ended (linger 1 s)"
+    wait_for(lambda: e2e.status()["links"][0]["state"] == "off_schedule", "off_schedule after the window")
+    time.sleep(2.0)  # the back-off is 1 s: a redial would have happened by now
+    assert len(sipp.invites()) == 1
+
+
+def push(e2e: E2E, **kw: Any) -> None:
+    endpoint = e2e.config["control"]["endpoint"]  # the one the running worker is bound to
+    e2e.config = e2e.lab.write_worker_config(e2e.config_path, [link(**kw)], control_endpoint=endpoint)
+    res = e2e.ctl("push-config", str(e2e.config_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+RFC4733_EVENTS = "0123456789*#ABCD"
+
+
+def rfc4733_digits(recorder: Any) -> str:
+    """Digits in the RTP telephone-events (payload type 101) Asterisk sent: one per event run."""
+    out = []
+    ended = True
+    last = None
+    for p in recorder.between(0, float("inf")):
+        if p.pt != 101 or len(p.payload) < 4:
+            continue
+        event, end = p.payload[0], bool(p.payload[1] & 0x80)
+        # A new digit: another event, or the same one again after its end packets.
+        if event < len(RFC4733_EVENTS) and (event != last or (ended and not end)):
+            out.append(RFC4733_EVENTS[event])
+        ended, last = end, event
+    return "".join(out)
+
+
+@pytest.mark.parametrize("e2e_dtmf_mode", ["rfc4733"], indirect=True)
+def test_room_keys_and_dtmf_reach_an_rfc4733_far_end_as_rtp_events(e2e: E2E) -> None:
+    """With dtmf_mode=rfc4733 on the provider, the far end gets the keys as RTP events (no INFO)."""
+    recorder = farend.RtpRecorder()
+    try:
+        sipp = e2e.lab.sipp("answer-rfc4733", REC_PORT=recorder.port)
+        e2e.write_config([link()])
+        e2e.start_worker()
+        mark = e2e.lab.a.mark()
+        inside = e2e.lab.join(ROOM)
+        e2e.wait_ext_join(mark, ROOM)
+        press(e2e, inside.channel, "*6")
+        wait_for(lambda: rfc4733_digits(recorder) == "*6", f"RTP events *6 (got {rfc4733_digits(recorder)!r})")
+        res = e2e.ctl("dtmf", "1", "#9A")
+        assert res.returncode == 0, res.stdout + res.stderr
+        wait_for(lambda: rfc4733_digits(recorder) == "*6#9A", f"RTP events *6#9A (got {rfc4733_digits(recorder)!r})")
+        assert sipp.infos() == [], "no SIP INFO with rfc4733"
+    finally:
+        recorder.close()

@@ -65,6 +65,7 @@ test('patterns of the page are the worker\'s', () => {
     assert.equal(Rules.PATTERNS.callerid.source, p.callerid);
     assert.equal(Rules.PATTERNS.room_keys.source, p.room_keys);
     assert.equal(Rules.PATTERNS.send_digits.source, p.send_digits);
+    assert.equal(Rules.PATTERNS.schedule_window.source, p.schedule_window);
     // the page accepts more (lower-case a-d, spaces) and normalises: what it stores must be the
     // worker's set, and every character of the worker's set must be storable
     const stored = new Set();

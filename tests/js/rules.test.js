@@ -60,6 +60,8 @@ test('every field: one valid and one invalid value', () => {
         room_keys: ['* 6a', '*6w', E('room_keys_format')],
         max_call_minutes: ['0', '1441', E('max_call_minutes_range')],
         daily_minutes: ['1440', '1.5', E('daily_minutes_range')],
+        schedule: ['Mon-Fri  08:00-18:00\n\nsat 10:00-12:00', 'mon-fri 8-18', E('schedule_format')],
+        schedule_end: ['keep', 'hangup', E('schedule_end')],
     };
     const presetOf = { meeting_id: 'pbx', participant_id: 'webex', passcode: 'teams' };
     Rules.FIELDS.forEach((field) => {

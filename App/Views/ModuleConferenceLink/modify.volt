@@ -146,6 +146,20 @@
         </div>
     </div>
 
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionSchedule') }}</h4>
+    <div class="two fields">
+        <div class="field">
+            <label for="schedule">{{ t._('module_conflink_schedule') }}</label>
+            {{ form.render('schedule') }}
+            <div class="conflink-help">{{ t._('module_conflink_schedule_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="schedule_end">{{ t._('module_conflink_schedule_end') }}</label>
+            {{ form.render('schedule_end') }}
+            <div class="conflink-help">{{ t._('module_conflink_schedule_end_help') }}</div>
+        </div>
+    </div>
+
     <h4 class="ui dividing header">{{ t._('module_conflink_SectionRetry') }}</h4>
     <div class="three fields">
         <div class="field">

@@ -66,7 +66,10 @@ class AdminSite:
         # Core's REST client reaches "the PBX" at localhost:<WebPort>: that is this server.
         rig.php_json(
             "MikoPBX\\Common\\Models\\PbxSettings::setValueByKey(MikoPBX\\Common\\Models\\PbxSettings::WEB_PORT, "
-            f"'{self.port}'); return true;"
+            f"'{self.port}');"
+            # Core's JWT secret is made on first use; the REST stand-in's auth:refresh (a real
+            # JWTHelper token) runs where models cannot be saved, so make it here.
+            "MikoPBX\\PBXCoreREST\\Lib\\Auth\\JWTHelper::generate(['userId' => 'rig']); return true;"
         )
         self.proc = rig.spawn(
             ["php", "-d", "display_errors=Off", "-d", "log_errors=On", "-d", f"error_log={self.error_log_inner}",

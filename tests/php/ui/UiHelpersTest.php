@@ -68,6 +68,8 @@ final class UiHelpersTest extends TestCase
             'room_keys'            => '*6',
             'max_call_minutes'     => '0',
             'daily_minutes'        => '0',
+            'schedule'             => '',
+            'schedule_end'         => 'linger',
         ], LinkInput::defaults());
     }
 

@@ -83,6 +83,7 @@ final class LimitsAgreementTest extends TestCase
         self::assertSame($p['dtmf'], self::body(LinkValidator::DTMF_CANONICAL_RE));
         self::assertSame($p['room_keys'], self::body(LinkValidator::ROOM_KEYS_RE));
         self::assertSame($p['send_digits'], self::body(LinkValidator::SEND_DIGITS_RE));
+        self::assertSame($p['schedule_window'], self::body(LinkValidator::SCHEDULE_WINDOW_RE));
     }
 
     public function testTheValidatorAppliesItsLimits(): void

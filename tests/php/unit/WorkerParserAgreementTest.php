@@ -93,7 +93,8 @@ for text in json.load(sys.stdin):
         out.append({"dtmf": l.dtmf, "prompt_silence": l.prompt_silence, "prompt_timeout": l.prompt_timeout,
                     "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown,
                     "room_keys": l.room_keys, "max_call_minutes": l.max_call_minutes,
-                    "daily_minutes": l.daily_minutes})
+                    "daily_minutes": l.daily_minutes, "schedule_windows": len(l.schedule),
+                    "schedule_end": l.schedule_end})
     except ConfigError as exc:
         out.append(str(exc))
 print(json.dumps(out))
@@ -186,8 +187,37 @@ PY;
             'room_keys' => $d['room_keys'],
             'max_call_minutes' => (int)$d['max_call_minutes'],
             'daily_minutes' => (int)$d['daily_minutes'],
+            'schedule_windows' => 0,
+            'schedule_end' => $d['schedule_end'],
         ], $read[count($documents) - 2], 'the worker\'s defaults are the PHP defaults');
         self::assertSame('p123456789#p*p1234#', $read[count($documents) - 1]['dtmf'], 'a preset sequence with p passes the worker');
+    }
+
+    /** Schedules: what PHP accepts (and normalises) the worker reads as the same windows. */
+    public function testSchedulesAgreeWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $samples = [
+            ["mon-fri 08:00-18:00", 'linger', 1],
+            ["MON-FRI  08:00-18:00\n\nsat,sun 10:00-14:00\r\nfri 22:00-02:00", 'keep', 3],
+            ["sat 00:00-24:00", 'keep', 1],
+            [str_repeat("tue 09:00-10:00\n", 14), 'linger', 14],
+        ];
+        $documents = [];
+        foreach ($samples as [$schedule, $end]) {
+            $php = $validator->check(['schedule' => $schedule, 'schedule_end' => $end] + ConfigRendererTest::LINKS[0]);
+            self::assertTrue($php->isValid(), json_encode($php->errors));
+            $documents[] = (new ConfigRenderer())->render([$php->values + ConfigRendererTest::LINKS[0]],
+                ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS, ConfigRendererTest::SETTINGS)->yaml;
+        }
+        foreach (['mon 08:00-08:00', 'mon 8:00-18:00', "mon 09:00-10:00\n" . str_repeat("tue 09:00-10:00\n", 14)] as $bad) {
+            self::assertFalse($validator->check(['schedule' => $bad] + ConfigRendererTest::LINKS[0])->isValid(), $bad);
+        }
+        $read = self::workerReads($documents);
+        foreach ($samples as $n => [, $end, $count]) {
+            self::assertIsArray($read[$n], json_encode($read[$n]));
+            self::assertSame([$count, $end], [$read[$n]['schedule_windows'], $read[$n]['schedule_end']], "sample {$n}");
+        }
     }
 
     /** Cost limits: the same verdict on every value around the limits; accepted values read back the same. */

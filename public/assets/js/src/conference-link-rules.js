@@ -51,6 +51,8 @@
         'room_keys',
         'max_call_minutes',
         'daily_minutes',
+        'schedule',
+        'schedule_end',
     ];
 
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
@@ -82,6 +84,8 @@
         room_keys: '*6',
         max_call_minutes: '0',
         daily_minutes: '0',
+        schedule: '',
+        schedule_end: 'linger',
     };
 
     // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
@@ -93,6 +97,24 @@
     const DEAD_AIR = { min: 5, max: 3600 };
     // max_call_minutes, daily_minutes: 0 = no limit, else min..max minutes.
     const COST_LIMITS = { min: 1, max: 1440 };
+    // schedule: at most this many windows; schedule_end choices.
+    const SCHEDULE = { maxWindows: 14, ends: ['linger', 'keep'] };
+
+    /** Schedule text → canonical windows (LinkValidator::canonicalSchedule), or an error suffix. */
+    function canonicalSchedule(text) {
+        const windows = [];
+        const lines = String(text).split(/\r\n|\r|\n/);
+        for (let i = 0; i < lines.length; i += 1) {
+            const line = lines[i].replace(/[ \t]+/g, ' ').trim().toLowerCase();
+            if (line !== '') {
+                if (!PATTERNS.schedule_window.test(line) || line.slice(-11, -6) === line.slice(-5)) {
+                    return 'schedule_format';
+                }
+                windows.push(line);
+            }
+        }
+        return windows.length > SCHEDULE.maxWindows ? 'schedule_too_many' : windows;
+    }
 
     // Anchors are explicit: JS `$` never matches before a trailing newline, and the PHP
     // side uses the D modifier for the same reason.
@@ -106,6 +128,7 @@
         // Keys from the room ('' = off) and the digits of "Send DTMF" (conflink.config PATTERNS).
         room_keys: /^[0-9*#ABCD]{0,8}$/,
         send_digits: /^[0-9*#ABCD]{1,32}$/,
+        schedule_window: /^(?:mon|tue|wed|thu|fri|sat|sun)(?:-(?:mon|tue|wed|thu|fri|sat|sun))?(?:,(?:mon|tue|wed|thu|fri|sat|sun)(?:-(?:mon|tue|wed|thu|fri|sat|sun))?)* (?:[01][0-9]|2[0-3]):[0-5][0-9]-(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$/,
         decimal: /^[0-9]{1,5}(\.[0-9]{1,3})?$/,
         integer: /^[0-9]{1,5}$/,
     };
@@ -360,6 +383,12 @@
                 const n = Number(text);
                 return n !== 0 && n < COST_LIMITS.min ? err(suffix) : null;
             }
+            case 'schedule': {
+                const windows = canonicalSchedule(text);
+                return typeof windows === 'string' ? err(windows) : null;
+            }
+            case 'schedule_end':
+                return SCHEDULE.ends.indexOf(text) === -1 ? err('schedule_end') : null;
             case 'room_keys':
                 // As the validator: spaces dropped, a-d upper-cased, then at most 8 keys.
                 return PATTERNS.room_keys.test(text.replace(/ /g, '').toUpperCase()) ? null : err('room_keys_format');
@@ -474,6 +503,8 @@
         room_keys: ['room_keys_format'],
         max_call_minutes: ['max_call_minutes_range'],
         daily_minutes: ['daily_minutes_range'],
+        schedule: ['schedule_format', 'schedule_too_many'],
+        schedule_end: ['schedule_end'],
     };
     // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
     Presets.FIELDS.forEach((field) => {
@@ -534,6 +565,8 @@
         DTMF_MODES,
         DEAD_AIR,
         COST_LIMITS,
+        SCHEDULE,
+        canonicalSchedule,
         TEST_CALL,
         FIELD_ERRORS,
         COMMON_ERRORS,

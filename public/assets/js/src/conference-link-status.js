@@ -224,7 +224,8 @@
         const tr = typeof t === 'function' ? t : (key) => key;
         const l = link && typeof link === 'object' ? link : {};
         const live = l.external_joined === true && ['connected', 'lingering'].indexOf(l.state) >= 0;
-        const wanted = l.muted === true;
+        // Muted by us or found muted in ConfBridge (e.g. after a worker restart): offer Unmute.
+        const wanted = l.muted === true || l.external_muted === true;
         return {
             live,
             muteAction: wanted ? 'unmute' : 'mute',
@@ -260,6 +261,7 @@
             hanging_up: 'orange',
             failed: 'red',
             held: 'grey',
+            off_schedule: 'grey',
             disabled: 'grey',
             idle: '',
             absent: 'grey',
@@ -287,8 +289,8 @@
     }
 
     /**
-     * The normalised status (App/Lib/LinkStatus) out of a REST reply body — also the body of a
-     * 503 when the worker does not answer — or null when the body is not one.
+     * The normalised status (App/Lib/LinkStatus) out of a REST reply body (also when the
+     * worker does not answer: result false, data.ok false), or null when the body is not one.
      */
     function unwrapStatus(body) {
         const data = body && typeof body === 'object' ? body.data : null;
