@@ -48,8 +48,8 @@ def test_a_bad_config_file_exits_2_naming_the_key(tmp_path: Path, capsys: pytest
     assert "links[0].room" in capsys.readouterr().err
 
 
-async def _ping(endpoint: str, timeout: float = 2.0) -> dict[str, object]:
-    return await asyncio.to_thread(ctl.request, endpoint, {"cmd": "ping"}, timeout)
+async def _ping(endpoint: str, wait: float = 2.0) -> dict[str, object]:
+    return await asyncio.to_thread(ctl.request, endpoint, {"cmd": "ping"}, wait)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
