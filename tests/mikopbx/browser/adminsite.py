@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,7 @@ class AdminSite:
         self.nchan_dir = rig.path(f"{rig.inner}/nchan")
         self._nchan_seen: dict[str, int] = {}
         self.proc: Any = None
+        self.refresh_token = ""
 
     def start(self) -> AdminSite:
         rig = self.rig
@@ -68,6 +70,14 @@ class AdminSite:
             "MikoPBX\\Common\\Models\\PbxSettings::setValueByKey(MikoPBX\\Common\\Models\\PbxSettings::WEB_PORT, "
             f"'{self.port}'); return true;"
         )
+        # Logged in = a refreshToken cookie Core can decrypt (Core's cookies service decrypts
+        # with Core's CryptProvider key): made here with that same provider. Without it Core
+        # serves the page but leaves out the logged-in scripts (AssetProvider).
+        self.refresh_token = str(rig.php_json(
+            "$di = Phalcon\\Di\\Di::getDefault();"
+            " (new MikoPBX\\Common\\Providers\\CryptProvider())->register($di);"
+            " return $di->getShared('crypt')->encryptBase64('rig-admin-' . bin2hex(random_bytes(8)));"
+        ))
         self.proc = rig.spawn(
             ["php", "-d", "display_errors=Off", "-d", "log_errors=On", "-d", f"error_log={self.error_log_inner}",
              "-d", "error_reporting=E_ALL", "-S", f"127.0.0.1:{self.port}", "-t", f"{rig.core}/sites",
@@ -126,9 +136,14 @@ class AdminSite:
 
     # ---- requests without a browser
 
-    def get(self, path: str, timeout: float = 60) -> tuple[int, str]:
+    def get(self, path: str, timeout: float = 60, ajax: bool = False) -> tuple[int, str]:
+        """GET as the pages do (`ajax`: with jQuery's X-Requested-With, so Core answers JSON)."""
+        headers = {"Cookie": f"refreshToken={urllib.parse.quote(self.refresh_token)}"}
+        if ajax:
+            headers["X-Requested-With"] = "XMLHttpRequest"
+        request = urllib.request.Request(self.base_url + path, headers=headers)
         try:
-            with urllib.request.urlopen(self.base_url + path, timeout=timeout) as resp:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
                 return resp.status, resp.read().decode(errors="replace")
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")

@@ -109,12 +109,12 @@ class Browser:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def page(self, locale: str = "en-US", cookies: list[dict[str, Any]] | None = None) -> Any:
-        context = self._browser.new_context(
-            locale=locale, viewport={"width": 1280, "height": 900}, base_url=self.base_url,
-        )
+    def page(self, locale: str = "en-US", cookies: list[dict[str, Any]] | None = None,
+             base_url: str | None = None) -> Any:
+        base = (base_url or self.base_url).rstrip("/")
+        context = self._browser.new_context(locale=locale, viewport={"width": 1280, "height": 900}, base_url=base)
         if cookies:
-            context.add_cookies([{"url": self.base_url, **c} for c in cookies])
+            context.add_cookies([{"url": base, **c} for c in cookies])
         page = context.new_page()
         page.set_default_timeout(15000)
         log = self.log

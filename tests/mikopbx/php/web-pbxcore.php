@@ -10,7 +10,9 @@
  *   POST /pbxcore/api/v3/auth:refresh           a token for Core's TokenManager (the rig's
  *                                               SecurityPlugin lets localhost in anyway)
  *   *    /pbxcore/api/modules/<ID>/<action>     Core's PbxExtensionsProcessor::callBack, i.e.
- *                                               the module's moduleRestAPICallback
+ *                                               the module's moduleRestAPICallback (old style)
+ *   *    /pbxcore/api/v3/<module resource>...   the module's REST v3 processor, found through
+ *                                               Core's ControllerDiscovery and its attributes
  *   POST /pbxcore/api/v3/modules/<ID>:enable    Core's EnableModuleAction / DisableModuleAction
  *   POST /pbxcore/api/v3/modules/<ID>:disable   (PbxExtensionState, the module's hooks)
  *   advice:getList, license:sendPBXMetrics,     Core's background calls for features the rig
@@ -92,6 +94,48 @@ if (preg_match('#^/pbxcore/api/modules/([A-Za-z0-9_]+)/([A-Za-z0-9_]+)$#', $path
         'async' => false,
         'asyncChannelId' => '',
     ]));
+    return;
+}
+
+// REST v3 resources of enabled modules: Core's ControllerDiscovery finds them; the resource's
+// own #[ApiResource] / #[HttpMapping] say path, processor and which method is allowed how.
+// Core's router + BaseRestController::handleCustomRequest would queue the request for
+// WorkerApiCommands, which calls the processor: the rig calls it here with the same request.
+foreach (MikoPBX\PBXCoreREST\Lib\OpenAPI\ControllerDiscovery::discoverAll(true) as $class) {
+    $class = ltrim($class, '\\');
+    if (!str_starts_with($class, 'Modules\\')) {
+        continue;
+    }
+    $ref = new ReflectionClass($class);
+    $resource = ($ref->getAttributes(MikoPBX\PBXCoreREST\Attributes\ApiResource::class)[0] ?? null)?->newInstance();
+    $mapping = ($ref->getAttributes(MikoPBX\PBXCoreREST\Attributes\HttpMapping::class)[0] ?? null)?->newInstance();
+    if ($resource === null || $mapping === null || $resource->processor === null) {
+        continue;
+    }
+    $re = '#^' . preg_quote($resource->path, '#') . '(?:/([^/:]+))?:([A-Za-z0-9_]+)$#';
+    if (preg_match($re, $path, $m) !== 1) {
+        continue;
+    }
+    [$id, $operation] = [$m[1] ?? '', $m[2]];
+    if (!in_array($operation, $mapping->getOperationsForMethod($method), true)) {
+        $reply(405, ['result' => false, 'data' => [], 'messages' => ['error' => ["Method '{$operation}' is not allowed with HTTP {$method}"]]]);
+        return;
+    }
+    if ($mapping->requiresResourceId($operation) && $id === '') {
+        $reply(400, ['result' => false, 'data' => [], 'messages' => ['error' => ["Method '{$operation}' requires a resource ID"]]]);
+        return;
+    }
+    $json = json_decode($input, true);
+    $data = array_merge($_GET, $_POST, is_array($json) ? $json : []);
+    if ($id !== '') {
+        $data['id'] = $id;
+    }
+    $data['httpMethod'] = $method;
+    $res = ($resource->processor)::callBack([
+        'processor' => $resource->processor, 'data' => $data, 'action' => $operation,
+        'async' => false, 'asyncChannelId' => '', 'httpMethod' => $method,
+    ]);
+    $reply($res->httpCode ?? 200, $res->getResult());
     return;
 }
 

@@ -1,0 +1,391 @@
+"""The module's admin pages inside MikoPBX Core's admin application, in headless Chromium.
+
+Core's MVC application (router, dispatcher with Core's plugins, Volt, layouts/main.volt and its
+partials, the asset lists, translations) serves the module's controller from a rig session
+(PHP 8.4, phalcon/phalcon, see adminsite.py); Core's compiled JS/CSS from sites/admin-cabinet
+run in Debian's Chromium. The live tests run the module's real worker (started by the module's
+own enable hook through Core) against a lab Asterisk 22 with SIPp as the far end.
+
+Every test fails on a PHP warning/notice logged while serving, and on any browser console
+error or warning, uncaught exception, failed request or HTTP error (chromium.TOLERATED is empty;
+a test that provokes an error on purpose names it in `expected`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pbx
+import pytest
+from adminsite import MODULE_URL, AdminSite, free_port
+from chromium import REPO, Browser, screenshot
+from rig import Rig
+
+import lab as labmod
+
+# The module's status resource answers 503 while the worker does not answer and 422 once its
+# start problem is known: Chromium logs both. Only tests that stop the worker on purpose allow them.
+STATUS_URL_RE = r"http (503|422): GET http://127\.0\.0\.1:\d+/pbxcore/api/v3/module-conference-link/links:getStatus.*"
+STATUS_CONSOLE_RE = r"console\.error: Failed to load resource: the server responded with a status of (503|422) .*"
+DOCS_UI = REPO / "docs" / "ui"
+NUMBER = "84957776675"
+
+
+def messages(lang: str) -> dict[str, str]:
+    out = subprocess.run(["php", "-r", f"echo json_encode(require '{REPO}/Messages/{lang}.php');"],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+EN = messages("en")
+RU = messages("ru")
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 20.0, step: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def page_until(page: Any, what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Like until(), but lets the page run (Playwright dispatches events while it waits)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        page.wait_for_timeout(200)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+def assert_clean(site: AdminSite, browser: Browser, expected: tuple[str, ...] = ()) -> None:
+    php = site.php_problems()
+    assert not php, "PHP logged while serving the pages:\n" + "\n".join(php)
+    problems = [p for p in browser.problems() if not any(re.fullmatch(e, p, flags=re.S) for e in expected)]
+    assert not problems, "the browser reported:\n" + "\n".join(problems)
+
+
+def open_page(browser: Browser, site: AdminSite, path: str, locale: str = "en-US") -> Any:
+    page = browser.page(locale=locale, cookies=[{"name": "refreshToken", "value": site.refresh_token}],
+                        base_url=site.base_url)
+    page.goto(path)
+    page.wait_for_load_state("networkidle")
+    return page
+
+
+def status_text(page: Any, key: str) -> str:
+    return str(page.locator(f'#conflink-status-table [data-status="{key}"]').inner_text()).strip()
+
+
+def choose(page: Any, select_name: str, text: str) -> None:
+    """Pick an option of a Fomantic dropdown as a user does: open it, click the item."""
+    dropdown = page.locator(f'.ui.dropdown:has(select[name="{select_name}"])')
+    dropdown.click()
+    dropdown.locator(".menu .item", has_text=text).first.click()
+
+
+def buttons_disabled(page: Any) -> list[bool]:
+    return [bool(page.locator(sel).is_disabled()) for sel in ("#conflink-call-now", "#conflink-hang-up", "#conflink-test-call")]
+
+
+# ------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    b = Browser("http://127.0.0.1")
+    try:
+        yield b
+    finally:
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def tree(rig_root: str) -> Iterator[tuple[Rig, AdminSite]]:
+    """The module copied from the source tree (no package step), installed and enabled through
+    Core; its worker cannot start (the tree has no bundled dependencies), so pages show the
+    worker as down."""
+    rig = Rig.open(name="webtree")
+    try:
+        pbx.copy_tree(rig)
+        pbx.install(rig)
+        pbx.enable(rig)
+        with AdminSite(rig) as site:
+            yield rig, site
+    finally:
+        rig.close()
+
+
+class Live:
+    def __init__(self, rig: Rig, lab: labmod.Lab, site: AdminSite) -> None:
+        self.rig, self.lab, self.site = rig, lab, site
+        self.sipp: labmod.Sipp | None = None
+
+
+@pytest.fixture(scope="module")
+def live(rig_root: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """The package zip installed through Core, its worker running on a lab Asterisk."""
+    labmod.check_prerequisites()
+    package = pbx.build_zip(tmp_path_factory.mktemp("package"))
+    lab = labmod.Lab(name="webui", endpoints=(pbx.PROVIDER["uniqid"],))
+    lab.start()
+    rig = None
+    try:
+        rig = Rig.open(name="weblive")
+        pbx.unpack_zip(rig, package)
+        pbx.install(rig, ami_port=lab.ami_port, ami_user=labmod.WORKER_AMI_USER, ami_secret=lab.worker_secret,
+                    control_port=free_port())
+        pbx.enable(rig)
+        # Core's WorkerModelsEvents applies saved models to the module (modelsEventNeedReload).
+        rig.spawn(["php", "-f", f"{rig.core}/src/Core/Workers/WorkerModelsEvents.php", "start"],
+                  log=rig.host / "worker-models-events.log")
+        with AdminSite(rig) as site:
+            env = Live(rig, lab, site)
+            env.sipp = lab.sipp("answer-and-hold", endpoint=pbx.PROVIDER["uniqid"], max_calls=5)
+            yield env
+    finally:
+        if rig is not None:
+            rig.close()
+        lab.stop()
+
+
+# ------------------------------------------------------------------------------- source tree
+
+
+def test_tree_install_pages_load_their_scripts_and_show_the_worker_down(tree: tuple[Rig, AdminSite],
+                                                                          browser: Browser) -> None:
+    rig, site = tree
+    browser.log.lines.clear()
+    site.clear_php_problems()
+    page = open_page(browser, site, f"{MODULE_URL}/index")
+    # The page script ran (it was served from the tree's folder, not only from a zip).
+    assert page.evaluate("typeof ConferenceLinkIndex") == "object"
+    assert page.locator("#conflink-empty").is_visible()
+    page.context.close()
+
+    page = open_page(browser, site, f"{MODULE_URL}/modify")
+    assert page.evaluate("typeof ConferenceLinkModify") == "object"
+    # No bare "Will be sent as:": with no DTMF the line says that nothing is sent.
+    line = page.locator("#conflink-dtmf-preview-line").inner_text().strip()
+    assert line != EN["module_conflink_dtmf_preview"].strip() and len(line) > len(EN["module_conflink_dtmf_preview"]), line
+    page.fill("#dtmf", "123#")
+    page_until(page, "the DTMF preview", lambda: "123#" in page.locator("#conflink-dtmf-preview-line").inner_text())
+    page.context.close()
+
+    # A saved link while the worker is down: the panel says so and the call buttons are off.
+    rig.php_json(
+        "$l = new Modules\\ModuleConferenceLink\\Models\\ConferenceLinks();"
+        f" $l->conference_uniqid = '{pbx.ROOM['uniqid']}'; $l->provider_uniqid = '{pbx.PROVIDER['uniqid']}';"
+        f" $l->dst_number = '{NUMBER}'; return $l->save();"
+    )
+    link_id = pbx.links(rig)[0]["id"]
+    page = open_page(browser, site, f"{MODULE_URL}/modify/{link_id}")
+    page_until(page, "the worker warning", lambda: page.locator("#conflink-status-message").is_visible())
+    # The tree has no bundled Python dependencies: the worker does not answer, and once the
+    # wrapper has tried to start it the panel gives the self-check's reason.
+    warning = page.locator("#conflink-status-message").inner_text().strip()
+    assert warning == EN["module_conflink_WorkerUnavailable"] or (
+        warning.startswith(EN["module_conflink_WorkerCannotStart"]) and "yaml" in warning), warning
+    assert buttons_disabled(page) == [True, True, True]
+    page.context.close()
+    assert_clean(site, browser, expected=(STATUS_URL_RE, STATUS_CONSOLE_RE))
+
+
+def test_in_use_message_names_the_link(tree: tuple[Rig, AdminSite]) -> None:
+    """Deleting the room a link uses is refused by Core with the module's represent text,
+    in a fresh process as on a PBX."""
+    rig, _site = tree
+    if not pbx.links(rig):
+        pytest.fail("needs the link saved by the previous test")
+    out = rig.php_json(
+        f"$room = MikoPBX\\Common\\Models\\ConferenceRooms::findFirstByUniqid('{pbx.ROOM['uniqid']}');"
+        " $ok = $room->delete(); return [$ok, array_map('strval', $room->getMessages())];"
+    )
+    assert isinstance(out, list) and out[0] is False, out
+    text = " ".join(out[1])
+    assert f"{pbx.ROOM['extension']} → {NUMBER}" in text, text
+    assert "module-conference-link/module-conference-link/modify/" in text, text
+    assert "Conference link Conference link" not in re.sub(r"<[^>]+>|\s+", " ", text).replace("  ", " "), text
+
+
+# ------------------------------------------------------------------------------- live
+
+
+def test_add_a_link_bad_value_then_save(live: Live, browser: Browser) -> None:
+    site = live.site
+    browser.log.lines.clear()
+    site.clear_php_problems()
+    page = open_page(browser, site, f"{MODULE_URL}/index")
+    assert page.locator("#conflink-empty").is_visible()
+    page.click("#conflink-add")
+    page.wait_for_url(re.compile(r".*/modify/?$"))
+    page.wait_for_load_state("networkidle")
+    choose(page, "conference_uniqid", pbx.ROOM["extension"])
+    choose(page, "provider_uniqid", pbx.PROVIDER["description"])
+    page.fill("#dst_number", "12ab")
+    page.click("#submitbutton")
+    field = page.locator(".field:has(#dst_number)")
+    page_until(page, "the number field's error", lambda: "error" in (field.get_attribute("class") or ""))
+    expected_key = page.evaluate(
+        "ConferenceLinkRules.validateField('dst_number', '12ab', {rooms: [], providers: []})"
+    )
+    assert expected_key, "the shared rules accept '12ab' as a number"
+    assert EN[expected_key] in page.locator("#conflink-form").inner_text()
+    assert pbx.links(live.rig) == [], "a bad value was saved"
+
+    page.fill("#dst_number", NUMBER)
+    page.click("#submitbutton")
+    page.wait_for_url(re.compile(r".*/modify/\d+$"), timeout=20000)
+    rows = pbx.links(live.rig)
+    assert len(rows) == 1 and rows[0]["dst_number"] == NUMBER
+    assert rows[0]["conference_uniqid"] == pbx.ROOM["uniqid"] and rows[0]["provider_uniqid"] == pbx.PROVIDER["uniqid"]
+    page.context.close()
+
+    # The list shows the link with live state from the worker (the saved link reached it).
+    page = open_page(browser, site, f"{MODULE_URL}/index")
+    row = page.locator(f'tr.conflink-row[data-id="{rows[0]["id"]}"]')
+    assert NUMBER in row.inner_text()
+    label = row.locator(".conflink-state [data-state]")
+    page_until(page, "live state idle on the list", lambda: label.get_attribute("data-state") == "idle", timeout=40)
+    assert label.inner_text().strip() == EN["module_conflink_state_idle"]
+    shot = screenshot(page, "list-en")
+    page.context.close()
+    _keep(shot, "list-en.png")
+    assert_clean(site, browser)
+
+
+def test_status_panel_follows_the_call_and_the_buttons_act(live: Live, browser: Browser) -> None:
+    site, lab = live.site, live.lab
+    assert live.sipp is not None
+    rows = pbx.links(live.rig)
+    assert rows, "needs the link saved by the previous test"
+    link_id = rows[0]["id"]
+    browser.log.lines.clear()
+    site.clear_php_problems()
+    page = open_page(browser, site, f"{MODULE_URL}/modify/{link_id}")
+    page_until(page, "state idle", lambda: status_text(page, "state") == EN["module_conflink_state_idle"], timeout=30)
+    assert buttons_disabled(page) == [False, False, False]
+    assert status_text(page, "internal_participants") == "0"
+
+    # An internal participant joins: the worker dials out, the far end answers.
+    invites = len(live.sipp.invites())
+    h = lab.join(pbx.ROOM["extension"])
+    live.sipp.wait_for(live.sipp.invites, count=invites + 1, timeout=20)
+    page_until(page, "state connected", lambda: status_text(page, "state") == EN["module_conflink_state_connected"], timeout=30)
+    assert status_text(page, "internal_participants") == "1"
+    assert status_text(page, "external_channel").startswith("PJSIP/")
+    shot = screenshot(page, "link-status-en")
+    _keep(shot, "link-status-en.png")
+
+    # Hang up: the external call ends.
+    byes = len(live.sipp.byes())
+    page.click("#conflink-hang-up")
+    page_until(page, "the hang-up result", lambda: page.locator("#conflink-control-result.positive").is_visible())
+    assert page.locator("#conflink-control-result").inner_text().strip() == EN["module_conflink_HangupSent"]
+    live.sipp.wait_for(live.sipp.byes, count=byes + 1, timeout=20)
+    page_until(page, "the call gone from the panel", lambda: status_text(page, "external_channel") == "—", timeout=30)
+
+    # Call now: dials again while the participant is still there.
+    invites = len(live.sipp.invites())
+    page_until(page, "buttons back", lambda: not page.locator("#conflink-call-now").is_disabled())
+    page.click("#conflink-call-now")
+    page_until(page, "the dial result", lambda: page.locator("#conflink-control-result.positive").is_visible()
+               and page.locator("#conflink-control-result").inner_text().strip() == EN["module_conflink_DialSent"])
+    live.sipp.wait_for(live.sipp.invites, count=invites + 1, timeout=20)
+    page_until(page, "connected again", lambda: status_text(page, "state") == EN["module_conflink_state_connected"], timeout=30)
+
+    lab.leave(h)
+    page_until(page, "idle after the participant left",
+               lambda: status_text(page, "state") == EN["module_conflink_state_idle"], timeout=30)
+
+    # Test call: dials with nobody in the room, for the given seconds.
+    invites = len(live.sipp.invites())
+    page.fill("#conflink-test-seconds", "5")
+    page.click("#conflink-test-call")
+    page_until(page, "the test-call result", lambda: page.locator("#conflink-control-result").inner_text().strip()
+               == EN["module_conflink_TestCallSent"])
+    live.sipp.wait_for(live.sipp.invites, count=invites + 1, timeout=20)
+    page_until(page, "the test call on the panel", lambda: status_text(page, "state") in
+               (EN["module_conflink_state_test_call"], EN["module_conflink_state_connected"]), timeout=20)
+    page.context.close()
+    assert_clean(site, browser)
+
+
+def test_module_toggle_stops_and_starts_the_worker(live: Live, browser: Browser) -> None:
+    site, rig = live.site, live.rig
+    link_id = pbx.links(rig)[0]["id"]
+    browser.log.lines.clear()
+    site.clear_php_problems()
+    site.published()  # forget earlier events
+    until("the worker running", lambda: pbx.worker_pids(rig))
+    page = open_page(browser, site, f"{MODULE_URL}/modify/{link_id}")
+    page_until(page, "the panel live", lambda: status_text(page, "state") not in ("—", ""), timeout=30)
+
+    def toggle_and_deliver(expect_stage: str) -> None:
+        page.click("#module-status-toggle")
+        events = page_until(page, f"Core's {expect_stage} event", site.published, timeout=30)
+        assert any(e.get("data", {}).get("stage") == expect_stage for e in events), events
+        assert browser.push(page, events) >= 1, "Core's EventBus did not connect"
+        # Core's status script reloads the page after the event.
+        page.wait_for_load_state("load")
+        page.wait_for_load_state("networkidle")
+
+    toggle_and_deliver("Stage_I_ModuleDisable")
+    until("the worker gone", lambda: not pbx.worker_pids(rig), timeout=20)
+    page_until(page, "the worker warning", lambda: page.locator("#conflink-status-message").is_visible(), timeout=30)
+    assert buttons_disabled(page) == [True, True, True]
+
+    toggle_and_deliver("Stage_I_ModuleEnable")
+    until("the worker back", lambda: pbx.worker_pids(rig), timeout=30)
+    page_until(page, "the panel live again", lambda: not page.locator("#conflink-status-message").is_visible()
+               and status_text(page, "state") == EN["module_conflink_state_idle"], timeout=40)
+    assert buttons_disabled(page) == [False, False, False]
+    page.context.close()
+    assert_clean(site, browser, expected=(STATUS_URL_RE, STATUS_CONSOLE_RE))
+
+
+def test_russian_pages(live: Live, browser: Browser) -> None:
+    site = live.site
+    link_id = pbx.links(live.rig)[0]["id"]
+    browser.log.lines.clear()
+    site.clear_php_problems()
+    # The browser's own locale is en-US: every text and time must follow the admin language.
+    page = open_page(browser, site, f"{MODULE_URL}/index?lang=ru", locale="en-US")
+    label = page.locator(".conflink-state [data-state]").first
+    page_until(page, "the Russian state", lambda: label.inner_text().strip() == RU["module_conflink_state_idle"], timeout=30)
+    assert RU["module_conflink_AddLink"] in page.locator("#conflink-add").inner_text()
+    page.context.close()
+
+    page = open_page(browser, site, f"{MODULE_URL}/modify/{link_id}?lang=ru", locale="en-US")
+    updated = page.locator("#conflink-status-updated")
+    page_until(page, "the Russian update time", lambda: updated.inner_text().startswith(RU["module_conflink_StatusUpdated"]))
+    text = updated.inner_text().strip()
+    assert re.fullmatch(re.escape(RU["module_conflink_StatusUpdated"]) + r": \d{2}:\d{2}:\d{2}", text), text
+    assert status_text(page, "state") == RU["module_conflink_state_idle"]
+    assert RU["module_conflink_StatusHeader"] in page.locator("#conflink-status-panel").inner_text()
+    shot = screenshot(page, "link-ru")
+    page.context.close()
+    _keep(shot, "link-ru.png")
+    assert_clean(site, browser)
+
+
+def _keep(shot: Path, name: str) -> None:
+    """The README's screenshots: refreshed in docs/ui only when asked (CONFLINK_UI_SHOTS=1)."""
+    import os
+    import shutil
+
+    if os.environ.get("CONFLINK_UI_SHOTS") == "1":
+        DOCS_UI.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shot, DOCS_UI / name)
