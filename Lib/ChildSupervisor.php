@@ -30,6 +30,13 @@ final class ChildSupervisor
     /** At most this much of one attempt's output is read back (the report is a few lines). */
     private const ATTEMPT_OUTPUT_BYTES = 8192;
 
+    /**
+     * How long the previous wrapper's worker gets to exit on SIGUSR1 at a hand-over before
+     * SIGKILL. The worker's own restart stop is bounded by conflink/worker.py STOP_TIMEOUT
+     * (1.8 s); SIGKILL is harmless here, the calls stay up either way and are adopted.
+     */
+    public const HANDOVER_GRACE = 3.0;
+
     /** @var list<string> */
     private array $argv;
     private PidFile $pidFile;
@@ -57,6 +64,8 @@ final class ChildSupervisor
      * up on SIGUSR1 (a restart: the next worker adopts them by their conflink- Uniqueid).
      */
     private int $stopSignal = SIGTERM;
+    /** Set by handOver(): run() leaves the child running for the next wrapper. */
+    private bool $handingOver = false;
     private int $starts = 0;
 
     /**
@@ -92,14 +101,19 @@ final class ChildSupervisor
     }
 
     /**
-     * Supervises until requestStop() or keepRunning() says no; the child is stopped on return.
+     * Supervises until requestStop(), handOver() or keepRunning() says no; the child is stopped
+     * on return, except after handOver().
      */
     public function run(float $pollInterval = 0.5): void
     {
-        $this->stopStrayWorker();
+        $this->takeOverFromPreviousWorker();
         while ($this->tick(microtime(true))) {
             // usleep returns early when a signal arrives, so stop requests are seen promptly.
             usleep((int)($pollInterval * 1000000));
+        }
+        if ($this->handingOver) {
+            $this->release();
+            return;
         }
         $this->stopChild();
     }
@@ -166,6 +180,22 @@ final class ChildSupervisor
         $this->stopSignal    = $keepCalls ? SIGUSR1 : SIGTERM;
     }
 
+    /**
+     * Signal-safe: ends run() at once and leaves the child running, PID file and all, for the
+     * next wrapper, which stops it with SIGUSR1 right before starting its own (run()).
+     *
+     * Why: MikoPBX's soft restart (SIGUSR1 to every worker) waits at most 5 s, polling once a
+     * second, for a wrapper to exit, and does not start a new one while it is still alive
+     * (Processes::handleRestartAction). Exiting at once fits that window whatever the child
+     * does, and the old worker keeps handling events while core starts the new wrapper; the
+     * gap without a worker shrinks to one Python stop and start.
+     */
+    public function handOver(): void
+    {
+        $this->stopRequested = true;
+        $this->handingOver   = true;
+    }
+
     public function childPid(): int
     {
         return $this->childPid;
@@ -212,15 +242,29 @@ final class ChildSupervisor
     }
 
     /**
-     * A worker left running by an earlier wrapper (killed hard, or crashed) holds the control
-     * port; a new one would fail to bind. Stop it before the first start.
+     * Drops the child without stopping or waiting for it (handOver()): PHP's process handle
+     * does not wait for the child when released, and the PID file stays for the next wrapper.
      */
-    private function stopStrayWorker(): void
+    private function release(): void
+    {
+        if ($this->process !== null) {
+            ($this->log)("leaving the worker (pid {$this->childPid}) running for the next wrapper", false);
+            $this->process  = null;
+            $this->childPid = 0;
+        }
+    }
+
+    /**
+     * A worker left by the previous wrapper (handed over on a soft restart, or orphaned by a
+     * wrapper killed hard) holds the control port; a new one would fail to bind. Stop it with
+     * SIGUSR1 so its calls stay up for the new worker to adopt.
+     */
+    private function takeOverFromPreviousWorker(): void
     {
         $pid = $this->pidFile->runningPid();
         if ($pid !== null) {
-            ($this->log)("stopping a worker left over from an earlier run (pid {$pid})", false);
-            $this->pidFile->stop($this->stopGrace);
+            ($this->log)("taking over from the previous worker (pid {$pid}): its calls stay up", false);
+            $this->pidFile->stop(self::HANDOVER_GRACE, SIGUSR1);
         }
     }
 

@@ -62,6 +62,15 @@ class ConferenceLinkConf extends ConfigClass
     }
 
     /**
+     * Asterisk modules the join context needs that MikoPBX's modules.conf (autoload=no) does not
+     * load: TALK_DETECT and WaitForCondition (DialplanBuilder::REQUIRED_MODULES).
+     */
+    public function generateModulesConf(): string
+    {
+        return DialplanBuilder::modulesConf();
+    }
+
+    /**
      * The module's own AMI user (localhost only, least privilege, filtered events).
      */
     public function generateManagerConf(): string
@@ -136,8 +145,8 @@ class ConferenceLinkConf extends ConfigClass
     {
         WorkerModelsEvents::invokeAction(ReloadManagerAction::class);
         WorkerModelsEvents::invokeAction(ReloadDialplanAction::class);
-        // Core killalls the PHP wrapper by class name; the Python child is found only by PID file.
-        (new PidFile(self::paths()->pidFile()))->stop();
+        // Before core's killall, and whether or not it matches: wrapper and child by PID files.
+        WorkerStop::stopAll(self::paths());
     }
 
     /**

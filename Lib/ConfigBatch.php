@@ -26,6 +26,11 @@ use Closure;
  * survives both, is shared by every process, and unlink() claims it atomically, so two
  * processes never push the same mark twice. The run folder is on tmpfs: a reboot drops the
  * mark, and the config is rendered at PBX start anyway (onAfterPbxStarted, the wrapper).
+ *
+ * Order within core: for each message it plans its own actions, may end the batch (and call
+ * modelsEventNeedReload) and only then calls modelsEventChangeData for that message. The
+ * record that ends a batch is therefore marked after the push that already read it from the
+ * database; its mark goes out with the next batch: at worst one push too many, never one lost.
  */
 final class ConfigBatch
 {

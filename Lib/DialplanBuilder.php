@@ -50,6 +50,27 @@ final class DialplanBuilder
     /** Pause between DTMF tones in milliseconds (SendDTMF's default, stated explicitly). */
     public const DTMF_INTER_DIGIT_MS = 250;
 
+    /** prompt_silence in ms: default, min, max (python-worker/conflink/config.py is the source). */
+    public const PROMPT_SILENCE_MS = [1000, 200, 5000];
+
+    /** prompt_timeout in ms: default, min, max (python-worker/conflink/config.py is the source). */
+    public const PROMPT_TIMEOUT_MS = [20000, 1000, 120000];
+
+    /** dtmf_mode values that switch the channel's PJSIP DTMF mode (`auto` keeps the endpoint's). */
+    public const DTMF_MODES = ['rfc4733', 'inband', 'info'];
+
+    /** UserEvent name of the DTMF step reports the worker logs. */
+    public const DTMF_EVENT = 'ConflinkDtmf';
+
+    /** Seconds past prompt_timeout the dialplan waits for the worker's release on its own. */
+    public const PROMPT_RELEASE_GRACE_S = 5;
+
+    /** WaitForCondition polling interval in seconds: the release reaches the digits this fast. */
+    public const PROMPT_POLL_S = '0.02';
+
+    /** Asterisk modules the context needs beyond MikoPBX's default list (generateModulesConf). */
+    public const REQUIRED_MODULES = ['func_talkdetect.so', 'app_waitforcond.so'];
+
     private string $context;
 
     public function __construct(string $context = self::DEFAULT_CONTEXT)
@@ -60,6 +81,17 @@ final class DialplanBuilder
         $this->context = $context;
     }
 
+    /** `load => …` lines for modules.conf (MikoPBX asks each module through generateModulesConf). */
+    public static function modulesConf(): string
+    {
+        $out = '';
+        foreach (self::REQUIRED_MODULES as $module) {
+            $out .= "load => {$module}\n";
+        }
+
+        return $out;
+    }
+
     public function getContext(): string
     {
         return $this->context;
@@ -67,30 +99,79 @@ final class DialplanBuilder
 
     /**
      * The dialplan text of the join context, ending with a blank line.
+     *
+     * A `p` in CONFLINK_DTMF splits the sequence into steps. Before each step after a `p`, the
+     * channel announces the step (UserEvent ConflinkDtmf, Phase: prompt) and waits in
+     * WaitForCondition until the worker sets CONFLINK_GO to the step number: the worker decides
+     * from TALK_DETECT's ChannelTalkingStart/Stop events on this channel (the far end spoke,
+     * then stayed silent for CONFLINK_PROMPT_SILENCE_MS) or from its own prompt_timeout timer.
+     * WaitForCondition's own timeout (prompt timeout + 5 s) keeps a call going when the worker
+     * is gone. Each step's digits go out with SendDTMF, then UserEvent Phase: sent (a digit
+     * count, never the digits: they are passcodes). See docs/architecture.md for the choice.
      */
     public function build(): string
     {
         $maxDelay = self::MAX_DTMF_DELAY_MS;
         $gap      = self::DTMF_INTER_DIGIT_MS;
+        [$silDefault, $silMin, $silMax] = self::PROMPT_SILENCE_MS;
+        [$toDefault, $toMin, $toMax]    = self::PROMPT_TIMEOUT_MS;
+        $grace    = self::PROMPT_RELEASE_GRACE_S;
+        $poll     = self::PROMPT_POLL_S;
+        $event    = self::DTMF_EVENT;
+        $stepHdr  = 'Step: ${CONFLINK_STEP},Steps: ${CONFLINK_STEPS}';
+        $modes    = implode(' | ', array_map(
+            static fn (string $m): string => "\"\${CONFLINK_DTMF_MODE}\" = \"{$m}\"",
+            self::DTMF_MODES
+        ));
         $lines    = [
             "[{$this->context}]",
             '; ModuleConferenceLink: the external leg, originated by the conflink worker into room ${EXTEN}.',
-            '; Variables: CONFLINK_LINK, CONFLINK_ROOM, CONFLINK_DTMF, CONFLINK_DTMF_DELAY_MS, optional CONFLINK_NUMBER.',
+            '; Variables: CONFLINK_LINK, CONFLINK_ROOM, CONFLINK_DTMF, CONFLINK_DTMF_DELAY_MS, optional CONFLINK_NUMBER,',
+            '; CONFLINK_PROMPT_SILENCE_MS, CONFLINK_PROMPT_TIMEOUT_MS, CONFLINK_DTMF_MODE; CONFLINK_GO is set by the worker.',
             'exten => _X!,1,Set(CONFLINK_LINK=${FILTER(A-Za-z0-9_,${CONFLINK_LINK})})',
             '    same => n,NoOp(ConferenceLink external leg: link ${CONFLINK_LINK}, room ${EXTEN})',
-            '    same => n,Set(CONFLINK_DTMF=${FILTER(0-9*#ABCDwW,${CONFLINK_DTMF})})',
+            '    same => n,Set(CONFLINK_DTMF=${FILTER(0-9*#ABCDwWp,${CONFLINK_DTMF})})',
             '    same => n,Set(CONFLINK_DTMF_DELAY_MS=${FILTER(0-9,${CONFLINK_DTMF_DELAY_MS})})',
             '    same => n,ExecIf($["${CONFLINK_DTMF_DELAY_MS}" = ""]?Set(CONFLINK_DTMF_DELAY_MS=0))',
             "    same => n,ExecIf(\$[\${CONFLINK_DTMF_DELAY_MS} > {$maxDelay}]?Set(CONFLINK_DTMF_DELAY_MS={$maxDelay}))",
+            '    same => n,Set(CONFLINK_PROMPT_SILENCE_MS=${FILTER(0-9,${CONFLINK_PROMPT_SILENCE_MS})})',
+            "    same => n,ExecIf(\$[\"\${CONFLINK_PROMPT_SILENCE_MS}\" = \"\"]?Set(CONFLINK_PROMPT_SILENCE_MS={$silDefault}))",
+            "    same => n,ExecIf(\$[\${CONFLINK_PROMPT_SILENCE_MS} < {$silMin}]?Set(CONFLINK_PROMPT_SILENCE_MS={$silMin}))",
+            "    same => n,ExecIf(\$[\${CONFLINK_PROMPT_SILENCE_MS} > {$silMax}]?Set(CONFLINK_PROMPT_SILENCE_MS={$silMax}))",
+            '    same => n,Set(CONFLINK_PROMPT_TIMEOUT_MS=${FILTER(0-9,${CONFLINK_PROMPT_TIMEOUT_MS})})',
+            "    same => n,ExecIf(\$[\"\${CONFLINK_PROMPT_TIMEOUT_MS}\" = \"\"]?Set(CONFLINK_PROMPT_TIMEOUT_MS={$toDefault}))",
+            "    same => n,ExecIf(\$[\${CONFLINK_PROMPT_TIMEOUT_MS} < {$toMin}]?Set(CONFLINK_PROMPT_TIMEOUT_MS={$toMin}))",
+            "    same => n,ExecIf(\$[\${CONFLINK_PROMPT_TIMEOUT_MS} > {$toMax}]?Set(CONFLINK_PROMPT_TIMEOUT_MS={$toMax}))",
+            // auto (or anything else) keeps the endpoint's own dtmf_mode.
+            '    same => n,Set(CONFLINK_DTMF_MODE=${FILTER(a-z0-9,${CONFLINK_DTMF_MODE})})',
+            "    same => n,ExecIf(\$[{$modes}]?Set(PJSIP_DTMF_MODE()=\${CONFLINK_DTMF_MODE}))",
             // Call history shows the participant's CALLERID(num); make it the dialled number.
             '    same => n,Set(CONFLINK_NUMBER=${FILTER(0-9*#+,${CONFLINK_NUMBER})})',
             '    same => n,ExecIf($["${CONFLINK_NUMBER}" != ""]?Set(CALLERID(num)=${CONFLINK_NUMBER}))',
             '    same => n,AGI(' . self::CDR_AGI . ')',
             // wipe, like core: exactly one handler, the one that closes this leg's CDR row.
             '    same => n,Set(CHANNEL(hangup_handler_wipe)=' . self::HANGUP_HANDLER . ',s,1)',
+            // The far end's speech/silence as AMI events for the whole call (prompts, lobby music,
+            // dead air), also once the channel is in the ConfBridge.
+            '    same => n,Set(TALK_DETECT(set)=${CONFLINK_PROMPT_SILENCE_MS})',
             '    same => n,ExecIf($["${CONFLINK_DTMF}" != "" & ${CONFLINK_DTMF_DELAY_MS} > 0]?Wait($[${CONFLINK_DTMF_DELAY_MS} / 1000]))',
-            "    same => n,ExecIf(\$[\"\${CONFLINK_DTMF}\" != \"\"]?SendDTMF(\${CONFLINK_DTMF},{$gap}))",
-            '    same => n,Set(CONFBRIDGE(user,quiet)=yes)',
+            '    same => n,GotoIf($["${CONFLINK_DTMF}" = ""]?join)',
+            '    same => n,Set(CONFLINK_STEPS=${FIELDQTY(CONFLINK_DTMF,p)})',
+            '    same => n,Set(CONFLINK_STEP=1)',
+            '    same => n(step),Set(CONFLINK_DIGITS=${CUT(CONFLINK_DTMF,p,${CONFLINK_STEP})})',
+            '    same => n,GotoIf($[${CONFLINK_STEP} = 1]?send)',
+            '    same => n,Set(CONFLINK_GO=)',
+            "    same => n,UserEvent({$event},{$stepHdr},Phase: prompt)",
+            // TryExec: a PBX without app_waitforcond must not drop the call; it waits the bound.
+            "    same => n,TryExec(WaitForCondition(~,~[\"~{CONFLINK_GO}\" = \"\${CONFLINK_STEP}\"],\$[\${CONFLINK_PROMPT_TIMEOUT_MS} / 1000 + {$grace}],{$poll}))",
+            '    same => n,GotoIf($["${TRYSTATUS}" != "NOAPP"]?send)',
+            '    same => n,Wait($[${CONFLINK_PROMPT_TIMEOUT_MS} / 1000])',
+            "    same => n(send),ExecIf(\$[\"\${CONFLINK_DIGITS}\" != \"\"]?SendDTMF(\${CONFLINK_DIGITS},{$gap}))",
+            '    same => n,GotoIf($["${CONFLINK_DIGITS}" = "" & ${CONFLINK_STEP} = 1]?next)',
+            "    same => n,UserEvent({$event},{$stepHdr},Phase: sent,Digits: \${LEN(\${CONFLINK_DIGITS})})",
+            '    same => n(next),Set(CONFLINK_STEP=$[${CONFLINK_STEP} + 1])',
+            '    same => n,GotoIf($[${CONFLINK_STEP} <= ${CONFLINK_STEPS}]?step)',
+            '    same => n(join),Set(CONFBRIDGE(user,quiet)=yes)',
             '    same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=no)',
             '    same => n,Set(CONFBRIDGE(user,announce_only_user)=no)',
             '    same => n,Set(CONFBRIDGE(user,talk_detection_events)=yes)',

@@ -61,8 +61,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  * Missing optional fields take the defaults below (DEFAULTS). The columns added in 0.2.0
  * (NEW_IN_0_2) also take their default when they are NULL: a 0.1.0 row migrated by core reads
  * as preset custom with its old sequence and today's timing.
- * The limits of the worker keys (prompt_silence … end_cooldown) are python-worker's
- * conflink/config.py's; tests/php/unit/WorkerParserAgreementTest checks both sides agree.
+ * The limits are python-worker's conflink/config.py's (LIMITS below is the copy;
+ * tests/php/unit/LimitsAgreementTest compares them, WorkerParserAgreementTest feeds values on
+ * and around every far-end limit to both sides and checks the worker's defaults are DEFAULTS).
  */
 final class LinkValidator
 {

@@ -16,16 +16,21 @@ use InvalidArgumentException;
  *
  * Least privilege for what the worker does:
  * - read  system: FullyBooted, Shutdown (panoramisk's resend logic also keys on FullyBooted);
- *         call:   Confbridge*, OriginateResponse, Hangup, DialBegin/DialEnd, Newchannel.
+ *         call:   Confbridge*, OriginateResponse, Hangup, DialBegin/DialEnd, Newchannel,
+ *                 ChannelTalkingStart/Stop (TALK_DETECT on the external leg: far-end prompts and state);
+ *         user:   UserEvent ConflinkDtmf (the join dialplan's DTMF step reports);
+ *         dtmf:   DTMFEnd, so keys pressed by people in a room reach the far end (room_keys)
+ *                 without touching the room's own dialplan or ConfBridge menu.
  * - write originate: Originate (Context/Exten form, no Application, so no `system` needed);
- *         call: Hangup, ConfbridgeKick; reporting: ConfbridgeList, ConfbridgeListRooms, CoreShowChannels.
+ *         call: Hangup, ConfbridgeKick, Setvar (CONFLINK_GO releases a `p` step), ConfbridgeMute/Unmute,
+ *               PlayDTMF; reporting: ConfbridgeList, ConfbridgeListRooms, CoreShowChannels.
  * Event filters keep only the events the worker uses (a busy PBX sends Newexten, VarSet, RTCP…
  * by the thousand). Legacy regex filters match anywhere in the event text, so e.g.
  * "Event: Hangup" also lets HangupRequest through; the worker ignores those.
  */
 final class ManagerConfBuilder
 {
-    public const READ = 'system,call';
+    public const READ = 'system,call,user,dtmf';
     public const WRITE = 'originate,call,reporting';
 
     /** Events the worker consumes. */
@@ -41,6 +46,13 @@ final class ManagerConfBuilder
         'DialBegin',
         'DialEnd',
         'Hangup',
+        'ChannelTalkingStart',
+        'ChannelTalkingStop',
+        'UserEvent',
+        // room controls
+        'DTMFEnd',
+        'ConfbridgeMute',
+        'ConfbridgeUnmute',
     ];
 
     public static function section(string $username, string $secret): string

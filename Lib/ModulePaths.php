@@ -50,6 +50,15 @@ final class ModulePaths
         return $this->runDir . '/conflink-worker.pid';
     }
 
+    /**
+     * PID of the PHP wrapper (WorkerConferenceLinkPy). Core stops module workers with killall by
+     * process title only; this file lets disable and uninstall stop it for certain.
+     */
+    public function wrapperPidFile(): string
+    {
+        return $this->runDir . '/conflink-wrapper.pid';
+    }
+
     /** Why the last worker start failed (StartProblem), written by the supervisor. */
     public function startProblemFile(): string
     {

@@ -113,18 +113,19 @@ final class PidFile
     }
 
     /**
-     * Stops the recorded process: SIGTERM, then SIGKILL after $graceSeconds. Removes the file.
+     * Stops the recorded process: $signal (SIGTERM: a final stop; SIGUSR1: calls stay up for
+     * the next worker), then SIGKILL after $graceSeconds. Removes the file.
      *
      * @return bool true if a process was running and is gone now
      */
-    public function stop(float $graceSeconds = 10.0): bool
+    public function stop(float $graceSeconds = 10.0, int $signal = SIGTERM): bool
     {
         $pid = $this->runningPid();
         if ($pid === null) {
             $this->remove();
             return false;
         }
-        $gone = self::terminate($pid, $graceSeconds);
+        $gone = self::terminate($pid, $graceSeconds, $signal);
         if ($gone) {
             $this->remove();
         }

@@ -22,17 +22,19 @@ require_once 'Globals.php';
  * Thin by design; ChildSupervisor does the work. Signals:
  * - SIGTERM/SIGINT (module disable: core killalls the class; shutdown): stop the child, then
  *   let WorkerBase exit.
- * - SIGUSR1 (core's soft restart of all workers): stop the child with SIGUSR1, which leaves
- *   its external calls up, and return from start(); core starts a fresh wrapper, whose child
- *   adopts the calls. A final stop (SIGTERM) makes the child hang its calls up first.
+ * - SIGUSR1 (core's soft restart of all workers): return from start() at once and leave the
+ *   child running (ChildSupervisor::handOver), well inside core's 5 s wait for the old
+ *   wrapper; the fresh wrapper core then starts stops that child with SIGUSR1 (its external
+ *   calls stay up) and starts its own, which adopts the calls. A final stop (SIGTERM) makes
+ *   the child hang its calls up first.
  */
 class WorkerConferenceLinkPy extends WorkerBase
 {
     private ?ChildSupervisor $supervisor = null;
 
     /**
-     * Core's supervisor looks at this wrapper every N seconds; after a soft restart (SIGUSR1,
-     * sent on every module enable/disable) the Python worker is down until then, so keep it short.
+     * Core's supervisor looks at this wrapper every N seconds. Should core not start a new
+     * wrapper after a soft restart, the handed-over worker runs on unsupervised until then.
      */
     public static function getCheckInterval(): int
     {
@@ -42,6 +44,9 @@ class WorkerConferenceLinkPy extends WorkerBase
     public function start(array $argv): void
     {
         $paths = ConferenceLinkConf::paths();
+        // Disable and uninstall stop this process by this file (WorkerStop), not only by title.
+        $ownPid = WorkerStop::wrapperPidFile($paths);
+        $ownPid->write(getmypid());
         // Cold start: the config in /etc may be missing or stale; the DB is the truth.
         (new ConfigService($paths))->writeConfig();
 
@@ -56,7 +61,14 @@ class WorkerConferenceLinkPy extends WorkerBase
             },
             startProblem: new StartProblem($paths->startProblemFile()),
         );
-        $this->supervisor->run();
+        try {
+            $this->supervisor->run();
+        } finally {
+            // A soft restart's successor may already have written its own PID there.
+            if ($ownPid->read() === getmypid()) {
+                $ownPid->remove();
+            }
+        }
     }
 
     public function signalHandler(int $signal): void
@@ -72,7 +84,7 @@ class WorkerConferenceLinkPy extends WorkerBase
     protected function handleSignalUsr1(): void
     {
         $this->needRestart = true;
-        $this->supervisor?->requestStop(keepCalls: true);
+        $this->supervisor?->handOver();
     }
 }
 

@@ -15,15 +15,19 @@ namespace Modules\ModuleConferenceLink\Setup;
 
 use MikoPBX\Common\Models\ConferenceRooms;
 use MikoPBX\Core\System\SystemMessages;
+use MikoPBX\Common\Models\PbxSettings;
 use MikoPBX\Modules\Setup\PbxExtensionSetupBase;
 use Modules\ModuleConferenceLink\Lib\Credentials;
 use Modules\ModuleConferenceLink\Lib\ModulePaths;
-use Modules\ModuleConferenceLink\Lib\PidFile;
+use Modules\ModuleConferenceLink\Lib\Uninstall;
+use Modules\ModuleConferenceLink\Lib\WorkerStop;
 use Modules\ModuleConferenceLink\Lib\RoomIdMigration;
 use Modules\ModuleConferenceLink\Models\ConferenceLinkSettings;
 use MikoPBX\Core\System\System;
 use PDO;
 use Throwable;
+
+use function MikoPBX\Common\Config\appPath;
 
 /**
  * Installer hooks. installDB runs again on every upgrade (after the db/ backup is restored),
@@ -102,20 +106,29 @@ class PbxExtensionSetup extends PbxExtensionSetupBase
     }
 
     /**
-     * Stops the Python worker by its PID file before the files go: neither core's killall of
-     * the PHP wrapper nor the uninstaller's lsof of bin/* finds a Python interpreter.
+     * Stops the wrapper and the Python worker by their PID files before the files go (neither
+     * core's killall nor the uninstaller's lsof of bin/* is sure to find them), then removes
+     * what the module keeps outside its folder and its links in core's tree (Lib/Uninstall)
+     * and, unless the settings are kept, its sidebar item.
      */
     public function unInstallFiles(bool $keepSettings = false): bool
     {
         try {
             $paths = ModulePaths::forPbx($this->moduleDir, System::getLogDir());
-            (new PidFile($paths->pidFile()))->stop();
-            // The rendered config holds the AMI secret and the control token.
-            if (is_file($paths->configFile())) {
-                @unlink($paths->configFile());
+            WorkerStop::stopAll($paths);
+            foreach (Uninstall::foldersToRemove($paths, $keepSettings) as $folder) {
+                Uninstall::removeTree($folder);
+            }
+            foreach (Uninstall::coreLinks(appPath(), $this->moduleUniqueID) as $link) {
+                if (is_link($link)) {
+                    @unlink($link);
+                }
+            }
+            if (!$keepSettings) {
+                PbxSettings::findFirstByKey('AdditionalMenuItem' . $this->moduleUniqueID)?->delete();
             }
         } catch (Throwable $e) {
-            $this->messages[] = 'ModuleConferenceLink: stopping the worker failed: ' . $e->getMessage();
+            $this->messages[] = 'ModuleConferenceLink: cleaning up failed: ' . $e->getMessage();
         }
 
         return parent::unInstallFiles($keepSettings);

@@ -10,10 +10,12 @@ Everything runs against one real lab Asterisk (tests/lab/lab.py) with SIPp as th
 2. the worker's AMI requests at idle with 1000 links configured;
 3. scale: 1000 links (one per room), 200 rooms busy at once, >= 100 joins/leaves per second,
    every busy period checked for exactly one external call, and its end for the hang-up;
-4. state-machine and engine throughput without I/O (bench/fsm_bench.py).
+4. state-machine and engine throughput without I/O (bench/fsm_bench.py);
+5. MikoPBX's soft restart of the module's supervisor with a live call: the supervisor's exit
+   and the gap without a worker (bench/soft_restart.py, tests/lab/softrestart.py).
 
-Layout: procs.py (processes, proxy, contenders), latency.py, scale.py, fsm_bench.py (the
-measurements), report.py (one section per step). A new benchmark is a step function here,
+Layout: procs.py (processes, proxy, contenders), latency.py, scale.py, fsm_bench.py,
+soft_restart.py (the measurements), report.py (one section per step). A new benchmark is a step function here,
 listed in LAB_STEPS (needs the lab) or OFFLINE_STEPS, plus its section in report.SECTIONS.
 """
 
@@ -47,6 +49,7 @@ from latency import latency_cycles  # noqa: E402
 from procs import BaselineContender, WorkerContender, cpu_model, proc_cpu, proc_mem  # noqa: E402
 from report import render, targets  # noqa: E402
 from scale import SCALE_ROOM_BASE, ScaleLoad, ScaleParams  # noqa: E402
+from soft_restart import soft_restart_cycles  # noqa: E402
 
 LAT_ROOM = "1001"
 
@@ -65,6 +68,7 @@ class Params:
     rtp_ports: int
     poller_idle_seconds: float
     fsm_seconds: float
+    restart_cycles: int = 5  # MikoPBX soft restarts of the supervisor with a live call
     poll_interval: float = 3.0  # the recipe's; the smoke run shortens it to fit in 30 s
     pause: float = 0.25  # max random pause between the steps of a latency cycle
 
@@ -77,7 +81,7 @@ FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=100, per_period=6, s
               load_seconds=60, idle_gap=2.0, rtp_ports=1200, poller_idle_seconds=9.5, fsm_seconds=1.5)
 SMOKE = Params(cycles=5, poller_cycles=2, links=50, busy=10, per_period=3, step=0.6, hold=1.2,
                load_seconds=5, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
-               poll_interval=1.0, pause=0.1)
+               poll_interval=1.0, pause=0.1, restart_cycles=1)
 
 
 @dataclass
@@ -204,6 +208,14 @@ def step_poller_idle(run: Run) -> None:
     run.say(f"recipe idle at {p.links} rooms: {run.r['poller_idle']['requests_per_min']:.0f} requests/min")
 
 
+def step_soft_restart(run: Run) -> None:
+    """MikoPBX's soft restart of the module's supervisor with a live call (tests/lab/softrestart.py)."""
+    sr = run.r["soft_restart"] = soft_restart_cycles(run.lab, run.p.restart_cycles)
+    run.say(f"soft restart x{sr['cycles']}: supervisor gone in {sr['wrapper_exit_s']['max'] * 1000:.0f} ms, "
+            f"event gap median {sr['event_gap_s']['median']:.3f} s, max {sr['event_gap_s']['max']:.3f} s, "
+            f"call kept: {sr['one_call_kept']}")
+
+
 # ---------------------------------------------------------------------------------------------
 # steps without the lab
 
@@ -240,7 +252,7 @@ def step_profile(run: Run) -> None:
 StepFn = Callable[[Run], None]
 LAB_STEPS: list[StepFn] = [
     step_worker_latency, step_start_scale_worker, step_floor_latency, step_recipe_latency,
-    step_idle_window_end, step_scale, step_stop_scale_worker, step_poller_idle,
+    step_idle_window_end, step_scale, step_stop_scale_worker, step_poller_idle, step_soft_restart,
 ]
 OFFLINE_STEPS: list[StepFn] = [step_fsm, step_ratios, step_profile]
 

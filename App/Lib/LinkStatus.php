@@ -23,6 +23,12 @@ final class LinkStatus
     /** Far-end states the worker reports (design.md); anything else shows as none. */
     public const FAR_END = ['', 'ringing', 'sending_dtmf', 'waiting', 'in_meeting', 'silent'];
 
+    /** Events of a DTMF step in the attempt log (python-worker fsm.py _dtmf_log). */
+    public const DTMF_EVENTS = ['waiting', 'prompt_heard', 'silence', 'timeout', 'sent'];
+
+    /** The worker keeps at most 40 step reports per attempt; so do we. */
+    private const DTMF_LOG_LIMIT = 40;
+
     /** Text fields are cut to this length: status is a summary, not a log file. */
     private const TEXT_MAX = 300;
     /** The worker-level error may carry a start problem in the self-check's own words. */
@@ -139,10 +145,41 @@ final class LinkStatus
                 'result' => self::token(self::first($entry, ['result', 'outcome', 'status']) ?? ''),
                 'cause' => self::text(self::first($entry, ['cause', 'reason', 'error']) ?? ''),
                 'duration' => self::seconds(self::first($entry, ['duration', 'seconds'])),
+                'dtmf' => self::dtmfSteps($entry['dtmf'] ?? null),
             ];
         }
         // Newest last in the worker's order; keep the most recent entries.
         return array_slice($log, -self::LOG_LIMIT);
+    }
+
+    /**
+     * The DTMF step report of one attempt (the worker's attempt_log[].dtmf): step k of n, what
+     * happened (DTMF_EVENTS) and when, in seconds after the first report of that attempt.
+     *
+     * @return list<array{step: int|null, steps: int|null, event: string, at: float|null}>
+     */
+    private static function dtmfSteps(mixed $entries): array
+    {
+        if (!is_array($entries)) {
+            return [];
+        }
+        $out = [];
+        $start = null;
+        foreach (array_slice(array_values($entries), 0, self::DTMF_LOG_LIMIT) as $entry) {
+            if (!is_array($entry) || !in_array($entry['event'] ?? null, self::DTMF_EVENTS, true)) {
+                continue;
+            }
+            $time = $entry['time'] ?? null;
+            $time = (is_int($time) || is_float($time)) && is_finite((float)$time) ? (float)$time : null;
+            $start ??= $time;
+            $out[] = [
+                'step' => self::step($entry['step'] ?? null),
+                'steps' => self::step($entry['steps'] ?? null),
+                'event' => (string)$entry['event'],
+                'at' => $time !== null && $start !== null && $time >= $start ? round($time - $start, 1) : null,
+            ];
+        }
+        return $out;
     }
 
     /**

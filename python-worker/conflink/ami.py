@@ -25,7 +25,10 @@ log = logging.getLogger("conflink.ami")
 
 FORGETABLE = (
     "ping", "login", "logoff", "originate", "hangup", "confbridgelist", "confbridgelistrooms",
-    "coreshowchannels", "confbridgekick", "getvar", "command",
+    "coreshowchannels", "confbridgekick", "getvar", "command", "setvar",
+    # A replayed PlayDTMF would send stray digits to the far end; a replayed mute could undo
+    # a later unmute.
+    "playdtmf", "confbridgemute", "confbridgeunmute",
 )
 BACKOFF_START = 0.5
 BACKOFF_MAX = 15.0
@@ -126,7 +129,7 @@ class AmiClient:
             port=self.config.port,
             username=self.config.username,
             secret=self.config.secret,
-            events="system,call",
+            events="system,call,user,dtmf",  # dtmf: DTMFEnd of room members (room_keys)
             loop=loop,
             ping_delay=_NEVER,
             ping_interval=_NEVER,

@@ -35,6 +35,9 @@ PATTERNS: dict[str, str] = {
     "number": r"^[0-9+*#]{1,32}$",
     "callerid": r"^[0-9+]{0,32}$",
     "dtmf": r"^[0-9*#ABCDwWp]{0,64}$",
+    # Keys from the room (link key `room_keys`, "" = off) and digits of a `dtmf` command.
+    "room_keys": r"^[0-9*#ABCD]{0,8}$",
+    "send_digits": r"^[0-9*#ABCD]{1,32}$",
 }
 
 
@@ -73,6 +76,29 @@ TEST_CALL_SECONDS_MIN = LIMITS["test_call_seconds"].low
 TEST_CALL_SECONDS_MAX = LIMITS["test_call_seconds"].high
 TEST_CALL_SECONDS_DEFAULT = float(LIMITS["test_call_seconds"].default or 30.0)
 
+# `p` in a DTMF sequence: wait for the far end's prompt to end (design.md "Far-end prompts").
+PROMPT_TOKEN = "p"
+DTMF_MODES = ("auto", "rfc4733", "inband", "info")
+
+
+def _bounds(key: str) -> tuple[float, float, float]:
+    limit = LIMITS[key]
+    return float(limit.default or 0), limit.low, limit.high
+
+
+# (default, low, high) of the far-end keys, from LIMITS.
+PROMPT_SILENCE = _bounds("prompt_silence")  # seconds of far-end silence that end a prompt
+PROMPT_TIMEOUT = _bounds("prompt_timeout")  # seconds from a `p` step's start before going on anyway
+DEAD_AIR = _bounds("dead_air")  # seconds of silence (RTP flowing) before hang-up + redial; 0 = off
+END_COOLDOWN = _bounds("end_cooldown")  # seconds to wait after the far end ended a long call
+# Keys from the room: an internal participant presses `room_keys` and the external call
+# sends it to the far end (Zoom, Teams, Webex and Meet toggle the line's mute with *6).
+DIGIT_CHARS = frozenset("0123456789*#ABCD")
+ROOM_KEYS_DEFAULT = "*6"
+ROOM_KEYS_MAX = 8
+# Digits sent to the far end by a control command (`dtmf`): the same characters, no pauses.
+SEND_DIGITS_MAX = 32
+
 _ROOM_RE = re.compile(PATTERNS["room"])
 _LINK_ID_RE = re.compile(PATTERNS["link_id"])
 _ENDPOINT_RE = re.compile(PATTERNS["endpoint"])
@@ -96,6 +122,18 @@ def check_test_call_seconds(seconds: float) -> str | None:
     """Why `seconds` is not an acceptable test-call length (None: it is)."""
     if not LIMITS["test_call_seconds"].check(seconds):
         return f"seconds: must be between {TEST_CALL_SECONDS_MIN:g} and {TEST_CALL_SECONDS_MAX:g}"
+    return None
+
+
+def check_send_digits(digits: object) -> str | None:
+    """Why `digits` cannot be sent to the far end by a `dtmf` command (None: they can)."""
+    if not isinstance(digits, str) or not digits:
+        return "digits: must be a non-empty string of 0-9 * # A-D"
+    if len(digits) > SEND_DIGITS_MAX:
+        return f"digits: at most {SEND_DIGITS_MAX} characters"
+    bad = next((c for c in digits if c not in DIGIT_CHARS), None)
+    if bad is not None:
+        return f"digits: {bad!r} is not a DTMF digit (0-9 * # A-D)"
     return None
 
 
@@ -173,10 +211,19 @@ class LinkConfig:
     arm_delay: float = 0.0
     linger: float = 0.0
     retry: RetryConfig = field(default_factory=RetryConfig)
+    prompt_silence: float = PROMPT_SILENCE[0]
+    prompt_timeout: float = PROMPT_TIMEOUT[0]
+    dtmf_mode: str = "auto"
+    dead_air: int = int(DEAD_AIR[0])
+    end_cooldown: int = int(END_COOLDOWN[0])
+    room_keys: str = ROOM_KEYS_DEFAULT
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
-        return (self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout)
+        return (
+            self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout,
+            self.prompt_silence, self.prompt_timeout, self.dtmf_mode,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +330,23 @@ def _dtmf(value: object, path: str) -> str:
     return value
 
 
+def _room_keys(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(path, f"{_show(value)} must be a quoted string of DTMF digits (0-9 * # A-D), or \"\" for off")
+    if len(value) > ROOM_KEYS_MAX:
+        raise ConfigError(path, f"is longer than {ROOM_KEYS_MAX} characters")
+    for char in value:
+        if char not in DIGIT_CHARS:
+            raise ConfigError(path, f"{_show(char)} is not a DTMF digit (0-9 * # A-D)")
+    return value
+
+
+def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(path, f"{_show(value)} is not one of {', '.join(choices)}")
+    return value
+
+
 def _endpoint(value: object, path: str) -> str:
     parsed, error = control_endpoint_error(value)
     if parsed is None:
@@ -322,6 +386,9 @@ def _parse_retry(value: object, path: str) -> RetryConfig:
 _LINK_KEYS = {
     "id", "room", "enabled", "endpoint", "number", "dtmf", "dtmf_delay", "callerid",
     "ring_timeout", "arm_delay", "linger", "retry",
+    "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
+    # room controls (issue 12)
+    "room_keys",
 }
 
 
@@ -340,6 +407,15 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         arm_delay=_limit(doc.get("arm_delay", 0), f"{path}.arm_delay", "arm_delay"),
         linger=_limit(doc.get("linger", 0), f"{path}.linger", "linger"),
         retry=_parse_retry(doc.get("retry", {}), f"{path}.retry"),
+        prompt_silence=_limit(doc.get("prompt_silence", PROMPT_SILENCE[0]), f"{path}.prompt_silence",
+                              "prompt_silence"),
+        prompt_timeout=_limit(doc.get("prompt_timeout", PROMPT_TIMEOUT[0]), f"{path}.prompt_timeout",
+                              "prompt_timeout"),
+        dtmf_mode=_choice(doc.get("dtmf_mode", "auto"), f"{path}.dtmf_mode", DTMF_MODES),
+        dead_air=int(_limit(doc.get("dead_air", int(DEAD_AIR[0])), f"{path}.dead_air", "dead_air")),
+        end_cooldown=int(_limit(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
+                                "end_cooldown")),
+        room_keys=_room_keys(doc.get("room_keys", ROOM_KEYS_DEFAULT), f"{path}.room_keys"),
     )
 
 

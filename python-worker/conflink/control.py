@@ -43,6 +43,10 @@ COMMAND_KEYS: dict[str, frozenset[str]] = {
     "apply_config": frozenset({"cmd", "token", "config"}),
     "dial": frozenset({"cmd", "token", "link", "force", "seconds"}),
     "hangup": frozenset({"cmd", "token", "link"}),
+    # room controls (design.md "Room controls")
+    "dtmf": frozenset({"cmd", "token", "link", "digits"}),
+    "mute": frozenset({"cmd", "token", "link"}),
+    "unmute": frozenset({"cmd", "token", "link"}),
 }
 
 
@@ -366,6 +370,10 @@ class EngineLike(Protocol):
 
     async def hangup(self, link_id: str) -> dict[str, Any]: ...
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]: ...
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]: ...
+
 
 class ControlHandler:
     """Turns control requests into engine calls; validates every field it reads.
@@ -444,6 +452,10 @@ class ControlHandler:
             return await self._apply_config(request)
         if cmd == "dial":
             return await self._dial(request)
+        if cmd == "dtmf":
+            return await self._dtmf(request)
+        if cmd in ("mute", "unmute"):
+            return await self._mute(request, cmd == "mute")
         return await self._hangup(request)
 
     def _status(self) -> dict[str, Any]:
@@ -534,6 +546,30 @@ class ControlHandler:
             return {"ok": False, "error": err}
         assert link is not None
         return _engine_reply(await self.engine.hangup(link))
+
+
+    async def _dtmf(self, request: dict[str, Any]) -> dict[str, Any]:
+        from conflink.config import check_send_digits
+
+        link, err = self._link_arg(request)
+        if err:
+            return {"ok": False, "error": err}
+        if "digits" not in request:
+            return {"ok": False, "error": "digits: missing"}
+        digits = request["digits"]
+        if (err := check_send_digits(digits)) is not None:
+            if not isinstance(digits, str):
+                err = f"digits: must be a string, got {_json_type(digits)}"
+            return {"ok": False, "error": err}
+        assert link is not None
+        return _engine_reply(await self.engine.send_dtmf(link, digits))
+
+    async def _mute(self, request: dict[str, Any], muted: bool) -> dict[str, Any]:
+        link, err = self._link_arg(request)
+        if err:
+            return {"ok": False, "error": err}
+        assert link is not None
+        return _engine_reply(await self.engine.mute(link, muted))
 
 
 def _engine_reply(res: object) -> dict[str, Any]:

@@ -187,6 +187,18 @@ def _cell(v: Any) -> str:
     return str(v).replace("\n", " ")
 
 
+def _far_end(link: dict[str, Any]) -> str:
+    """far_end as people read it: "sending_dtmf 2/3" while the sequence goes out."""
+    far = link.get("far_end")
+    if not far:
+        return "-"
+    text = _cell(far)
+    step, steps = link.get("dtmf_step"), link.get("dtmf_steps")
+    if far == "sending_dtmf" and isinstance(step, int) and isinstance(steps, int) and steps:
+        text += f" {step}/{steps}"
+    return text
+
+
 def format_status(reply: dict[str, Any]) -> str:
     lines: list[str] = []
     ami = reply.get("ami") if isinstance(reply.get("ami"), dict) else {}
@@ -203,7 +215,7 @@ def format_status(reply: dict[str, Any]) -> str:
     if not links:
         lines.append("no links configured")
         return "\n".join(lines)
-    header = ["LINK", "ROOM", "STATE", "INT", "EXTERNAL", "SINCE", "ATTEMPTS", "NEXT", "LAST ERROR"]
+    header = ["LINK", "ROOM", "STATE", "FAR-END", "INT", "EXTERNAL", "SINCE", "ATTEMPTS", "NEXT", "LAST ERROR"]
     rows = [header]
     for link in links:
         if not isinstance(link, dict):
@@ -222,6 +234,7 @@ def format_status(reply: dict[str, Any]) -> str:
                 _cell(link.get("id")),
                 _cell(link.get("room")),
                 state,
+                _far_end(link),
                 _cell(link.get("internal_participants")),
                 _cell(ext),
                 _since(link) if ext else "-",
@@ -273,6 +286,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seconds", type=float, help="keep a forced call up this long")
     h = sub.add_parser("hangup", help="hang up a link's external call")
     h.add_argument("link")
+    t = sub.add_parser("dtmf", help="send DTMF digits (0-9 * # A-D) to the far end on the live call")
+    t.add_argument("link")
+    t.add_argument("digits")
+    m = sub.add_parser("mute", help="mute the external party in the room")
+    m.add_argument("link")
+    u = sub.add_parser("unmute", help="unmute the external party in the room")
+    u.add_argument("link")
     return p
 
 
@@ -315,6 +335,10 @@ def _run(args: argparse.Namespace, stdin: TextIO) -> int:
         payload = {"cmd": "dial", "link": args.link, "force": bool(args.force)}
         if args.seconds is not None:
             payload["seconds"] = args.seconds
+    elif args.cmd == "dtmf":
+        payload = {"cmd": "dtmf", "link": args.link, "digits": args.digits}
+    elif args.cmd in ("mute", "unmute"):
+        payload = {"cmd": args.cmd, "link": args.link}
     else:
         payload = {"cmd": "hangup", "link": args.link}
     if token:

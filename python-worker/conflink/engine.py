@@ -7,6 +7,7 @@ turned into an Originate on the wire within the same callback that read the even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
@@ -22,9 +23,13 @@ from .fsm import (
     Decision,
     Hangup,
     LinkMachine,
+    MuteExternal,
     Originate,
+    SendDigits,
+    SetVar,
     StartTimer,
     VerifyRoom,
+    parse_dtmf_event,
 )
 from .rules import (
     CALL_PREFIX,
@@ -44,6 +49,11 @@ log = logging.getLogger("conflink.engine")
 
 RECONCILE_INTERVAL = 60.0
 ROOM_RETRY_SECONDS = 30.0
+# PlayDTMF tone length; Asterisk holds the manager session for it, so digits stay in order.
+DIGIT_DURATION_MS = 250
+# A control command that waits for Asterisk's answer waits this long at most (conflink-ctl
+# gives up after 3 s by default).
+CONTROL_WAIT_SECONDS = 2.0
 
 
 class Engine:
@@ -75,6 +85,7 @@ class Engine:
         self._stopped = False
         self._all_gone: asyncio.Event | None = None  # set while a final stop waits for hang-ups
         self._resync_lock = asyncio.Lock()
+        self._digit_locks: dict[str, asyncio.Lock] = {}  # per link: one digit sequence at a time
         self.counters = {"originates": 0, "hangups": 0, "resyncs": 0, "reconciles": 0, "events": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -209,6 +220,47 @@ class Engine:
         self._run(actions)
         return {"ok": True, "message": message} if ok else {"ok": False, "error": message}
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        machine = self.machines.get(link_id)
+        if machine is None:
+            return {"ok": False, "error": f"no link with id {link_id!r}"}
+        if self.ami is None or not self.ami.ready:
+            return {"ok": False, "error": "AMI is not connected"}
+        ok, message, actions = machine.manual_dtmf(digits, self._clock())
+        if not ok:
+            return {"ok": False, "error": message}
+        futures = self._run(actions)
+        # The reply waits for Asterisk's answer to the first digit (channel gone, refused);
+        # the rest of a long sequence goes on in the background.
+        error = await self._first_refusal(futures[:1])
+        return {"ok": False, "error": error} if error else {"ok": True, "message": message}
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        machine = self.machines.get(link_id)
+        if machine is None:
+            return {"ok": False, "error": f"no link with id {link_id!r}"}
+        if self.ami is None or not self.ami.ready:
+            return {"ok": False, "error": "AMI is not connected"}
+        ok, message, actions = machine.manual_mute(muted, self._clock())
+        if not ok:
+            return {"ok": False, "error": message}
+        error = await self._first_refusal(self._run(actions))
+        return {"ok": False, "error": error} if error else {"ok": True, "message": message}
+
+    async def _first_refusal(self, futures: list[asyncio.Future[Any]]) -> str:
+        """Asterisk's error for the first of `futures` it refused ("" when all succeeded)."""
+        for future in futures:
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(future), CONTROL_WAIT_SECONDS)
+            except TimeoutError:
+                return "Asterisk did not answer in time"
+            except AmiNotReady as exc:
+                return f"AMI: {exc}"
+            first = reply[0] if isinstance(reply, list) and reply else reply
+            if str(_field(first, "Response")).lower() != "success":
+                return f"Asterisk refused: {_field(first, 'Message') or 'error'}"
+        return ""
+
     # ------------------------------------------------------------------ AMI input
 
     def on_ami_ready(self, ready: bool) -> None:
@@ -303,6 +355,55 @@ class Engine:
             self._run(machine.external_gone(uid, failure, now))
         self._check_all_gone()
 
+    def _on_talking(self, message: Any, talking: bool) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        machine = self.machines.get(link_id) if link_id else None
+        if machine is not None:
+            self._run(machine.far_end_talking(uid, talking, self._clock()))
+
+    def _on_talking_start(self, message: Any) -> None:
+        self._on_talking(message, True)
+
+    def _on_talking_stop(self, message: Any) -> None:
+        self._on_talking(message, False)
+
+    def _on_user_event(self, message: Any) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        machine = self.machines.get(link_id) if link_id else None
+        report = parse_dtmf_event({k: _field(message, k) for k in ("UserEvent", "Step", "Phase", "Digits")})
+        if machine is not None and report is not None:
+            segment, phase, digits = report
+            self._run(machine.dtmf_event(uid, segment, phase, digits, self._clock()))
+
+    def _on_dtmf_end(self, message: Any) -> None:
+        # Only what a participant pressed (Received); our own PlayDTMF/SendDTMF go out as Sent.
+        if _field(message, "Direction") != "Received":
+            return
+        uid = _field(message, "Uniqueid")
+        digit = _field(message, "Digit")
+        if not uid or link_id_of(uid) is not None:
+            return
+        now = self._clock()
+        for room, internals in self.room_internals.items():
+            if uid in internals:
+                for machine in self._machines_of(room):
+                    self._run(machine.internal_digit(uid, digit, now))
+
+    def _on_mute(self, message: Any, muted: bool) -> None:
+        uid = _field(message, "Uniqueid")
+        link_id = link_id_of(uid)
+        machine = self.machines.get(link_id) if link_id else None
+        if machine is not None:
+            machine.external_mute_seen(uid, muted)
+
+    def _on_confbridge_mute(self, message: Any) -> None:
+        self._on_mute(message, True)
+
+    def _on_confbridge_unmute(self, message: Any) -> None:
+        self._on_mute(message, False)
+
     def _on_originate_response(self, message: Any) -> None:
         # Reaches us only for Originates sent by an earlier connection (ours are consumed by
         # their action future); useful when the worker restarted mid-dial.
@@ -316,13 +417,25 @@ class Engine:
         "DialEnd": _on_dialend,
         "Hangup": _on_hangup,
         "OriginateResponse": _on_originate_response,
+        "ChannelTalkingStart": _on_talking_start,
+        "ChannelTalkingStop": _on_talking_stop,
+        "UserEvent": _on_user_event,
+        "DTMFEnd": _on_dtmf_end,
+        "ConfbridgeMute": _on_confbridge_mute,
+        "ConfbridgeUnmute": _on_confbridge_unmute,
     }
 
     # ------------------------------------------------------------------ actions
 
-    def _run(self, actions: Iterable[Action]) -> None:
+    def _run(self, actions: Iterable[Action]) -> list[asyncio.Future[Any]]:
+        """Carry out the machine's actions; returns the AMI replies of the room controls sent."""
+        sent: list[asyncio.Future[Any]] = []
         for action in actions:
-            if isinstance(action, Originate):
+            if isinstance(action, SendDigits):
+                sent.extend(self._send_digits(action))
+            elif isinstance(action, MuteExternal):
+                sent.extend(self._send_mute(action))
+            elif isinstance(action, Originate):
                 self._originate(action)
             elif isinstance(action, Hangup):
                 self._hangup_channel(action.call_id, action.channel)
@@ -335,10 +448,82 @@ class Engine:
             elif isinstance(action, VerifyRoom):
                 if self.ami is not None and self.ami.ready:
                     self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
+            elif isinstance(action, SetVar):
+                self._set_var(action)
             elif isinstance(action, Decision):
                 machine = self.machines.get(action.link_id)
                 state = machine.state if machine else "removed"
                 log.info("link=%s room=%s state=%s %s", action.link_id, action.room, state, action.reason)
+        return sent
+
+    def _send_digits(self, action: SendDigits) -> list[asyncio.Future[Any]]:
+        """PlayDTMF for the first digit now, the others one after another in the background."""
+        ami = self.ami
+        if ami is None or not ami.ready or not action.channel:
+            return []
+        lock = self._digit_locks.setdefault(action.link_id, asyncio.Lock())
+        first: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # Room keys do not wait for the answer: retrieve it so a failure is not reported twice.
+        first.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._spawn(self._play_digits(lock, action, first))
+        return [first]
+
+    async def _play_digits(self, lock: asyncio.Lock, action: SendDigits, first: asyncio.Future[Any]) -> None:
+        try:
+            async with lock:
+                for index, digit in enumerate(action.digits):
+                    ami = self.ami
+                    if ami is None or not ami.ready:
+                        raise AmiNotReady("AMI not ready")
+                    # Async false: panoramisk 1.4 otherwise takes "DTMF successfully queued" for
+                    # the start of an event list, fails on the missing Async key and drops the link.
+                    reply = await ami.send({
+                        "Action": "PlayDTMF", "Channel": action.channel, "Digit": digit,
+                        "Duration": str(DIGIT_DURATION_MS), "Async": "false",
+                    })
+                    if index == 0 and not first.done():
+                        first.set_result(reply)
+                    head = reply[0] if isinstance(reply, list) and reply else reply
+                    if str(_field(head, "Response")).lower() != "success":
+                        log.warning("link=%s PlayDTMF %s refused: %s", action.link_id, digit, _field(head, "Message"))
+                        return
+            log.info("link=%s sent %s to the far end on %s", action.link_id, action.digits, action.channel)
+        except BaseException as exc:
+            if not first.done():
+                first.set_exception(exc if isinstance(exc, Exception) else AmiNotReady("cancelled"))
+            raise
+
+    def _send_mute(self, action: MuteExternal) -> list[asyncio.Future[Any]]:
+        ami = self.ami
+        if ami is None or not ami.ready or not action.channel:
+            return []
+        name = "ConfbridgeMute" if action.muted else "ConfbridgeUnmute"
+        try:
+            future = ami.send({"Action": name, "Conference": action.room, "Channel": action.channel})
+        except AmiNotReady:
+            return []
+        future.add_done_callback(lambda f: self._mute_done(action, f))
+        return [future]
+
+    @staticmethod
+    def _mute_done(action: MuteExternal, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        reply = future.result()
+        head = reply[0] if isinstance(reply, list) and reply else reply
+        if str(_field(head, "Response")).lower() != "success":
+            log.warning("link=%s %s refused: %s", action.link_id,
+                        "mute" if action.muted else "unmute", _field(head, "Message"))
+
+    def _set_var(self, action: SetVar) -> None:
+        ami = self.ami
+        if ami is None or not ami.ready or not action.channel:
+            # The dialplan's own bound (prompt_timeout + grace) then moves the call on.
+            log.warning("link=%s cannot set %s on %s: %s", action.link_id, action.name, action.call_id,
+                        "no channel name yet" if ami and ami.ready else "AMI is not connected")
+            return
+        with contextlib.suppress(AmiNotReady):
+            ami.send({"Action": "Setvar", "Channel": action.channel, "Variable": action.name, "Value": action.value})
 
     def _originate(self, action: Originate) -> None:
         link: LinkConfig = action.link
@@ -365,6 +550,9 @@ class Engine:
                 f"CONFLINK_DTMF_DELAY_MS={round(link.dtmf_delay * 1000)}",
                 # Not required by the dialplan: lets call history show the number dialled.
                 f"CONFLINK_NUMBER={link.number}",
+                f"CONFLINK_PROMPT_SILENCE_MS={round(link.prompt_silence * 1000)}",
+                f"CONFLINK_PROMPT_TIMEOUT_MS={round(link.prompt_timeout * 1000)}",
+                f"CONFLINK_DTMF_MODE={link.dtmf_mode}",
             ],
         }
         if link.callerid:

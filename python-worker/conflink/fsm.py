@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .causes import Failure
-from .config import TEST_CALL_SECONDS_DEFAULT, LinkConfig, check_test_call_seconds
+from .config import TEST_CALL_SECONDS_DEFAULT, LinkConfig, check_send_digits, check_test_call_seconds
 
 # Timer kinds. The engine keeps at most one timer per (link, kind).
 ARM = "arm"
@@ -22,6 +22,9 @@ JOIN_DEADLINE = "join_deadline"
 HANGUP_DEADLINE = "hangup_deadline"
 TEST_CALL = "test_call"
 FAILURE_GRACE = "failure_grace"
+PROMPT = "prompt"  # a `p` step's prompt_timeout
+FAR_WAITING = "far_end_waiting"  # continuous far-end sound long enough to call it "held"
+DEAD_AIR = "dead_air"  # far-end silence long enough to hang up and redial
 
 # A connected call that lasted this long resets the retry count when it drops: the number
 # works, so a later drop starts a fresh series instead of eating the old one's budget.
@@ -39,6 +42,22 @@ HANGUP_RETRIES = 3
 HANGUP_VERIFY_SECONDS = 30.0
 JOIN_MARGIN_SECONDS = 15.0
 ATTEMPT_LOG_SIZE = 20
+# Room keys: the digits of one sequence must follow each other within this many seconds
+# (a person pressing *6 takes well under a second; a stray * long ago must not count).
+ROOM_KEYS_GAP_SECONDS = 3.0
+
+# Far end. Sound without a pause of prompt_silence for this long is not a prompt and not a
+# meeting (people pause): a lobby or waiting room playing music. Display only.
+WAITING_SECONDS = 15.0
+# "A long call" for the meeting-ended rule: in the room at least this long. Entering fails
+# much sooner (a wrong passcode is refused within seconds of the last digit, and the
+# services give up on a caller in their lobby only after minutes, so that counts as an end);
+# a meeting the host ends or a time limit (40 min on free Zoom) comes after it ran.
+MEETING_END_SECONDS = 60.0
+MEETING_ENDS_TO_STOP = 2
+# Channel variable that releases a `p` step in the join dialplan (Lib/DialplanBuilder.php).
+GO_VARIABLE = "CONFLINK_GO"
+DTMF_STEP_LOG_SIZE = 40
 
 
 # ------------------------------------------------------------------------- stops
@@ -52,6 +71,7 @@ class StopKind(StrEnum):
     NO_REDIAL = "no_redial"  # the far end hung up and redial_on_drop is off
     HELD = "held"  # the administrator hung up: hold until the room empties
     STOPPING = "stopping"  # the worker is shutting down
+    MEETING_ENDED = "meeting_ended"  # the far end ended a long call twice in this busy period
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +92,16 @@ def stop_cleared_by(kind: StopKind, old: LinkConfig, new: LinkConfig) -> bool:
         return old.dial_settings() != new.dial_settings()
     if kind is StopKind.NO_REDIAL:
         return new.retry.redial_on_drop and not old.retry.redial_on_drop
+    if kind is StopKind.MEETING_ENDED:
+        # Another number or sequence is another meeting; retry or cooldown settings are not.
+        return old.dial_settings() != new.dial_settings()
     return False
 
 
 # Kinds that end with the busy period (the room empties); the others outlive it.
-_BUSY_PERIOD_STOPS = frozenset({StopKind.GAVE_UP, StopKind.PERMANENT, StopKind.NO_REDIAL, StopKind.HELD})
+_BUSY_PERIOD_STOPS = frozenset(
+    {StopKind.GAVE_UP, StopKind.PERMANENT, StopKind.NO_REDIAL, StopKind.HELD, StopKind.MEETING_ENDED}
+)
 
 
 # ------------------------------------------------------------------------- actions
@@ -126,7 +151,39 @@ class Decision:
     reason: str
 
 
-Action = Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision
+@dataclass(frozen=True, slots=True)
+class SetVar:
+    """Set a channel variable on our external call (releases a `p` step of the dialplan)."""
+
+    link_id: str
+    call_id: str
+    channel: str | None
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendDigits:
+    """Play `digits` to the far end on the live external call (PlayDTMF, one per digit)."""
+
+    link_id: str
+    call_id: str
+    channel: str
+    digits: str
+
+
+@dataclass(frozen=True, slots=True)
+class MuteExternal:
+    """Mute (or unmute) the external party in the room (ConfbridgeMute/ConfbridgeUnmute)."""
+
+    link_id: str
+    room: str
+    call_id: str
+    channel: str
+    muted: bool
+
+
+Action = Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision | SetVar | SendDigits | MuteExternal
 
 
 # ------------------------------------------------------------------------- call record
@@ -147,6 +204,18 @@ class Call:
     # The Originate went out on a connection that died before its answer: it may never
     # have reached Asterisk, so the next channel list decides regardless of age.
     unconfirmed: bool = False
+    # Far end, from TALK_DETECT on this channel (ChannelTalkingStart/Stop).
+    talking: bool = False
+    sound_since: float | None = None  # start of the current stretch of sound
+    quiet_since: float | None = None  # start of the current silence
+    # The `p` step waiting for its prompt to end: dialplan segment number, or None.
+    prompt_segment: int | None = None
+    prompt_heard: bool = False
+    dtmf_step: int = 0
+    far_waiting: bool = False
+    far_silent: bool = False
+    # Muted in the room as ConfBridge last reported it (ConfbridgeMute/Unmute events).
+    muted: bool = False
 
     @property
     def joined(self) -> bool:
@@ -169,6 +238,9 @@ class AttemptRecord:
     result: str = "dialling"
     cause: str = ""
     duration: float | None = None
+    # DTMF steps as they happened: {"time", "step", "steps", "event", "detail"}; event is one
+    # of waiting, prompt_heard, silence, timeout, sent.
+    dtmf: list[dict[str, object]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -177,15 +249,43 @@ class AttemptRecord:
             "result": self.result,
             "cause": self.cause,
             "duration": None if self.duration is None else round(self.duration, 3),
+            "dtmf": list(self.dtmf),
         }
+
+
+def dtmf_plan(dtmf: str) -> tuple[int, int]:
+    """(steps, offset) of a sequence split at `p`: the dialplan numbers the segments from 1;
+    a leading empty segment (the sequence starts with `p`) is not a step of its own, so
+    step = segment - offset. "p123#p#" → 2 steps; "123#" → 1; "" → 0."""
+    if not dtmf:
+        return 0, 0
+    segments = dtmf.split("p")
+    offset = 1 if segments[0] == "" else 0
+    return len(segments) - offset, offset
 
 
 def dtmf_seconds(dtmf: str) -> float:
     """Rough time SendDTMF needs for a sequence (250 ms gap, pauses as documented)."""
     total = 0.0
     for char in dtmf:
-        total += 0.5 if char == "w" else 1.0 if char == "W" else 0.35
+        if char != "p":  # a prompt wait is bounded by prompt_timeout, counted by the caller
+            total += 0.5 if char == "w" else 1.0 if char == "W" else 0.35
     return total
+
+
+_DTMF_PHASES = frozenset({"prompt", "sent"})
+
+
+def parse_dtmf_event(fields: dict[str, str]) -> tuple[int, str, int] | None:
+    """(segment, phase, digits) of a join-dialplan step report, or None for any other or a
+    malformed UserEvent (it is outside input: anything else on the PBX may raise UserEvents)."""
+    if fields.get("UserEvent") != "ConflinkDtmf":
+        return None
+    step, phase, digits = fields.get("Step", ""), fields.get("Phase", ""), fields.get("Digits", "") or "0"
+    if phase not in _DTMF_PHASES or not step.isdigit() or not digits.isdigit() or len(step) > 3 or len(digits) > 3:
+        return None
+    segment = int(step)
+    return (segment, phase, int(digits)) if 1 <= segment <= 64 else None
 
 
 # ------------------------------------------------------------------------- machine
@@ -206,6 +306,13 @@ class LinkMachine:
     state: str = "idle"
     state_since: float = 0.0
     attempt_log: deque[AttemptRecord] = field(default_factory=lambda: deque(maxlen=ATTEMPT_LOG_SIZE))
+    # Long calls the far end ended with normal clearing in this busy period (meeting ended).
+    meeting_ends: int = 0
+    # The administrator muted the external party: holds for the busy period, so a redialled
+    # call joins muted too; the room emptying clears it.
+    muted: bool = False
+    # Room keys typed so far per internal participant: (digits, time of the last one).
+    _keys: dict[str, tuple[str, float]] = field(default_factory=dict)
     _seq: int = 0
     _actions: list[Action] = field(default_factory=list)
 
@@ -219,6 +326,7 @@ class LinkMachine:
         return self._step(now)
 
     def internal_left(self, uid: str, now: float) -> list[Action]:
+        self._keys.pop(uid, None)
         if uid in self.internals:
             self.internals.discard(uid)
             if not self.internals:
@@ -253,6 +361,7 @@ class LinkMachine:
             self._emit(Hangup(self.link.id, call.call_id, call.channel))
             self._cancel(JOIN_DEADLINE)
             self.call = Call(call_id=call_id, started=now, channel=channel, joined_at=now, answered_at=now)
+            self._keep_muted()
             return
         if channel:
             call.channel = channel
@@ -264,12 +373,178 @@ class LinkMachine:
             if record is not None:
                 record.result = "connected"
             self.last_error = ""
+            call.prompt_segment = None
+            self._cancel(PROMPT)
             self._note(f"external call {call_id} joined the room")
+            self._watch_far_end(call, now)
+            self._keep_muted()
+
+    def internal_digit(self, uid: str, digit: str, now: float) -> list[Action]:
+        """An internal participant pressed `digit` (a DTMFEnd received on its channel).
+
+        When the participant's last digits, each within ROOM_KEYS_GAP_SECONDS of the one
+        before, spell the link's `room_keys`, the external call sends them to the far end."""
+        keys = self.link.room_keys
+        if not keys or uid not in self.internals or len(digit) != 1:
+            return []
+        typed, last = self._keys.get(uid, ("", now))
+        if now - last > ROOM_KEYS_GAP_SECONDS:
+            typed = ""
+        typed = (typed + digit)[-len(keys):]
+        if typed != keys:
+            self._keys[uid] = (typed, now)
+            return []
+        self._keys.pop(uid, None)
+        call = self.call
+        if call is None or not call.joined or not call.channel or call.hangup_reason is not None:
+            self._note(f"room keys {keys} pressed by {uid}, but no external call is in the room")
+        else:
+            self._note(f"room keys {keys} pressed by {uid}: sending them to the far end")
+            self._emit(SendDigits(self.link.id, call.call_id, call.channel, keys))
+        return self._take()
+
+    def manual_dtmf(self, digits: str, now: float) -> tuple[bool, str, list[Action]]:
+        """The administrator sends `digits` to the far end on the live call."""
+        if (error := check_send_digits(digits)) is not None:
+            return False, error, []
+        call = self._live_call()
+        if call is None:
+            return False, "no live external call in the room", []
+        self._note(f"sending {digits} to the far end (administrator)")
+        self._emit(SendDigits(self.link.id, call.call_id, call.channel or "", digits))
+        return True, f"sending {len(digits)} digit(s)", self._take()
+
+    def manual_mute(self, muted: bool, now: float) -> tuple[bool, str, list[Action]]:
+        """The administrator mutes or unmutes the external party (for this busy period)."""
+        call = self._live_call()
+        if call is None:
+            return False, "no live external call in the room", []
+        self.muted = muted
+        word = "muting" if muted else "unmuting"
+        self._note(f"{word} the external party (administrator)")
+        self._emit(MuteExternal(self.link.id, self.link.room, call.call_id, call.channel or "", muted))
+        return True, word, self._take()
+
+    def external_mute_seen(self, call_id: str, muted: bool) -> None:
+        """ConfBridge reports the external party's mute state (ConfbridgeMute/Unmute event)."""
+        call = self._own(call_id)
+        if call is not None:
+            call.muted = muted
+
+    def _live_call(self) -> Call | None:
+        call = self.call
+        if call is None or not call.joined or not call.channel or call.hangup_reason is not None:
+            return None
+        return call
+
+    def _keep_muted(self) -> None:
+        call = self._live_call()
+        if self.muted and call is not None and not call.muted:
+            self._note(f"external call {call.call_id} joins muted (muted by the administrator)")
+            self._emit(MuteExternal(self.link.id, self.link.room, call.call_id, call.channel or "", True))
 
     def external_channel(self, call_id: str, channel: str) -> None:
         """Learn the channel name of a call still dialling (from Newchannel/DialBegin)."""
         if self.call is not None and self.call.call_id == call_id and not self.call.channel:
             self.call.channel = channel
+
+    # ---------------------------------------------------------------- far end
+
+    def dtmf_event(self, call_id: str, segment: int, phase: str, digits: int, now: float) -> list[Action]:
+        """A step report of the join dialplan (UserEvent ConflinkDtmf): `prompt` = a `p` step
+        begins and waits for our release; `sent` = its digits went out."""
+        call = self._own(call_id)
+        if call is None or call.joined:
+            return []
+        if call.answered_at is None:
+            call.answered_at = now
+        steps, offset = dtmf_plan(self.link.dtmf)
+        step = max(1, min(segment - offset, steps)) if steps else 0
+        call.dtmf_step = step
+        if phase == "prompt":
+            call.prompt_segment = segment
+            # `p` waits for new speech; a prompt already playing as the step begins is new.
+            call.prompt_heard = call.talking
+            self._start(PROMPT, self.link.prompt_timeout, now)
+            heard = " (prompt already playing)" if call.talking else ""
+            self._dtmf_log(call, now, "waiting", f"for the far end's prompt to end{heard}")
+            if call.talking:
+                self._dtmf_log(call, now, "prompt_heard", "")
+        elif phase == "sent":
+            if call.prompt_segment == segment:  # the dialplan went on by itself (worker was late)
+                call.prompt_segment = None
+                self._cancel(PROMPT)
+            self._dtmf_log(call, now, "sent", f"{digits} digit(s)")
+        return self._step(now)
+
+    def far_end_talking(self, call_id: str, talking: bool, now: float) -> list[Action]:
+        """TALK_DETECT on our channel: the far end started sound, or has been silent for
+        prompt_silence (ChannelTalkingStop comes that long after the sound ended)."""
+        call = self._own(call_id)
+        if call is None or call.talking == talking:
+            return []
+        call.talking = talking
+        if talking:
+            call.sound_since, call.quiet_since = now, None
+            self._cancel(DEAD_AIR)
+            if call.far_silent:
+                call.far_silent = False
+                self._note("far end: sound again")
+            if call.prompt_segment is not None and not call.prompt_heard:
+                call.prompt_heard = True
+                self._dtmf_log(call, now, "prompt_heard", "")
+        else:
+            call.sound_since, call.quiet_since = None, now - self.link.prompt_silence
+            self._cancel(FAR_WAITING)
+            if call.far_waiting:
+                call.far_waiting = False
+                self._note("far end: a pause in the sound; no longer held")
+            if call.prompt_segment is not None and call.prompt_heard:
+                self._release(call, now, "silence", f"{self.link.prompt_silence:g} s of silence after the prompt")
+        self._watch_far_end(call, now)
+        return self._step(now)
+
+    def _release(self, call: Call, now: float, event: str, detail: str) -> None:
+        segment = call.prompt_segment
+        assert segment is not None
+        call.prompt_segment = None
+        self._cancel(PROMPT)
+        self._dtmf_log(call, now, event, detail)
+        self._emit(SetVar(self.link.id, call.call_id, call.channel, GO_VARIABLE, str(segment)))
+
+    def _watch_far_end(self, call: Call, now: float) -> None:
+        """In the room: continuous sound → "waiting" after WAITING_SECONDS; silence → dead air."""
+        if not call.joined or call.hangup_reason is not None:
+            return
+        if call.talking:
+            if FAR_WAITING not in self.timers and not call.far_waiting:
+                since = call.sound_since if call.sound_since is not None else now
+                self._start(FAR_WAITING, max(0.0, since + WAITING_SECONDS - now), now)
+        elif self.link.dead_air > 0 and DEAD_AIR not in self.timers and not call.far_silent:
+            since = call.quiet_since if call.quiet_since is not None else call.joined_at or now
+            self._start(DEAD_AIR, max(0.0, since + self.link.dead_air - now), now)
+
+    def _dtmf_log(self, call: Call, now: float, event: str, detail: str) -> None:
+        steps, _ = dtmf_plan(self.link.dtmf)
+        record = self._record_for(call.call_id)
+        if record is not None and len(record.dtmf) < DTMF_STEP_LOG_SIZE:
+            record.dtmf.append({"time": now, "step": call.dtmf_step, "steps": steps, "event": event, "detail": detail})
+        text = {
+            "waiting": "waiting", "prompt_heard": "prompt heard", "silence": "prompt over",
+            "timeout": "prompt timeout", "sent": "sent",
+        }[event]
+        self._note(f"DTMF step {call.dtmf_step}/{steps}: {text}" + (f" ({detail})" if detail else ""))
+
+    def far_end(self) -> str:
+        """The contract's far-end state ("", ringing, sending_dtmf, waiting, in_meeting, silent)."""
+        call = self.call
+        if call is None:
+            return ""
+        if not call.joined:
+            return "ringing" if call.answered_at is None else "sending_dtmf"
+        if call.far_silent:
+            return "silent"
+        return "waiting" if call.far_waiting else "in_meeting"
 
     def originate_unconfirmed(self, call_id: str) -> None:
         call = self._own(call_id)
@@ -297,18 +572,37 @@ class LinkMachine:
         if call is None:
             return
         self.call = None
-        for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE, LINGER):
+        for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE, LINGER, PROMPT, FAR_WAITING, DEAD_AIR):
             self._cancel(kind)
         record = self._record_for(call_id)
         duration = now - call.joined_at if call.joined_at is not None else None
         if failure is None or (failure.category == "failed" and call.pending_failure is not None):
             failure = call.pending_failure or failure  # keep the more specific reason
-        if call.hangup_reason is not None:
+        if call.hangup_reason is not None and call.far_silent:
+            # Our dead-air hang-up: a failed attempt, redialled with the usual back-off and budget.
+            self._finish(record, "dead air", call.hangup_reason, duration)
+            self.last_error = call.hangup_reason
+            self._schedule_retry(now)
+        elif call.hangup_reason is not None:
             self._finish(record, "hung up", call.hangup_reason, duration)
             self._note(f"external call {call_id} ended ({call.hangup_reason})")
         elif call.test:
             self._finish(record, "test ended", failure.text if failure else "", duration)
             self._note(f"test call {call_id} ended")
+        elif call.joined and self._meeting_ended(failure, duration):
+            self.meeting_ends += 1
+            self._finish(record, "meeting ended", failure.text if failure else "far end hung up", duration)
+            self.attempts = 0
+            if self.internals and self.meeting_ends >= MEETING_ENDS_TO_STOP:
+                self.last_error = "meeting ended: the far end ended the call again"
+                self._stop(StopKind.MEETING_ENDED,
+                           f"meeting_ended: the far end ended a long call {self.meeting_ends} times; "
+                           "dials again when the room refills")
+            elif self.internals:
+                self.last_error = "meeting ended by the far end"
+                self._start(RETRY, float(self.link.end_cooldown), now)
+                self._note(f"the far end ended the meeting after {duration:.0f} s: "
+                           f"dialling again in {self.link.end_cooldown} s (end_cooldown)")
         elif call.joined:
             cause = failure.text if failure is not None and failure.category not in ("failed", "normal") else ""
             self._finish(record, "dropped", cause or "far end hung up", duration)
@@ -329,6 +623,14 @@ class LinkMachine:
             else:
                 self._note(f"attempt {self.attempts} failed: {failure.text}")
                 self._schedule_retry(now)
+
+    @staticmethod
+    def _meeting_ended(failure: Failure | None, duration: float | None) -> bool:
+        """A long call the far end ended with normal clearing: the host ended the meeting or a
+        time limit did; dialling straight back would loop into a closed meeting."""
+        # Only a Hangup that says so: a call found gone by a resync has no known cause.
+        normal = failure is not None and failure.category == "normal"
+        return normal and duration is not None and duration >= MEETING_END_SECONDS
 
     def _late_cause(self, call_id: str, failure: Failure | None, now: float) -> list[Action]:
         """A Hangup that arrived after the failure grace: a permanent cause still stops retries."""
@@ -373,6 +675,16 @@ class LinkMachine:
             self._hangup(now, "test call time over")
         elif kind == FAILURE_GRACE and call is not None and call.pending_failure is not None:
             self._on_gone(call.call_id, call.pending_failure, now)
+        elif kind == PROMPT and call is not None and call.prompt_segment is not None:
+            heard = "prompt heard, no silence" if call.prompt_heard else "no prompt heard"
+            self._release(call, now, "timeout", f"{self.link.prompt_timeout:g} s, {heard}; sending anyway")
+        elif kind == FAR_WAITING and call is not None and call.talking:
+            call.far_waiting = True
+            self._note(f"far end: continuous sound for {WAITING_SECONDS:g} s without a pause: "
+                       "held (lobby or waiting room)")
+        elif kind == DEAD_AIR and call is not None and call.joined and not call.talking:
+            call.far_silent = True
+            self._hangup(now, f"dead air: no sound from the far end for {self.link.dead_air} s")
         return self._step(now)
 
     def resync(
@@ -518,6 +830,8 @@ class LinkMachine:
             "external_channel": call.channel if call else None,
             "external_joined": bool(call and call.joined),
             "external_since": (call.joined_at or call.started) if call else None,
+            "external_muted": bool(call and call.muted),
+            "muted": self.muted,
             "attempts": self.attempts,
             "max_attempts": self._max_attempts(),
             "last_error": self.last_error,
@@ -525,6 +839,9 @@ class LinkMachine:
             "stopped_reason": self.stop.text if self.stop else "",
             "stop": self.stop.kind.value if self.stop else "",
             "next_attempt_in": None if retry_due is None else round(max(0.0, retry_due - now), 3),
+            "far_end": self.far_end(),
+            "dtmf_step": call.dtmf_step if call is not None and not call.joined and call.answered_at else None,
+            "dtmf_steps": dtmf_plan(self.link.dtmf)[0] if call is not None and not call.joined else None,
             "attempt_log": [r.as_dict() for r in self.attempt_log],
         }
 
@@ -564,6 +881,9 @@ class LinkMachine:
             self.attempts = 0
             if self.stop is not None and self.stop.kind in _BUSY_PERIOD_STOPS:
                 self.stop = None
+            self.meeting_ends = 0
+            self.muted = False
+            self._keys.clear()
             if call is not None and call.hangup_reason is None and not call.test:
                 if link.linger > 0:
                     if LINGER not in self.timers:
@@ -584,7 +904,8 @@ class LinkMachine:
 
     def _join_deadline(self) -> float:
         link = self.link
-        return link.ring_timeout + link.dtmf_delay + dtmf_seconds(link.dtmf) + JOIN_MARGIN_SECONDS
+        prompts = link.dtmf.count("p") * link.prompt_timeout
+        return link.ring_timeout + link.dtmf_delay + dtmf_seconds(link.dtmf) + prompts + JOIN_MARGIN_SECONDS
 
     def _originate(self, now: float, *, test: bool = False) -> None:
         self._seq += 1

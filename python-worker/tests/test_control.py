@@ -93,6 +93,14 @@ class FakeEngine:
         self.calls.append(("hangup", link_id))
         return {"ok": False, "error": f"link {link_id}: no external call"}
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        self.calls.append(("dtmf", link_id, digits))
+        return {"ok": True, "message": f"sending {len(digits)} digit(s)"}
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        self.calls.append(("mute" if muted else "unmute", link_id))
+        return {"ok": False, "error": "no live external call in the room"}
+
 
 def make_handler(tmp_path: Path, doc: dict[str, Any] | None = None, **kw: Any) -> tuple[ControlHandler, FakeEngine]:
     path = tmp_path / "conflink.yaml"
@@ -314,6 +322,43 @@ async def test_dial_and_hangup_reach_engine(tmp_path: Path) -> None:
     r = await handler.handle({"cmd": "hangup", "link": "1"})
     assert r == {"ok": False, "error": "link 1: no external call"}
     assert engine.calls == [("dial", "2", True, 30.0), ("dial", "1", False, None), ("hangup", "1")]
+
+
+@pytest.mark.asyncio
+async def test_room_controls_reach_engine(tmp_path: Path) -> None:
+    handler, engine = make_handler(tmp_path, config_doc(link_doc("1")))
+    assert await handler.handle({"cmd": "dtmf", "link": "1", "digits": "*6"}) == {
+        "ok": True, "message": "sending 2 digit(s)"}
+    assert await handler.handle({"cmd": "mute", "link": "1"}) == {
+        "ok": False, "error": "no live external call in the room"}
+    assert (await handler.handle({"cmd": "unmute", "link": "1"}))["ok"] is False
+    assert engine.calls == [("dtmf", "1", "*6"), ("mute", "1"), ("unmute", "1")]
+
+
+@pytest.mark.parametrize(
+    ("request_", "error"),
+    [
+        ({"cmd": "dtmf", "link": "1"}, "digits: missing"),
+        ({"cmd": "dtmf", "link": "1", "digits": 6}, "digits: must be a string, got number"),
+        ({"cmd": "dtmf", "link": "1", "digits": ""}, "digits: must be a non-empty string"),
+        ({"cmd": "dtmf", "link": "1", "digits": "1w2"}, "digits: 'w' is not a DTMF digit"),
+        ({"cmd": "dtmf", "link": "1", "digits": "1,2"}, "digits: ',' is not a DTMF digit"),
+        ({"cmd": "dtmf", "link": "1", "digits": "1" * 33}, "digits: at most 32 characters"),
+        ({"cmd": "dtmf", "digits": "1"}, "link: missing"),
+        ({"cmd": "dtmf", "link": "9", "digits": "1"}, "link: no link with id '9'"),
+        ({"cmd": "mute", "link": "9"}, "link: no link with id '9'"),
+        ({"cmd": "unmute"}, "link: missing"),
+        ({"cmd": "mute", "link": "1", "digits": "1"}, "'digits': unknown key for cmd 'mute'"),
+    ],
+)
+@pytest.mark.asyncio
+async def test_room_control_bad_requests_never_reach_engine(
+    tmp_path: Path, request_: dict[str, Any], error: str
+) -> None:
+    handler, engine = make_handler(tmp_path, config_doc(link_doc("1")))
+    reply = await handler.handle(request_)
+    assert reply["ok"] is False and error in reply["error"], reply
+    assert engine.calls == []
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,16 @@ class RecordingEngine:
         self.calls.append(("hangup", link_id))
         return {"ok": True}
 
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        assert isinstance(link_id, str) and isinstance(digits, str) and digits
+        self.calls.append(("dtmf", link_id))
+        return {"ok": True}
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        assert isinstance(link_id, str) and isinstance(muted, bool)
+        self.calls.append(("mute", link_id))
+        return {"ok": True}
+
 
 def _random_json(rng: random.Random, depth: int = 0) -> Any:
     kind = rng.randrange(7 if depth < 4 else 4)
@@ -89,7 +99,7 @@ def _random_json(rng: random.Random, depth: int = 0) -> Any:
         return rng.choice([*COMMAND_KEYS, "", "cmd", "token", "config"])
     if kind == 4:
         return [_random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
-    keys = ["cmd", "token", "config", "link", "force", "seconds", "version", "links", "zz"]
+    keys = ["cmd", "token", "config", "link", "force", "seconds", "digits", "version", "links", "zz"]
     return {rng.choice(keys): _random_json(rng, depth + 1) for _ in range(rng.randrange(5))}
 
 
@@ -154,8 +164,10 @@ def build_corpus(rng: random.Random) -> list[list[bytes]]:
         for key in sorted(keys):
             for value in WRONG_VALUES:
                 req: dict[str, Any] = {"cmd": cmd}
-                if cmd in ("dial", "hangup"):
+                if cmd in ("dial", "hangup", "dtmf", "mute", "unmute"):
                     req["link"] = "1"
+                if cmd == "dtmf":
+                    req["digits"] = "*6"
                 if cmd == "apply_config":
                     req["config"] = copy.deepcopy(VALID)
                 req[key] = value

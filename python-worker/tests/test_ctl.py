@@ -57,6 +57,7 @@ class Engine:
                     "id": "1",
                     "room": "100",
                     "state": "connected",
+                    "far_end": "in_meeting",
                     "internal_participants": 2,
                     "external_channel": "PJSIP/prov-00000001",
                     "external_since": time.time() - 125,
@@ -99,6 +100,16 @@ class Engine:
     async def hangup(self, link_id: str) -> dict[str, Any]:
         self.calls.append(("hangup", link_id))
         return {"ok": False, "error": f"link {link_id}: no external call"}
+
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        self.calls.append(("dtmf", link_id, digits))
+        return {"ok": True, "message": f"sending {len(digits)} digit(s)"}
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        self.calls.append(("mute" if muted else "unmute", link_id))
+        if link_id == "2":
+            return {"ok": False, "error": "no live external call in the room"}
+        return {"ok": True, "message": "muting" if muted else "unmuting"}
 
 
 def free_port() -> int:
@@ -184,6 +195,7 @@ async def test_status_table_and_json(worker: Worker) -> None:
         "LINK",
         "ROOM",
         "STATE",
+        "FAR-END",
         "INT",
         "EXTERNAL",
         "SINCE",
@@ -192,8 +204,9 @@ async def test_status_table_and_json(worker: Worker) -> None:
         "LAST",
         "ERROR",
     ]
-    assert lines[2].split() == ["1", "100", "connected", "2", "PJSIP/prov-00000001", "2m05s", "1/5", "-", "-"]
-    assert lines[3].split() == ["2", "200", "backoff", "1", "-", "-", "3/5", "30s", "busy", "(486)"]
+    assert lines[2].split() == ["1", "100", "connected", "in_meeting", "2", "PJSIP/prov-00000001", "2m05s", "1/5", "-",
+                                 "-"]
+    assert lines[3].split() == ["2", "200", "backoff", "-", "1", "-", "-", "3/5", "30s", "busy", "(486)"]
     assert lines[4].endswith("  404 not found [stopped: number does not exist]")
     r = await run_ctl("--endpoint", worker.endpoint, "status", "--json")
     assert r.rc == 0
@@ -274,6 +287,27 @@ async def test_dial_and_hangup(worker: Worker) -> None:
     r = await run_ctl("--endpoint", worker.endpoint, "dial", "nope")
     assert r.rc == 1 and "link: no link with id 'nope'" in r.out
     assert worker.engine.calls == [("dial", "2", True, 20.0), ("dial", "1", False, None), ("hangup", "1")]
+
+
+@pytest.mark.asyncio
+async def test_room_controls_dtmf_mute_unmute(worker: Worker) -> None:
+    ep = worker.endpoint
+    r = await run_ctl("--endpoint", ep, "dtmf", "1", "*6")
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "sending 2 digit(s)"}', r
+    r = await run_ctl("--endpoint", ep, "mute", "1")
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "muting"}', r
+    r = await run_ctl("--endpoint", ep, "unmute", "1")
+    assert r.rc == 0, r
+    r = await run_ctl("--endpoint", ep, "mute", "2")
+    assert r.rc == 1 and r.out.strip() == "error: no live external call in the room", r
+    # Refused by the worker's validation before the engine is asked: exit 1 like every refusal.
+    r = await run_ctl("--endpoint", ep, "dtmf", "1", "12w3")
+    assert r.rc == 1 and "digits: 'w' is not a DTMF digit" in r.out, r
+    r = await run_ctl("--endpoint", ep, "unmute", "nope")
+    assert r.rc == 1 and "link: no link with id 'nope'" in r.out, r
+    r = await run_ctl("--endpoint", ep, "dtmf", "1")
+    assert r.rc == 2, r  # usage: DIGITS missing
+    assert worker.engine.calls == [("dtmf", "1", "*6"), ("mute", "1"), ("unmute", "1"), ("mute", "2")]
 
 
 @pytest.mark.asyncio
@@ -405,7 +439,7 @@ def test_format_status_tolerates_sparse_replies() -> None:
         }
     )
     assert text.splitlines()[0].startswith("worker 1  uptime 1d01h") and "AMI DISCONNECTED" in text
-    assert text.splitlines()[2].split() == ["7", "-", "idle", "(disabled)", "-", "-", "-", "0/3", "-", "-"]
+    assert text.splitlines()[2].split() == ["7", "-", "idle", "(disabled)", "-", "-", "-", "-", "0/3", "-", "-"]
 
 
 def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
@@ -415,3 +449,20 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
         stdin=io.StringIO("version: 1\n"),
     )
     assert rc == 3 and "no answer" in capsys.readouterr().err
+
+
+def test_format_status_shows_the_dtmf_step_while_sending() -> None:
+    text = ctl.format_status(
+        {
+            "ok": True,
+            "links": [
+                {"id": "1", "state": "dialing", "far_end": "sending_dtmf", "dtmf_step": 2, "dtmf_steps": 3,
+                 "external_channel": "PJSIP/x-1", "external_since": time.time()},
+                {"id": "2", "state": "connected", "far_end": "waiting", "dtmf_step": None, "dtmf_steps": None,
+                 "external_channel": "PJSIP/x-2", "external_since": time.time()},
+            ],
+        }
+    )
+    rows = [line.split() for line in text.splitlines()[2:]]
+    assert rows[0][:4] == ["1", "-", "dialing", "sending_dtmf"] and rows[0][4] == "2/3"
+    assert rows[1][:4] == ["2", "-", "connected", "waiting"]

@@ -66,7 +66,9 @@ async def test_answered_cycle_originates_once_and_hangs_up_on_leave() -> None:
     assert action["Async"] == "true" and action["Timeout"] == "60000"
     assert action["ChannelId"].startswith("conflink-1-")
     assert action["Variable"] == ["CONFLINK_LINK=1", f"CONFLINK_ROOM={ROOM}", "CONFLINK_DTMF=1#",
-                                  "CONFLINK_DTMF_DELAY_MS=200", "CONFLINK_NUMBER=100"]
+                                  "CONFLINK_DTMF_DELAY_MS=200", "CONFLINK_NUMBER=100",
+                                  "CONFLINK_PROMPT_SILENCE_MS=1000", "CONFLINK_PROMPT_TIMEOUT_MS=20000",
+                                  "CONFLINK_DTMF_MODE=auto"]
     ami.replay(rest)
     await engine.settle()
     hangups = ami.actions("Hangup")

@@ -99,3 +99,27 @@ test('the meeting_ended stop reason replaces the raw last error', () => {
     const other = Status.view({ state: 'failed', stop: 'gave_up', last_error: 'busy' }, tr, Date.now());
     assert.equal(other.last_error, 'busy', 'other stops keep the worker\'s text');
 });
+
+test('the DTMF steps of an attempt, grouped by step', () => {
+    const tr = (key) => ({
+        module_conflink_dtmf_event_prompt_heard: 'prompt heard',
+        module_conflink_dtmf_event_silence: 'prompt over',
+        module_conflink_dtmf_event_timeout: 'timed out',
+        module_conflink_dtmf_event_sent: 'sent',
+        module_conflink_Seconds: 's',
+    }[key] || key);
+    const steps = [
+        { step: 1, steps: 2, event: 'waiting', at: 0 },
+        { step: 1, steps: 2, event: 'prompt_heard', at: 0.5 },
+        { step: 1, steps: 2, event: 'silence', at: 3.3 },
+        { step: 1, steps: 2, event: 'sent', at: 3.3 },
+        { step: 2, steps: 2, event: 'timeout', at: 23.3 },
+        { step: 2, steps: 2, event: 'sent', at: null },
+        { step: 2, steps: 2, event: 'bogus', at: 1 },
+    ];
+    assert.equal(Status.dtmfSummary(steps, tr, 's'),
+        '1/2: prompt heard 0.5 s, prompt over 3.3 s, sent 3.3 s · 2/2: timed out 23.3 s, sent');
+    assert.equal(Status.dtmfSummary(undefined, tr, 's'), '');
+    const v = Status.view({ state: 'connected', log: [{ time: 1767000000, result: 'connected', dtmf: steps.slice(0, 2) }] }, tr, Date.now());
+    assert.equal(v.log[0].dtmf, '1/2: prompt heard 0.5 s');
+});

@@ -74,6 +74,9 @@ MODULES = [
     "pbx_config", "app_dial", "app_senddtmf", "app_exec", "app_stack", "app_verbose", "app_echo",
     "app_system", "res_speech", "res_agi", "func_channel", "func_strings", "func_callerid", "func_logic",
     "func_math", "func_cdr",
+    # the join context's far-end handling (p steps, talk events) and the measurement dialplans
+    "func_talkdetect", "app_waitforcond", "app_userevent", "func_cut", "app_waitforsilence", "app_talkdetect",
+    "res_musiconhold", "app_playback",
 ]
 
 _LIVE: set[Any] = set()  # everything started and not yet stopped, for the atexit safety net

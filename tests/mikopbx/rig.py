@@ -33,6 +33,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -101,7 +102,7 @@ def read_pins(path: Path = LOCK_FILE) -> list[Pin]:
 
 
 # Bump when ensure_sources() lays the cache out differently.
-CACHE_LAYOUT = "1"
+CACHE_LAYOUT = "2"
 
 
 def sources_key() -> str:
@@ -226,6 +227,8 @@ def ensure_sources() -> Path:
                 check=True,
             )
             _write_autoloader(core, pins)
+            for rel in CORE_SESSION_DIRS:
+                (core / rel).mkdir(parents=True, exist_ok=True)
             (work / ".ready").write_text(json.dumps({p.repo: p.commit for p in pins}, indent=1) + "\n")
             if target.exists():
                 shutil.rmtree(target)
@@ -292,9 +295,9 @@ def _ensure_python(dest: Path) -> None:
     host's 3.11 (Debian 12) is copied into the root, where it needs only libc, libm, libz, libexpat."""
     if (dest / ".ready").is_file():
         return
-    exe = shutil.which("python3.11")
-    if not exe:
-        raise RigError("python3.11 not found on the host (Debian 12's python3): install python3")
+    exe = "/usr/bin/python3.11"  # Debian 12's (libpython linked in), not a PATH one (pyenv's needs its .so)
+    if not os.access(exe, os.X_OK):
+        raise RigError(f"{exe} not found on the host (Debian 12's python3.11): install python3.11")
     lib = Path("/usr/lib/python3.11")
     shutil.rmtree(dest, ignore_errors=True)
     (dest / "bin").mkdir(parents=True)
@@ -307,6 +310,16 @@ def _ensure_python(dest: Path) -> None:
 
 
 # --------------------------------------------------------------------------- a session
+
+
+_INIT = "\n".join([
+    "import os, time",
+    "while True:",
+    "    try:",
+    "        os.wait()",
+    "    except ChildProcessError:",
+    "        time.sleep(0.2)",
+])
 
 
 def _children(pid: int) -> list[int]:
@@ -338,6 +351,7 @@ class Rig:
         self.host = ROOT / inner.lstrip("/")  # the same folder from the host
         self._holder = holder
         self._init_pid = init_pid
+        self.binds: dict[str, str] = {}  # inner folder -> session subfolder bind-mounted there
         self.storage = f"{inner}/storage/mikopbx"
         self.modules_dir = f"{self.storage}/custom_modules"
         self.logs_dir = f"{self.storage}/log"
@@ -355,11 +369,12 @@ class Rig:
     # ---- lifecycle
 
     @classmethod
-    def open(cls, name: str = "rig") -> Rig:
+    def open(cls, name: str = "rig", killall: str = "busybox") -> Rig:
+        """killall="busybox" (MikoPBX's) or "none" (finds nothing: proves the module's own stop path)."""
         sources = ensure_root()
         inner = f"/tmp/conflink-{name}-{os.getpid()}-{time.monotonic_ns() % 10**9}"
         host = ROOT / inner.lstrip("/")
-        _make_session_tree(host, inner, f"{sources}/core")
+        _make_session_tree(host, inner, f"{sources}/core", killall)
         binds = {
             "etc/inc": "etc-inc",
             "etc/custom_modules": "etc-custom_modules",
@@ -375,9 +390,12 @@ class Rig:
             binds[f"{core_rel}/{rel}"] = src
         script = ["set -e", "mount --make-rprivate /"]
         for target, src in binds.items():
+            (host / src).mkdir(parents=True, exist_ok=True)
             (ROOT / target).mkdir(parents=True, exist_ok=True)
             script.append(f"mount --bind '{host / src}' '{ROOT / target}'")
-        script.append(f"exec chroot '{ROOT}' /bin/sleep infinity")
+        # PID 1 of the namespace reaps orphans (Core starts workers with nohup ... &), so none is
+        # left a zombie; it is the rig's Python 3.11, already in the root.
+        script.append(f"exec chroot '{ROOT}' {ROOT_PYTHON}/bin/python3.11 -c '{_INIT}' conflink-rig-init")
         holder = subprocess.Popen(
             ["unshare", "--mount", "--pid", "--fork", f"--mount-proc={ROOT}/proc", "sh", "-c", "\n".join(script)],
             stdin=subprocess.DEVNULL,
@@ -393,7 +411,7 @@ class Rig:
                 init_pid = kids[0]
                 try:
                     if os.readlink(f"/proc/{init_pid}/root") == str(ROOT) and \
-                            Path(f"/proc/{init_pid}/comm").read_text().strip() == "sleep":
+                            b"conflink-rig-init" in Path(f"/proc/{init_pid}/cmdline").read_bytes():
                         break
                 except OSError:
                     pass
@@ -404,6 +422,7 @@ class Rig:
             holder.kill()
             raise RigError("the rig's namespace did not come up within 20 s")
         rig = cls(Path(sources), holder, init_pid, inner)
+        rig.binds = {"/" + t: src for t, src in binds.items()}
         try:
             rig.php_file(f"{inner}/rig/setup-pbx.php", CORE_PBX_VERSION).check("setup-pbx.php")
         except BaseException:
@@ -493,11 +512,76 @@ class Rig:
         return procs
 
     def path(self, inner_path: str) -> Path:
-        """The host path of an inner path."""
-        return ROOT / inner_path.lstrip("/")
+        """The host path of an inner path (bind-mounted folders map to the session's copies)."""
+        p = "/" + inner_path.lstrip("/")
+        if p.startswith("/var/run/"):
+            p = p[len("/var"):]  # var/run is a link to /run in the root
+        for target, src in self.binds.items():
+            if p == target or p.startswith(target + "/"):
+                return self.host / src / p[len(target):].lstrip("/")
+        return ROOT / p.lstrip("/")
+
+    # ---- the module, as an administrator handles it (php/module-admin.php: Core's REST actions)
+
+    module_id = "ModuleConferenceLink"
+
+    @property
+    def module_dir(self) -> str:
+        return f"{self.modules_dir}/{self.module_id}"
+
+    def admin(self, action: str, *args: str, timeout: float = 180) -> dict:
+        """install <zip inner path> | post-install | enable | disable | uninstall <0|1>."""
+        res = self.php_file(f"{self.inner}/rig/module-admin.php", action, *args, timeout=timeout)
+        lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+        if not lines:
+            raise RigError(f"module-admin {action}: no result (exit {res.returncode}):\n{res.stdout}\n{res.stderr}")
+        out = json.loads(lines[-1])
+        out["stderr"] = res.stderr
+        return out
+
+    def upload(self, zip_path: Path) -> str:
+        """Puts a module zip where an upload would leave it; returns its inner path."""
+        folder = self.host / "upload" / f"u{time.monotonic_ns()}"
+        folder.mkdir(parents=True)
+        shutil.copy2(zip_path, folder / zip_path.name)
+        return f"{self.inner}/upload/{folder.name}/{zip_path.name}"
+
+    def fixture(self, code: str) -> object:
+        """php_json with php/fixtures.php loaded (rig_add_room, rig_add_provider)."""
+        return self.php_json(f"require_once '{self.inner}/rig/fixtures.php';\n" + code)
+
+    def add_room(self, extension: str, name: str) -> dict:
+        return self.fixture(f"return rig_add_room({json.dumps(extension)}, {json.dumps(name)});")
+
+    def add_provider(self, description: str, host: str = "127.0.0.1", username: str = "far") -> str:
+        return self.fixture(
+            f"return rig_add_provider({json.dumps(description)}, {json.dumps(host)}, {json.dumps(username)});"
+        )
+
+    def wait_processes(self, pred, timeout: float = 30.0, what: str = "processes") -> list[tuple[int, str]]:
+        """Polls processes() until pred(list) is true; fails with the last list at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            procs = self.processes()
+            if pred(procs):
+                return procs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{what}: not reached within {timeout} s; processes now: {procs}")
+            time.sleep(0.1)
+
+    def jobs(self, tube: str = "MikoPBX-Core-Workers-WorkerModelsEvents") -> list[dict]:
+        """Jobs waiting in a beanstalk tube (the Pheanstalk stand-in's files), oldest first."""
+        folder = self.host / "beanstalk" / tube
+        files = sorted(folder.glob("*.job"), key=lambda f: int(f.stem)) if folder.is_dir() else []
+        out = []
+        for f in files:
+            raw = f.read_text()  # Core's BeanstalkClient puts serialize(<json string>)
+            m = re.fullmatch(r's:\d+:"(.*)";', raw, re.DOTALL)
+            out.append(json.loads(m.group(1) if m else raw))
+        return out
 
 
-def _make_session_tree(host: Path, inner: str, core: str) -> None:
+def _make_session_tree(host: Path, inner: str, core: str, killall: str) -> None:
     for d in ("etc-inc", "etc-custom_modules", "run-custom_modules", "run-php-workers", "cf/conf",
               "var-etc", "etc/asterisk", "bin", "php.d", "include", "rig", "scripts",
               "storage/mikopbx/custom_modules", "storage/mikopbx/log", "storage/mikopbx/tmp",
@@ -538,14 +622,53 @@ def _make_session_tree(host: Path, inner: str, core: str) -> None:
         f"include_path = \".:{inner}/include\"\n"
         "; Core's Util::which() searches $_ENV['PATH']: fill $_ENV so it finds busybox's killall first.\n"
         "variables_order = \"EGPCS\"\n"
-        "error_reporting = E_ALL\n"
+        "; E_ALL but deprecations: the pinned Guzzle emits PHP 8.4 nullable-type deprecations on load.\n"
+        "error_reporting = E_ALL & ~E_DEPRECATED\n"
         "display_errors = stderr\n"
         "log_errors = Off\n"
         "memory_limit = 512M\n"
     )
     (host / "rig" / "session.json").write_text(json.dumps({"core": core, "inner": inner}) + "\n")
     # MikoPBX's userland is busybox: its killall is what Core's Processes::killByName() runs.
-    os.symlink("/bin/busybox", host / "bin" / "killall")
+    if killall == "busybox":
+        os.symlink("/bin/busybox", host / "bin" / "killall")
+    elif killall == "none":
+        (host / "bin" / "killall").write_text("#!/bin/sh\n# rig: a killall that finds no process\nexit 1\n")
+        (host / "bin" / "killall").chmod(0o755)
+    else:
+        raise RigError(f"killall must be 'busybox' or 'none', not {killall!r}")
+
+
+# --------------------------------------------------------------------------- module packages
+
+
+def build_module_zip(source: Path, out_dir: Path, version: str | None = None) -> Path:
+    """The zip `make package` builds, from a module tree (the checkout or an old release's)."""
+    builder = source / "tools" / "build_package.py"
+    cmd = [sys.executable, str(builder), "--source", str(source), "--out-dir", str(out_dir)]
+    if version:
+        cmd += ["--version", version]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RigError(f"build_package.py in {source} failed:\n{p.stdout}\n{p.stderr}")
+    zips = sorted(out_dir.glob("*.zip"))
+    if len(zips) != 1:
+        raise RigError(f"expected one zip in {out_dir}, found {zips}")
+    return zips[0]
+
+
+def build_release_zip(commit: str, out_dir: Path) -> Path:
+    """An earlier release's zip, built by that commit's own tools/build_package.py from its tree."""
+    tree = out_dir / "tree"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit],
+                             capture_output=True, check=False)
+    if archive.returncode != 0:
+        raise RigError(f"git archive {commit} failed: {archive.stderr.decode(errors='replace')}")
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    dist = out_dir / "dist"
+    dist.mkdir()
+    return build_module_zip(tree, dist)
 
 
 # --------------------------------------------------------------------------- command line

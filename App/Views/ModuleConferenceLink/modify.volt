@@ -224,10 +224,11 @@
                 <th>{{ t._('module_conflink_LogResult') }}</th>
                 <th>{{ t._('module_conflink_LogCause') }}</th>
                 <th>{{ t._('module_conflink_LogDuration') }}</th>
+                <th>{{ t._('module_conflink_LogDtmf') }}</th>
             </tr>
             </thead>
             <tbody>
-            <tr class="conflink-log-empty"><td colspan="4">{{ t._('module_conflink_LogEmpty') }}</td></tr>
+            <tr class="conflink-log-empty"><td colspan="5">{{ t._('module_conflink_LogEmpty') }}</td></tr>
             </tbody>
         </table>
     {% endif %}

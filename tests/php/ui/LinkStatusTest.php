@@ -114,4 +114,27 @@ final class LinkStatusTest extends TestCase
         ]));
         self::assertSame(['waiting', ''], array_column($rows, 'far_end'));
     }
+
+    public function testDtmfStepsOfAnAttempt(): void
+    {
+        $link = LinkStatus::link(['state' => 'connected', 'attempt_log' => [[
+            'time' => 1_767_000_000.0, 'result' => 'connected', 'dtmf' => [
+                ['time' => 100.0, 'step' => 1, 'steps' => 2, 'event' => 'waiting', 'detail' => 'x'],
+                ['time' => 100.5, 'step' => 1, 'steps' => 2, 'event' => 'prompt_heard', 'detail' => ''],
+                ['time' => 103.26, 'step' => 1, 'steps' => 2, 'event' => 'silence', 'detail' => '1 s'],
+                ['time' => 103.3, 'step' => 1, 'steps' => 2, 'event' => 'sent', 'detail' => '9 digit(s)'],
+                ['time' => 123.3, 'step' => 2, 'steps' => 2, 'event' => 'timeout', 'detail' => ''],
+                ['time' => 124.0, 'step' => 2, 'steps' => 2, 'event' => '<script>', 'detail' => ''],
+                'junk',
+            ],
+        ]]]);
+        self::assertSame([
+            ['step' => 1, 'steps' => 2, 'event' => 'waiting', 'at' => 0.0],
+            ['step' => 1, 'steps' => 2, 'event' => 'prompt_heard', 'at' => 0.5],
+            ['step' => 1, 'steps' => 2, 'event' => 'silence', 'at' => 3.3],
+            ['step' => 1, 'steps' => 2, 'event' => 'sent', 'at' => 3.3],
+            ['step' => 2, 'steps' => 2, 'event' => 'timeout', 'at' => 23.3],
+        ], $link['log'][0]['dtmf']);
+        self::assertSame([], LinkStatus::link(['attempt_log' => [['result' => 'busy']]])['log'][0]['dtmf']);
+    }
 }

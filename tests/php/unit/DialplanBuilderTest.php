@@ -15,7 +15,7 @@ final class DialplanBuilderTest extends TestCase
     {
         $apps = [];
         foreach (explode("\n", $text) as $line) {
-            if (preg_match('/^\s*(?:exten => _X!,1|same => n),(.*)$/', $line, $m) === 1) {
+            if (preg_match('/^\s*(?:exten => _X!,1|same => n(?:\([a-z]+\))?),(.*)$/', $line, $m) === 1) {
                 $apps[] = $m[1];
             }
         }
@@ -44,7 +44,7 @@ final class DialplanBuilderTest extends TestCase
     {
         foreach (explode("\n", (new DialplanBuilder())->build()) as $line) {
             self::assertMatchesRegularExpression(
-                '/^(|\[conflink-join\]|;.*|exten => _X!,1,\S.*|    same => n,\S.*)$/',
+                '/^(|\[conflink-join\]|;.*|exten => _X!,1,\S.*|    same => n(\([a-z]+\))?,\S.*)$/',
                 $line
             );
         }
@@ -56,7 +56,7 @@ final class DialplanBuilderTest extends TestCase
         $agi      = self::indexOf($apps, 'AGI(meetme_dial.php)');
         $handler  = self::indexOf($apps, 'Set(CHANNEL(hangup_handler_wipe)=hangup_handler_meetme,s,1)');
         $wait     = self::indexOf($apps, 'ExecIf($["${CONFLINK_DTMF}" != "" & ${CONFLINK_DTMF_DELAY_MS} > 0]?Wait(');
-        $dtmf     = self::indexOf($apps, 'ExecIf($["${CONFLINK_DTMF}" != ""]?SendDTMF(${CONFLINK_DTMF},250))');
+        $dtmf     = self::indexOf($apps, 'ExecIf($["${CONFLINK_DIGITS}" != ""]?SendDTMF(${CONFLINK_DIGITS},250))');
         $quiet    = self::indexOf($apps, 'Set(CONFBRIDGE(user,quiet)=yes)');
         $moh      = self::indexOf($apps, 'Set(CONFBRIDGE(user,music_on_hold_when_empty)=no)');
         $only     = self::indexOf($apps, 'Set(CONFBRIDGE(user,announce_only_user)=no)');
@@ -77,7 +77,10 @@ final class DialplanBuilderTest extends TestCase
         $apps = self::priorities((new DialplanBuilder())->build());
         $filters = [
             'CONFLINK_LINK'          => 'Set(CONFLINK_LINK=${FILTER(A-Za-z0-9_,${CONFLINK_LINK})})',
-            'CONFLINK_DTMF'          => 'Set(CONFLINK_DTMF=${FILTER(0-9*#ABCDwW,${CONFLINK_DTMF})})',
+            'CONFLINK_DTMF'          => 'Set(CONFLINK_DTMF=${FILTER(0-9*#ABCDwWp,${CONFLINK_DTMF})})',
+            'CONFLINK_PROMPT_SILENCE_MS' => 'Set(CONFLINK_PROMPT_SILENCE_MS=${FILTER(0-9,${CONFLINK_PROMPT_SILENCE_MS})})',
+            'CONFLINK_PROMPT_TIMEOUT_MS' => 'Set(CONFLINK_PROMPT_TIMEOUT_MS=${FILTER(0-9,${CONFLINK_PROMPT_TIMEOUT_MS})})',
+            'CONFLINK_DTMF_MODE'     => 'Set(CONFLINK_DTMF_MODE=${FILTER(a-z0-9,${CONFLINK_DTMF_MODE})})',
             'CONFLINK_DTMF_DELAY_MS' => 'Set(CONFLINK_DTMF_DELAY_MS=${FILTER(0-9,${CONFLINK_DTMF_DELAY_MS})})',
             'CONFLINK_NUMBER'        => 'Set(CONFLINK_NUMBER=${FILTER(0-9*#+,${CONFLINK_NUMBER})})',
         ];
@@ -152,5 +155,48 @@ final class DialplanBuilderTest extends TestCase
         $script = dirname(__DIR__, 3) . '/bin/conflink-dialplan.php';
         exec(escapeshellarg(PHP_BINARY) . ' ' . escapeshellarg($script) . ' extra 2>/dev/null', $out, $code);
         self::assertSame(2, $code);
+    }
+
+    public function testPromptStepsWaitForTheWorkersReleaseWithABound(): void
+    {
+        $apps = self::priorities((new DialplanBuilder())->build());
+        $talk    = self::indexOf($apps, 'Set(TALK_DETECT(set)=${CONFLINK_PROMPT_SILENCE_MS})');
+        $prompt  = self::indexOf($apps, 'UserEvent(ConflinkDtmf,Step: ${CONFLINK_STEP},Steps: ${CONFLINK_STEPS},Phase: prompt)');
+        $wait    = self::indexOf($apps, 'TryExec(WaitForCondition(~,~["~{CONFLINK_GO}" = "${CONFLINK_STEP}"],$[${CONFLINK_PROMPT_TIMEOUT_MS} / 1000 + 5],0.02))');
+        $dtmf    = self::indexOf($apps, 'ExecIf($["${CONFLINK_DIGITS}" != ""]?SendDTMF(');
+        $sent    = self::indexOf($apps, 'UserEvent(ConflinkDtmf,Step: ${CONFLINK_STEP},Steps: ${CONFLINK_STEPS},Phase: sent,Digits: ${LEN(');
+        $bridge  = self::indexOf($apps, 'ConfBridge(${EXTEN})');
+        self::assertLessThan($prompt, $talk, 'talk events run before the first prompt wait');
+        self::assertLessThan($wait, $prompt, 'the worker hears of the step before it must release it');
+        self::assertLessThan($dtmf, $wait);
+        self::assertLessThan($sent, $dtmf);
+        self::assertLessThan($bridge, $sent);
+        self::assertStringNotContainsString('Digits: ${CONFLINK_DIGITS}', implode("\n", $apps), 'passcodes stay out of AMI');
+    }
+
+    public function testDtmfModeOnlyFromTheKnownValues(): void
+    {
+        $text = (new DialplanBuilder())->build();
+        self::assertStringContainsString(
+            '"${CONFLINK_DTMF_MODE}" = "rfc4733" | "${CONFLINK_DTMF_MODE}" = "inband" | "${CONFLINK_DTMF_MODE}" = "info"]?Set(PJSIP_DTMF_MODE()=${CONFLINK_DTMF_MODE})',
+            $text
+        );
+    }
+
+    public function testPromptBoundsFollowThePythonLimits(): void
+    {
+        $config = (string) file_get_contents(__DIR__ . '/../../../python-worker/conflink/config.py');
+        self::assertStringContainsString('"prompt_silence": Limit(0.2, 5, False, 1.0),', $config);
+        self::assertStringContainsString('"prompt_timeout": Limit(1, 120, False, 20.0),', $config);
+        self::assertSame([1000, 200, 5000], DialplanBuilder::PROMPT_SILENCE_MS);
+        self::assertSame([20000, 1000, 120000], DialplanBuilder::PROMPT_TIMEOUT_MS);
+    }
+
+    public function testModulesTheContextNeedsAreLoaded(): void
+    {
+        self::assertSame("load => func_talkdetect.so\nload => app_waitforcond.so\n", DialplanBuilder::modulesConf());
+        $text = (new DialplanBuilder())->build();
+        self::assertStringContainsString('TALK_DETECT(set)', $text);
+        self::assertStringContainsString('WaitForCondition(', $text);
     }
 }

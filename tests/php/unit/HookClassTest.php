@@ -75,7 +75,7 @@ final class HookClassTest extends TestCase
         $conf = (new ConferenceLinkConf())->generateManagerConf();
         self::assertStringStartsWith("[conflink_0a1b2c3d]\nsecret=" . str_repeat('ab', 16) . "\n", $conf);
         self::assertStringContainsString("deny=0.0.0.0/0.0.0.0\npermit=127.0.0.1/255.255.255.255\n", $conf);
-        self::assertStringContainsString("read=system,call\nwrite=originate,call,reporting\n", $conf);
+        self::assertStringContainsString("read=system,call,user,dtmf\nwrite=originate,call,reporting\n", $conf);
         foreach (ManagerConfBuilder::EVENTS as $event) {
             self::assertStringContainsString("eventfilter=Event: {$event}\n", $conf);
         }

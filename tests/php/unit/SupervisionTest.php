@@ -326,6 +326,41 @@ final class SupervisionTest extends TestCase
         self::assertFalse(PidFile::isAlive($stray), 'the leftover worker was stopped');
     }
 
+    public function testHandOverLeavesTheWorkerForTheNextWrapperWhichStopsItWithSigusr1(): void
+    {
+        $dir  = Support::tempDir('sup');
+        $seen = "{$dir}/signals";
+        // A worker that records the signal it stops on (the real one keeps its calls on USR1).
+        $body = "trap 'echo TERM >> {$seen}; exit 0' TERM\ntrap 'echo USR1 >> {$seen}; exit 0' USR1\n"
+            . "echo \$\$ > {$dir}/started.\$\$\nwhile :; do sleep 0.05; done";
+        // Wrapper A: SIGUSR1 (core's soft restart) arrives once its worker is up.
+        [$a, $pf] = $this->supervisor($dir, $body, function () use (&$a, $dir): bool {
+            if (glob("{$dir}/started.*") !== []) {
+                $a->handOver();
+            }
+            return true;
+        });
+        $t0 = microtime(true);
+        $a->run(0.05);
+        $old = $pf->runningPid();
+        self::assertNotNull($old, 'the handed-over worker is still running, PID file kept');
+        $this->spawned[] = $old;
+        self::assertLessThan(2.0, microtime(true) - $t0, 'wrapper A did not return at once');
+        usleep(200000);
+        self::assertTrue(PidFile::isAlive($old), 'wrapper A stopped its worker');
+        self::assertFileDoesNotExist($seen);
+
+        // Wrapper B (core starts it once A is gone): stops A's worker with USR1, starts its own.
+        [$b] = $this->supervisor($dir, $body, static function () use ($dir): bool {
+            return count(glob("{$dir}/started.*")) < 2;
+        });
+        $b->run(0.05);
+        self::assertFalse(PidFile::isAlive($old));
+        self::assertCount(2, glob("{$dir}/started.*"), 'wrapper B started a worker of its own');
+        // A's worker got USR1 (calls kept), B's own final stop was TERM (calls hung up).
+        self::assertSame("USR1\nTERM\n", (string)file_get_contents($seen));
+    }
+
     public function testSignalsAreForwardedToTheChild(): void
     {
         $dir  = Support::tempDir('sup');

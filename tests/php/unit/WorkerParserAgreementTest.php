@@ -72,4 +72,116 @@ PY;
             $got['links'][1]
         );
     }
+
+    /**
+     * Runs python-worker's config loader on each document; returns, per document, the far-end
+     * keys of its first link or the loader's error text.
+     *
+     * @param list<string> $documents YAML texts
+     * @return list<array<string, mixed>|string>
+     */
+    private static function workerReads(array $documents): array
+    {
+        $code = <<<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from conflink.config import ConfigError, parse_config_text
+out = []
+for text in json.load(sys.stdin):
+    try:
+        l = parse_config_text(text).links[0]
+        out.append({"dtmf": l.dtmf, "prompt_silence": l.prompt_silence, "prompt_timeout": l.prompt_timeout,
+                    "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown})
+    except ConfigError as exc:
+        out.append(str(exc))
+print(json.dumps(out))
+PY;
+        $proc = proc_open(
+            [self::python(), '-c', $code, dirname(__DIR__, 3) . '/python-worker'],
+            [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']],
+            $pipes
+        );
+        self::assertIsResource($proc, 'cannot run ' . self::python());
+        fwrite($pipes[0], json_encode($documents, JSON_THROW_ON_ERROR));
+        fclose($pipes[0]);
+        $out = stream_get_contents($pipes[1]);
+        $err = stream_get_contents($pipes[2]);
+        fclose($pipes[1]);
+        fclose($pipes[2]);
+        self::assertSame(0, proc_close($proc), "worker config loader failed:\n{$err}");
+        return json_decode((string)$out, true, 512, JSON_THROW_ON_ERROR);
+    }
+
+    /** A link document with one far-end key set to a raw YAML value, bypassing the PHP side. */
+    private static function rawDocument(string $key, string $yamlValue): string
+    {
+        return "version: 1\nlinks:\n  - {id: \"1\", room: \"1\", endpoint: \"E\", number: \"1\", {$key}: {$yamlValue}}\n";
+    }
+
+    /**
+     * The far-end keys: every value on and around each limit gets the same verdict from the
+     * PHP validator and the worker's loader; what PHP accepts the worker reads back as the same
+     * number; with the keys left out (their defaults), the worker's defaults are PHP's.
+     */
+    public function testFarEndKeysAgreeWithTheWorkersLimitsAndDefaults(): void
+    {
+        $samples = [
+            'prompt_silence' => ['0.2', '5', '1', '0.25', '0.199', '5.001', '0', '10'],
+            'prompt_timeout' => ['1', '120', '20', '7.5', '0.999', '120.001', '0', '121'],
+            'dead_air'       => ['0', '5', '3600', '60', '4', '1', '3601'],
+            'end_cooldown'   => ['0', '3600', '120', '3601'],
+            'dtmf_mode'      => ['auto', 'rfc4733', 'inband', 'info', 'rfc2833', 'AUTO', 'sip'],
+        ];
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $documents = [];
+        $cases = [];
+        foreach ($samples as $key => $values) {
+            foreach ($values as $value) {
+                $php = $validator->check([$key => $value] + ConfigRendererTest::LINKS[0]);
+                $yaml = $key === 'dtmf_mode' ? '"' . $value . '"' : $value;
+                $documents[] = self::rawDocument($key, $yaml);
+                $cases[] = [$key, $value, $php->isValid() ? 'accepted' : 'refused', $php->isValid()];
+                if ($php->isValid()) {
+                    $documents[] = (new ConfigRenderer())->render(
+                        [[$key => $value] + ConfigRendererTest::LINKS[0]],
+                        ConfigRendererTest::ROOMS,
+                        ConfigRendererTest::PROVIDERS,
+                        ConfigRendererTest::SETTINGS
+                    )->yaml;
+                    $cases[] = [$key, $value, 'rendered', true];
+                }
+            }
+        }
+        $defaults = (new ConfigRenderer())->render([ConfigRendererTest::LINKS[0]], ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS, ConfigRendererTest::SETTINGS)->yaml;
+        $documents[] = $defaults;
+        $preset = (new ConfigRenderer())->render(
+            [['preset' => 'teams', 'meeting_id' => '123456789', 'passcode' => '1234'] + ConfigRendererTest::LINKS[0]],
+            ConfigRendererTest::ROOMS,
+            ConfigRendererTest::PROVIDERS,
+            ConfigRendererTest::SETTINGS
+        )->yaml;
+        $documents[] = $preset;
+
+        $read = self::workerReads($documents);
+        self::assertCount(count($documents), $read);
+        foreach ($cases as $n => [$key, $value, $what, $accepted]) {
+            $got = $read[$n];
+            $label = "{$key} = {$value} ({$what} by PHP)";
+            self::assertSame($accepted, is_array($got), "{$label}: the worker " . (is_array($got) ? 'accepts it' : "refuses it: {$got}"));
+            if ($what === 'rendered') {
+                $expected = $key === 'dtmf_mode' ? $value : (in_array($key, ['dead_air', 'end_cooldown'], true) ? (int)$value : (float)$value);
+                self::assertSame($expected, $got[$key], $label);
+            }
+        }
+        $d = \Modules\ModuleConferenceLink\Lib\LinkValidator::DEFAULTS;
+        self::assertSame([
+            'dtmf' => '0354233#wA',
+            'prompt_silence' => (float)$d['prompt_silence'],
+            'prompt_timeout' => (float)$d['prompt_timeout'],
+            'dtmf_mode' => $d['dtmf_mode'],
+            'dead_air' => (int)$d['dead_air'],
+            'end_cooldown' => (int)$d['end_cooldown'],
+        ], $read[count($documents) - 2], 'the worker\'s defaults are the PHP defaults');
+        self::assertSame('p123456789#p*p1234#', $read[count($documents) - 1]['dtmf'], 'a preset sequence with p passes the worker');
+    }
 }

@@ -30,6 +30,40 @@
         meeting_ended: 'module_conflink_stop_meeting_ended',
     };
 
+    // DTMF step events of the attempt log worth showing ("waiting" only opens a step).
+    const DTMF_EVENTS = {
+        prompt_heard: 'module_conflink_dtmf_event_prompt_heard',
+        silence: 'module_conflink_dtmf_event_silence',
+        timeout: 'module_conflink_dtmf_event_timeout',
+        sent: 'module_conflink_dtmf_event_sent',
+    };
+
+    /**
+     * "1/2: prompt heard 0.5 s, prompt over 3.3 s, sent 3.3 s · 2/2: …" from an attempt's
+     * step reports (LinkStatus::dtmfSteps); '' when there are none.
+     */
+    function dtmfSummary(steps, tr, unit) {
+        if (!Array.isArray(steps)) {
+            return '';
+        }
+        const groups = [];
+        steps.forEach((s) => {
+            if (!s || !Object.prototype.hasOwnProperty.call(DTMF_EVENTS, s.event)) {
+                return;
+            }
+            const head = isCount(s.step) && isCount(s.steps) ? `${s.step}/${s.steps}` : '?';
+            const at = typeof s.at === 'number' && Number.isFinite(s.at) ? ` ${s.at} ${unit}` : '';
+            const last = groups[groups.length - 1];
+            const text = `${tr(DTMF_EVENTS[s.event])}${at}`;
+            if (last && last.head === head) {
+                last.items.push(text);
+            } else {
+                groups.push({ head, items: [text] });
+            }
+        });
+        return groups.map((g) => `${g.head}: ${g.items.join(', ')}`).join(' · ');
+    }
+
     function isCount(value) {
         return typeof value === 'number' && Number.isInteger(value) && value >= 0;
     }
@@ -153,6 +187,7 @@
                 result: entry && entry.result ? String(entry.result) : DASH,
                 cause: entry && entry.cause ? String(entry.cause) : '',
                 duration: formatSeconds(entry ? entry.duration : null, unit),
+                dtmf: dtmfSummary(entry ? entry.dtmf : null, tr, unit),
             };
         });
         const [farEndKey, farEnd] = farEndView(link, tr);
@@ -255,7 +290,7 @@
     }
 
     return {
-        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, farEndView, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));

@@ -316,11 +316,11 @@ const ConferenceLinkModify = {
         const $body = $('#conflink-attempt-log tbody').empty();
         if (model.log.length === 0) {
             $body.append($('<tr class="conflink-log-empty"></tr>')
-                .append($('<td colspan="4"></td>').text(self.t('module_conflink_LogEmpty'))));
+                .append($('<td colspan="5"></td>').text(self.t('module_conflink_LogEmpty'))));
         }
         model.log.forEach((entry) => {
             const $row = $('<tr></tr>');
-            ['time', 'result', 'cause', 'duration'].forEach((key) => $row.append($('<td></td>').text(entry[key])));
+            ['time', 'result', 'cause', 'duration', 'dtmf'].forEach((key) => $row.append($('<td></td>').text(entry[key])));
             $body.append($row);
         });
         $('#conflink-status-updated').text(

@@ -1,0 +1,62 @@
+"""Config keys of the room controls (issue 12): defaults, limits, errors naming the key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conflink.config import ROOM_KEYS_DEFAULT, ConfigError, check_send_digits, parse_config
+
+
+def parse_link(**link: Any) -> Any:
+    base = {"id": "1", "room": "100", "endpoint": "SIP-TEST", "number": "555"}
+    base.update(link)
+    return parse_config({"version": 1, "links": [base]}).links[0]
+
+
+def test_room_keys_default_and_values() -> None:
+    assert ROOM_KEYS_DEFAULT == "*6"
+    assert parse_link().room_keys == "*6"
+    assert parse_link(room_keys="").room_keys == ""
+    assert parse_link(room_keys="#9ABCD*0").room_keys == "#9ABCD*0"
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (6, "links[0].room_keys: 6 must be a quoted string"),
+        ("*6w", "links[0].room_keys: 'w' is not a DTMF digit"),
+        ("*,6", "links[0].room_keys: ',' is not a DTMF digit"),
+        ("123456789", "links[0].room_keys: is longer than 8 characters"),
+        (None, "links[0].room_keys: None must be a quoted string"),
+    ],
+)
+def test_room_keys_refused(value: Any, error: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_link(room_keys=value)
+    assert error in str(info.value)
+
+
+def test_send_digits_rules() -> None:
+    assert check_send_digits("0123456789*#ABCD") is None
+    assert check_send_digits("") is not None
+    assert check_send_digits("1p") == "digits: 'p' is not a DTMF digit (0-9 * # A-D)"
+    assert check_send_digits("1" * 33) == "digits: at most 32 characters"
+    assert check_send_digits(None) is not None
+
+
+def test_patterns_agree_with_the_checks() -> None:
+    # PATTERNS is what the PHP validator and the page's JS copy; it must say what the checks say.
+    import re
+
+    from conflink.config import PATTERNS
+
+    for text in ["", "*6", "#", "12345678", "123456789", "1w", "p", "a", "*,6", "0123456789*#ABCD", "1" * 33]:
+        room_ok = re.fullmatch(PATTERNS["room_keys"], text) is not None
+        try:
+            parse_link(room_keys=text)
+            assert room_ok, text
+        except ConfigError:
+            assert not room_ok, text
+        assert (re.fullmatch(PATTERNS["send_digits"], text) is not None) == (check_send_digits(text) is None), text
