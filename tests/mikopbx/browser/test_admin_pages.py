@@ -21,13 +21,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import lab as labmod
 import pbx
 import pytest
 from adminsite import MODULE_URL, AdminSite, free_port
 from chromium import REPO, Browser, screenshot
 from rig import Rig
-
-import lab as labmod
 
 # The module's status resource answers 503 while the worker does not answer and 422 once its
 # start problem is known: Chromium logs both. Only tests that stop the worker on purpose allow them.
@@ -113,60 +112,72 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def tree(rig_root: str) -> Iterator[tuple[Rig, AdminSite]]:
+def tree(rig_root: str) -> Iterator[Tree]:
     """The module copied from the source tree (no package step), installed and enabled through
     Core; its worker cannot start (the tree has no bundled dependencies), so pages show the
     worker as down."""
     rig = Rig.open(name="webtree")
     try:
         pbx.copy_tree(rig)
-        pbx.install(rig)
+        pbx.install_tree(rig)
+        room, provider = pbx.add_room_and_provider(rig)
         pbx.enable(rig)
         with AdminSite(rig) as site:
-            yield rig, site
+            yield Tree(rig, site, room, provider)
     finally:
         rig.close()
 
 
+class Tree:
+    def __init__(self, rig: Rig, site: AdminSite, room: dict[str, str], provider: str) -> None:
+        self.rig, self.site, self.room, self.provider = rig, site, room, provider
+
+
 class Live:
-    def __init__(self, rig: Rig, lab: labmod.Lab, site: AdminSite) -> None:
-        self.rig, self.lab, self.site = rig, lab, site
-        self.sipp: labmod.Sipp | None = None
+    def __init__(self, rig: Rig, lab: labmod.Lab, site: AdminSite, sipp: labmod.Sipp,
+                 room: dict[str, str], provider: str) -> None:
+        self.rig, self.lab, self.site, self.sipp = rig, lab, site, sipp
+        self.room, self.provider = room, provider
 
 
 @pytest.fixture(scope="module")
 def live(rig_root: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """The package zip installed through Core, its worker running on a lab Asterisk."""
+    """The package zip installed through Core, its worker running on a lab Asterisk with SIPp
+    answering as the provider's far end."""
     labmod.check_prerequisites()
     package = pbx.build_zip(tmp_path_factory.mktemp("package"))
-    lab = labmod.Lab(name="webui", endpoints=(pbx.PROVIDER["uniqid"],))
-    lab.start()
-    rig = None
+    rig = Rig.open(name="weblive")
+    lab = None
     try:
-        rig = Rig.open(name="weblive")
-        pbx.unpack_zip(rig, package)
-        pbx.install(rig, ami_port=lab.ami_port, ami_user=labmod.WORKER_AMI_USER, ami_secret=lab.worker_secret,
-                    control_port=free_port())
+        pbx.install_zip(rig, package)
+        room, provider = pbx.add_room_and_provider(rig)
+        # The provider's PJSIP endpoint on a PBX is named after its uniqid: so is the lab's.
+        lab = labmod.Lab(name="webui", endpoints=(provider,))
+        lab.start()
+        pbx.point_at_lab(rig, lab.ami_port, labmod.WORKER_AMI_USER, lab.worker_secret, free_port())
         pbx.enable(rig)
-        # Core's WorkerModelsEvents applies saved models to the module (modelsEventNeedReload).
+        site = AdminSite(rig).start()
+        # Core's WorkerModelsEvents applies saved models to the module (modelsEventChangeData,
+        # modelsEventNeedReload). Started last, with the set-up's own changes dropped from its
+        # tube: they would make it replay a whole PBX boot's reloads before the page's save.
+        for job in (rig.host / "beanstalk").glob("*/*.job"):
+            job.unlink()
         rig.spawn(["php", "-f", f"{rig.core}/src/Core/Workers/WorkerModelsEvents.php", "start"],
                   log=rig.host / "worker-models-events.log")
-        with AdminSite(rig) as site:
-            env = Live(rig, lab, site)
-            env.sipp = lab.sipp("answer-and-hold", endpoint=pbx.PROVIDER["uniqid"], max_calls=5)
-            yield env
+        sipp = lab.sipp("answer-and-hold", endpoint=provider, max_calls=5)
+        with site:
+            yield Live(rig, lab, site, sipp, room, provider)
     finally:
-        if rig is not None:
-            rig.close()
-        lab.stop()
+        rig.close()
+        if lab is not None:
+            lab.stop()
 
 
 # ------------------------------------------------------------------------------- source tree
 
 
-def test_tree_install_pages_load_their_scripts_and_show_the_worker_down(tree: tuple[Rig, AdminSite],
-                                                                          browser: Browser) -> None:
-    rig, site = tree
+def test_tree_install_pages_load_their_scripts_and_show_the_worker_down(tree: Tree, browser: Browser) -> None:
+    rig, site = tree.rig, tree.site
     browser.log.lines.clear()
     site.clear_php_problems()
     page = open_page(browser, site, f"{MODULE_URL}/index")
@@ -187,7 +198,7 @@ def test_tree_install_pages_load_their_scripts_and_show_the_worker_down(tree: tu
     # A saved link while the worker is down: the panel says so and the call buttons are off.
     rig.php_json(
         "$l = new Modules\\ModuleConferenceLink\\Models\\ConferenceLinks();"
-        f" $l->conference_uniqid = '{pbx.ROOM['uniqid']}'; $l->provider_uniqid = '{pbx.PROVIDER['uniqid']}';"
+        f" $l->conference_uniqid = '{tree.room['uniqid']}'; $l->provider_uniqid = '{tree.provider}';"
         f" $l->dst_number = '{NUMBER}'; return $l->save();"
     )
     link_id = pbx.links(rig)[0]["id"]
@@ -203,14 +214,14 @@ def test_tree_install_pages_load_their_scripts_and_show_the_worker_down(tree: tu
     assert_clean(site, browser, expected=(STATUS_URL_RE, STATUS_CONSOLE_RE))
 
 
-def test_in_use_message_names_the_link(tree: tuple[Rig, AdminSite]) -> None:
+def test_in_use_message_names_the_link(tree: Tree) -> None:
     """Deleting the room a link uses is refused by Core with the module's represent text,
     in a fresh process as on a PBX."""
-    rig, _site = tree
+    rig = tree.rig
     if not pbx.links(rig):
         pytest.fail("needs the link saved by the previous test")
     out = rig.php_json(
-        f"$room = MikoPBX\\Common\\Models\\ConferenceRooms::findFirstByUniqid('{pbx.ROOM['uniqid']}');"
+        f"$room = MikoPBX\\Common\\Models\\ConferenceRooms::findFirstByUniqid('{tree.room['uniqid']}');"
         " $ok = $room->delete(); return [$ok, array_map('strval', $room->getMessages())];"
     )
     assert isinstance(out, list) and out[0] is False, out
@@ -250,16 +261,16 @@ def test_add_a_link_bad_value_then_save(live: Live, browser: Browser) -> None:
     page.wait_for_url(re.compile(r".*/modify/\d+$"), timeout=20000)
     rows = pbx.links(live.rig)
     assert len(rows) == 1 and rows[0]["dst_number"] == NUMBER
-    assert rows[0]["conference_uniqid"] == pbx.ROOM["uniqid"] and rows[0]["provider_uniqid"] == pbx.PROVIDER["uniqid"]
+    assert rows[0]["conference_uniqid"] == live.room["uniqid"] and rows[0]["provider_uniqid"] == live.provider
     page.context.close()
 
     # The list shows the link with live state from the worker (the saved link reached it).
     page = open_page(browser, site, f"{MODULE_URL}/index")
     row = page.locator(f'tr.conflink-row[data-id="{rows[0]["id"]}"]')
     assert NUMBER in row.inner_text()
-    label = row.locator(".conflink-state [data-state]")
-    page_until(page, "live state idle on the list", lambda: label.get_attribute("data-state") == "idle", timeout=40)
-    assert label.inner_text().strip() == EN["module_conflink_state_idle"]
+    state = row.locator("td.conflink-state")
+    page_until(page, "live state idle on the list",
+               lambda: state.inner_text().strip() == EN["module_conflink_state_idle"], timeout=40)
     shot = screenshot(page, "list-en")
     page.context.close()
     _keep(shot, "list-en.png")
@@ -268,7 +279,6 @@ def test_add_a_link_bad_value_then_save(live: Live, browser: Browser) -> None:
 
 def test_status_panel_follows_the_call_and_the_buttons_act(live: Live, browser: Browser) -> None:
     site, lab = live.site, live.lab
-    assert live.sipp is not None
     rows = pbx.links(live.rig)
     assert rows, "needs the link saved by the previous test"
     link_id = rows[0]["id"]
@@ -363,8 +373,9 @@ def test_russian_pages(live: Live, browser: Browser) -> None:
     site.clear_php_problems()
     # The browser's own locale is en-US: every text and time must follow the admin language.
     page = open_page(browser, site, f"{MODULE_URL}/index?lang=ru", locale="en-US")
-    label = page.locator(".conflink-state [data-state]").first
-    page_until(page, "the Russian state", lambda: label.inner_text().strip() == RU["module_conflink_state_idle"], timeout=30)
+    state = page.locator("td.conflink-state").first
+    page_until(page, "the Russian state",
+               lambda: state.inner_text().strip() == RU["module_conflink_state_idle"], timeout=30)
     assert RU["module_conflink_AddLink"] in page.locator("#conflink-add").inner_text()
     page.context.close()
 

@@ -32,7 +32,8 @@ namespace Pheanstalk {
     if (!class_exists(Pheanstalk::class, false)) {
         class Job implements JobIdInterface
         {
-            public function __construct(private int $id, private string $data, public string $file = '')
+            public function __construct(private int $id, private string $data, public string $file = '',
+                                        public string $tube = '')
             {
             }
             public function getId(): int { return $this->id; }
@@ -84,7 +85,7 @@ namespace Pheanstalk {
                         foreach ($files as $file) {
                             $claimed = $file . '.reserved';
                             if (@rename($file, $claimed)) {
-                                return new Job((int)basename($file, '.job'), (string)file_get_contents($claimed), $claimed);
+                                return new Job((int)basename($file, '.job'), (string)file_get_contents($claimed), $claimed, $tube);
                             }
                         }
                     }
@@ -106,6 +107,13 @@ namespace Pheanstalk {
             public function listTubes(): array
             {
                 return array_map(static fn ($d) => rawurldecode(basename($d)), glob(self::dir() . '/*', GLOB_ONLYDIR) ?: []);
+            }
+
+            /** What BeanstalkClient::wait() reads: the job's tube (to pick the subscriber) and reserves. */
+            public function statsJob(JobIdInterface $job): \ArrayObject
+            {
+                $tube = $job instanceof Job && $job->tube !== '' ? $job->tube : $this->using;
+                return new \ArrayObject(['id' => $job->getId(), 'tube' => $tube, 'state' => 'reserved', 'reserves' => 1]);
             }
 
             public function __call(string $name, array $args): mixed

@@ -16,7 +16,7 @@
  *   POST /pbxcore/api/v3/modules/<ID>:enable    Core's EnableModuleAction / DisableModuleAction
  *   POST /pbxcore/api/v3/modules/<ID>:disable   (PbxExtensionState, the module's hooks)
  *   advice:getList, license:sendPBXMetrics,     Core's background calls for features the rig
- *   user-page-tracker:pageView                  lacks: an empty success
+ *   user-page-tracker:pageView|pageLeave        lacks: an empty success
  *   POST /pbxcore/api/nchan/pub/<channel>       nchan's publish: the message is appended to
  *                                               <session>/nchan/<channel>.jsonl; the browser test
  *                                               plays nchan's subscriber side (a routed WebSocket)
@@ -53,7 +53,7 @@ if ($path === '/pbxcore/api/v3/auth:refresh') {
 // Core's own background calls of every admin page, for features the rig has no part of
 // (system advice, licence metrics, page-view tracking): answered "nothing to report".
 if (in_array($path, ['/pbxcore/api/v3/advice:getList', '/pbxcore/api/v3/license:sendPBXMetrics',
-    '/pbxcore/api/v3/user-page-tracker:pageView'], true)) {
+    '/pbxcore/api/v3/user-page-tracker:pageView', '/pbxcore/api/v3/user-page-tracker:pageLeave'], true)) {
     $reply(200, ['result' => true, 'data' => [], 'messages' => []]);
     return;
 }
