@@ -164,11 +164,17 @@ class Browser:
         return [line for line in self.log.lines if _tolerated(line)]
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Viewport shot (full-page shots misplace Core's fixed sidebar and footer)."""
+def screenshot(page: Any, name: str, selector: str | None = None) -> Path:
+    """Viewport shot, or of one element scrolled into view (full-page shots misplace Core's
+    fixed sidebar and footer)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
+    if selector is None:
+        page.screenshot(path=str(path))
+    else:
+        element = page.locator(selector)
+        element.scroll_into_view_if_needed()
+        element.screenshot(path=str(path))
     return path
 
 

@@ -96,7 +96,8 @@ def choose(page: Any, select_name: str, text: str) -> None:
 
 
 def buttons_disabled(page: Any) -> list[bool]:
-    return [bool(page.locator(sel).is_disabled()) for sel in ("#conflink-call-now", "#conflink-hang-up", "#conflink-test-call")]
+    return [bool(page.locator(sel).is_disabled())
+            for sel in ("#conflink-call-now", "#conflink-hang-up", "#conflink-test-call")]
 
 
 # ------------------------------------------------------------------------------- fixtures
@@ -190,7 +191,8 @@ def test_tree_install_pages_load_their_scripts_and_show_the_worker_down(tree: Tr
     assert page.evaluate("typeof ConferenceLinkModify") == "object"
     # No bare "Will be sent as:": with no DTMF the line says that nothing is sent.
     line = page.locator("#conflink-dtmf-preview-line").inner_text().strip()
-    assert line != EN["module_conflink_dtmf_preview"].strip() and len(line) > len(EN["module_conflink_dtmf_preview"]), line
+    label = EN["module_conflink_dtmf_preview"].strip()
+    assert line != label and len(line) > len(label), line
     page.fill("#dtmf", "123#")
     page_until(page, "the DTMF preview", lambda: "123#" in page.locator("#conflink-dtmf-preview-line").inner_text())
     page.context.close()
@@ -293,10 +295,11 @@ def test_status_panel_follows_the_call_and_the_buttons_act(live: Live, browser: 
     invites = len(live.sipp.invites())
     h = lab.join(pbx.ROOM["extension"])
     live.sipp.wait_for(live.sipp.invites, count=invites + 1, timeout=20)
-    page_until(page, "state connected", lambda: status_text(page, "state") == EN["module_conflink_state_connected"], timeout=30)
+    page_until(page, "state connected",
+               lambda: status_text(page, "state") == EN["module_conflink_state_connected"], timeout=30)
     assert status_text(page, "internal_participants") == "1"
     assert status_text(page, "external_channel").startswith("PJSIP/")
-    shot = screenshot(page, "link-status-en")
+    shot = screenshot(page, "link-status-en", "#conflink-status-panel")
     _keep(shot, "link-status-en.png")
 
     # Hang up: the external call ends.
@@ -314,7 +317,8 @@ def test_status_panel_follows_the_call_and_the_buttons_act(live: Live, browser: 
     page_until(page, "the dial result", lambda: page.locator("#conflink-control-result.positive").is_visible()
                and page.locator("#conflink-control-result").inner_text().strip() == EN["module_conflink_DialSent"])
     live.sipp.wait_for(live.sipp.invites, count=invites + 1, timeout=20)
-    page_until(page, "connected again", lambda: status_text(page, "state") == EN["module_conflink_state_connected"], timeout=30)
+    page_until(page, "connected again",
+               lambda: status_text(page, "state") == EN["module_conflink_state_connected"], timeout=30)
 
     lab.leave(h)
     page_until(page, "idle after the participant left",
@@ -359,10 +363,7 @@ def test_module_toggle_stops_and_starts_the_worker(live: Live, browser: Browser)
         page.wait_for_load_state("networkidle")
 
     toggle_and_deliver("Stage_I_ModuleDisable")
-    try:
-        until("the worker gone", lambda: not pbx.worker_pids(rig), timeout=20)
-    except AssertionError:
-        print(rig.processes()); print(pbx.module_dir(rig)); raise
+    until("the worker gone", lambda: not pbx.worker_pids(rig), timeout=20)
     page_until(page, "the worker warning", lambda: page.locator("#conflink-status-message").is_visible(), timeout=30)
     assert buttons_disabled(page) == [True, True, True]
 
@@ -392,12 +393,13 @@ def test_russian_pages(live: Live, browser: Browser) -> None:
 
     page = open_page(browser, site, f"{MODULE_URL}/modify/{link_id}?lang=ru", locale="en-US")
     updated = page.locator("#conflink-status-updated")
-    page_until(page, "the Russian update time", lambda: updated.inner_text().startswith(RU["module_conflink_StatusUpdated"]))
+    page_until(page, "the Russian update time",
+               lambda: updated.inner_text().startswith(RU["module_conflink_StatusUpdated"]))
     text = updated.inner_text().strip()
     assert re.fullmatch(re.escape(RU["module_conflink_StatusUpdated"]) + r": \d{2}:\d{2}:\d{2}", text), text
     assert status_text(page, "state") == RU["module_conflink_state_idle"]
     assert RU["module_conflink_StatusHeader"] in page.locator("#conflink-status-panel").inner_text()
-    shot = screenshot(page, "link-ru")
+    shot = screenshot(page, "link-ru", "#main-content-container")
     page.context.close()
     _keep(shot, "link-ru.png")
     assert_clean(site, browser)

@@ -213,6 +213,18 @@
         };
     }
 
+    /**
+     * Locale of the admin language (Core's SemanticLocalization mapping, e.g. ru → ru-RU), not
+     * the browser's: times on the pages follow the language the administrator chose.
+     */
+    function adminLocale() {
+        /* global SemanticLocalization, globalWebAdminLanguage */
+        if (typeof SemanticLocalization !== 'undefined' && SemanticLocalization.getUserLocale) {
+            return SemanticLocalization.getUserLocale();
+        }
+        return typeof globalWebAdminLanguage !== 'undefined' && globalWebAdminLanguage ? globalWebAdminLanguage : '';
+    }
+
     /** Semantic UI colour of the state label. */
     function stateColor(stateKey) {
         const colors = {
