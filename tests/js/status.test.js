@@ -123,3 +123,16 @@ test('the DTMF steps of an attempt, grouped by step', () => {
     const v = Status.view({ state: 'connected', log: [{ time: 1767000000, result: 'connected', dtmf: steps.slice(0, 2) }] }, tr, Date.now());
     assert.equal(v.log[0].dtmf, '1/2: prompt heard 0.5 s');
 });
+
+test('the pages take their locale from the admin language', () => {
+    assert.equal(typeof Status.adminLocale, 'function');
+    global.globalWebAdminLanguage = 'ru';
+    try {
+        assert.equal(Status.adminLocale(), 'ru');
+        global.SemanticLocalization = { getUserLocale: () => 'ru-RU' };
+        assert.equal(Status.adminLocale(), 'ru-RU', "Core's mapping first");
+    } finally {
+        delete global.globalWebAdminLanguage;
+        delete global.SemanticLocalization;
+    }
+});

@@ -91,6 +91,15 @@ def enable(rig: Rig) -> None:
     assert out["success"], out
 
 
+def add_link(rig: Rig, room_uniqid: str, provider: str, number: str) -> None:
+    """A link saved through the module's model (as the page's save does), defaults elsewhere."""
+    ok = rig.php_json(
+        f"$l = new Modules\\{MODULE_ID}\\Models\\ConferenceLinks(); $l->conference_uniqid = {_php_str(room_uniqid)};"
+        f" $l->provider_uniqid = {_php_str(provider)}; $l->dst_number = {_php_str(number)}; return $l->save();"
+    )
+    assert ok is True, ok
+
+
 def links(rig: Rig) -> list[dict[str, Any]]:
     rows = rig.php_json(
         "return Modules\\ModuleConferenceLink\\Models\\ConferenceLinks::find(['order' => 'id'])->toArray();"

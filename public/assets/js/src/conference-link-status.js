@@ -302,7 +302,8 @@
     }
 
     return {
-        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock,
+        adminLocale, toDate, view, stateColor,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));
