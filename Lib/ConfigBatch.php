@@ -28,9 +28,12 @@ use Closure;
  * mark, and the config is rendered at PBX start anyway (onAfterPbxStarted, the wrapper).
  *
  * Order within core: for each message it plans its own actions, may end the batch (and call
- * modelsEventNeedReload) and only then calls modelsEventChangeData for that message. The
- * record that ends a batch is therefore marked after the push that already read it from the
- * database; its mark goes out with the next batch: at worst one push too many, never one lost.
+ * modelsEventNeedReload) and only then calls modelsEventChangeData for that message. Some
+ * actions end the batch at once (ReloadAdviceAction, planned for every Sip save;
+ * ReloadModuleStateAction), so a provider saved on its own is marked after the only
+ * modelsEventNeedReload that could have pushed it, and no later batch need come. The wrapper
+ * therefore flushes a mark that has waited longer than STALE_SECONDS (flushStale()); a mark left
+ * by a record the batch-ending push had already read costs at most one push too many.
  */
 final class ConfigBatch
 {
@@ -48,6 +51,9 @@ final class ConfigBatch
         $this->uniqidOf      = $uniqidOf ?? ConfigService::recordUniqid(...);
         $this->linkedUniqids = $linkedUniqids ?? ConfigService::linkedUniqids(...);
     }
+
+    /** A mark older than this has missed its batch end (see the class comment). */
+    public const STALE_SECONDS = 3.0;
 
     public function markFile(): string
     {
@@ -96,7 +102,13 @@ final class ConfigBatch
      */
     public function flush(): ?array
     {
+        if (!$this->isDirty()) {
+            return null;
+        }
         if (!@unlink($this->markFile())) {
+            // Another process claimed the mark. Clear the warning, or core's shutdown handler of
+            // the worker that ran this reports it as an error (error_get_last() sees @-ed ones).
+            error_clear_last();
             return null;
         }
         $result = (new ConfigService($this->paths))->writeAndPush();
@@ -105,6 +117,27 @@ final class ConfigBatch
         }
 
         return ['result' => $result];
+    }
+
+    /**
+     * flush() for a mark that no batch end took within $olderThan seconds. Called by the wrapper
+     * every few seconds; null when there is nothing stale.
+     *
+     * @return ?array{result: ?CtlResult}
+     */
+    public function flushStale(float $olderThan = self::STALE_SECONDS, ?float $now = null): ?array
+    {
+        clearstatcache(true, $this->markFile());
+        $mtime = @filemtime($this->markFile());
+        if ($mtime === false) {
+            error_clear_last();
+            return null;
+        }
+        if (($now ?? microtime(true)) - $mtime < $olderThan) {
+            return null;
+        }
+
+        return $this->flush();
     }
 
     private function mayAlterConfig(ModelChange $change): bool

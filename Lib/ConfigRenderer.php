@@ -191,6 +191,12 @@ final class ConfigRenderer
             'dtmf_mode'      => self::quote($v['dtmf_mode']),
             'dead_air'       => (string)(int)$v['dead_air'],
             'end_cooldown'   => (string)(int)$v['end_cooldown'],
+            'room_keys'      => self::quote($v['room_keys']),
+            'max_call_minutes' => (string)(int)$v['max_call_minutes'],
+            'daily_minutes'    => (string)(int)$v['daily_minutes'],
+            'schedule'         => '[' . implode(', ', array_map([self::class, 'quote'],
+                array_values(array_filter(explode("\n", $v['schedule']), 'strlen')))) . ']',
+            'schedule_end'     => self::quote($v['schedule_end']),
         ];
         foreach ($farEnd as $key => $text) {
             if ($v[$key] !== LinkValidator::DEFAULTS[$key]) {

@@ -48,6 +48,12 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_dtmf_mode             dtmf_mode: not auto, rfc4733, inband or info
  *   module_conflink_error_dead_air_range        dead_air: not an integer 0 or 5–3600
  *   module_conflink_error_end_cooldown_range    end_cooldown: not an integer 0–3600
+ *   module_conflink_error_room_keys_format      room_keys: not up to 8 of 0-9 * # A-D (spaces dropped, a-d upper-cased)
+ *   module_conflink_error_max_call_minutes_range max_call_minutes: not an integer 0 or 1–1440
+ *   module_conflink_error_daily_minutes_range   daily_minutes: not an integer 0 or 1–1440
+ *   module_conflink_error_schedule_format       schedule: a line is not "<days> <HH:MM>-<HH:MM>" (or starts and ends at once)
+ *   module_conflink_error_schedule_too_many     schedule: more than 14 windows
+ *   module_conflink_error_schedule_end          schedule_end: not linger or keep
  *
  * Accepted input forms (what the JS must mirror):
  * - numbers: plain decimal `^[0-9]{1,5}(\.[0-9]{1,3})?$` (no sign, exponent, comma or spaces), then the range;
@@ -97,12 +103,21 @@ final class LinkValidator
         'dtmf_mode'      => 'auto',
         'dead_air'       => '0',
         'end_cooldown'   => '120',
+        // room controls: the keys a person in the room presses to send them to the far end.
+        'room_keys'      => '*6',
+        // cost limits, minutes; 0 = none
+        'max_call_minutes' => '0',
+        'daily_minutes'    => '0',
+        // schedule: one window per line ('' = always); schedule_end: what a window's end does to a call
+        'schedule'         => '',
+        'schedule_end'     => 'linger',
     ];
 
     /** Columns added in 0.2.0: NULL (a row from before them) reads as the default. */
     public const NEW_IN_0_2 = [
         'preset', 'meeting_id', 'participant_id', 'passcode',
         'prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown',
+        'room_keys', 'max_call_minutes', 'daily_minutes', 'schedule', 'schedule_end',
     ];
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
@@ -125,6 +140,8 @@ final class LinkValidator
         'end_cooldown'      => [0, 3600, true, null],
         'backoff'           => [1.0, 3600.0, false, null],
         'test_call_seconds' => [1.0, 3600.0, false, null],
+        'max_call_minutes'  => [1, 1440, true, 0],
+        'daily_minutes'     => [1, 1440, true, 0],
     ];
 
     /** backoff: at most this many items. */
@@ -163,12 +180,25 @@ final class LinkValidator
         'dtmf_mode',
         'dead_air',
         'end_cooldown',
+        'room_keys',
+        'max_call_minutes',
+        'daily_minutes',
+        'schedule',
+        'schedule_end',
     ];
+
+    /** One schedule window (conflink.config PATTERNS schedule_window), at most SCHEDULE_MAX_WINDOWS. */
+    public const SCHEDULE_WINDOW_RE = '/^(?:mon|tue|wed|thu|fri|sat|sun)(?:-(?:mon|tue|wed|thu|fri|sat|sun))?(?:,(?:mon|tue|wed|thu|fri|sat|sun)(?:-(?:mon|tue|wed|thu|fri|sat|sun))?)* (?:[01][0-9]|2[0-3]):[0-5][0-9]-(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$/D';
+    public const SCHEDULE_MAX_WINDOWS = 14;
+    public const SCHEDULE_ENDS = ['linger', 'keep'];
 
     public const ROOM_RE = '/^[0-9]{1,20}$/D';
     public const NUMBER_RE = '/^[0-9+*#]{1,32}$/D';
     public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw Wp]{0,64}$/D';
     public const DTMF_CANONICAL_RE = '/^[0-9*#ABCDwWp]{0,64}$/D';
+    /** Keys from the room (room_keys, '' = off) and the digits of a dtmf command (conflink.config PATTERNS). */
+    public const ROOM_KEYS_RE = '/^[0-9*#ABCD]{0,8}$/D';
+    public const SEND_DIGITS_RE = '/^[0-9*#ABCD]{1,32}$/D';
     public const CALLERID_RE = '/^[0-9+]{0,32}$/D';
     public const ENDPOINT_RE = '/^[A-Za-z0-9_.~+-]{1,80}$/D';
     private const DECIMAL_RE = '/^[0-9]{1,5}(?:\.[0-9]{1,3})?$/D';
@@ -326,6 +356,35 @@ final class LinkValidator
             }
         }
 
+        $keys = $text('room_keys');
+        if ($keys !== null) {
+            // Typed like DTMF: spaces dropped, a-d upper-cased; '' turns the keys off.
+            $canonical = strtoupper(str_replace(' ', '', $keys));
+            if (preg_match(self::ROOM_KEYS_RE, $canonical) !== 1) {
+                $errors['room_keys'] = self::ERROR_PREFIX . 'room_keys_format';
+            } else {
+                $values['room_keys'] = $canonical;
+            }
+        }
+
+        $schedule = $text('schedule');
+        if ($schedule !== null) {
+            $windows = self::canonicalSchedule($schedule);
+            if (is_string($windows)) {
+                $errors['schedule'] = $windows;
+            } else {
+                $values['schedule'] = implode("\n", $windows);
+            }
+        }
+        $end = $text('schedule_end');
+        if ($end !== null) {
+            if (!in_array($end, self::SCHEDULE_ENDS, true)) {
+                $errors['schedule_end'] = self::ERROR_PREFIX . 'schedule_end';
+            } else {
+                $values['schedule_end'] = $end;
+            }
+        }
+
         $mode = $text('dtmf_mode');
         if ($mode !== null) {
             if (!in_array($mode, self::DTMF_MODES, true)) {
@@ -407,6 +466,32 @@ final class LinkValidator
      *
      * @param array{0: int|float, 1: int|float, 2: bool, 3: int|float|null} $limit
      */
+    /**
+     * Schedule text (one window per line; blank lines, case and repeated spaces do not matter)
+     * → the canonical windows, or an error key.
+     *
+     * @return list<string>|string
+     */
+    public static function canonicalSchedule(string $text): array|string
+    {
+        $windows = [];
+        foreach (preg_split('/\r\n|\r|\n/', $text) ?: [] as $line) {
+            $line = strtolower(trim((string)preg_replace('/[ \t]+/', ' ', $line)));
+            if ($line === '') {
+                continue;
+            }
+            if (preg_match(self::SCHEDULE_WINDOW_RE, $line) !== 1 || substr($line, -11, 5) === substr($line, -5)) {
+                return self::ERROR_PREFIX . 'schedule_format';
+            }
+            $windows[] = $line;
+        }
+        if (count($windows) > self::SCHEDULE_MAX_WINDOWS) {
+            return self::ERROR_PREFIX . 'schedule_too_many';
+        }
+
+        return $windows;
+    }
+
     public static function withinLimit(string $raw, array $limit): ?string
     {
         [$low, $high, $integer, $off] = $limit;

@@ -17,11 +17,12 @@ use Modules\ModuleConferenceLink\App\Lib\LinkStatus;
  * outcome into core's PBXApiResult.
  *
  * Actions: getStatus (every link's live state, normalised by LinkStatus for the pages and API
- * clients alike); ping; dial (id, optional force, optional seconds for a test call); hangup (id).
+ * clients alike); ping; dial (id, optional force, optional seconds for a test call); hangup (id);
+ * room controls: dtmf (id, digits), mute (id), unmute (id).
  */
 final class RestActions
 {
-    public const ACTIONS = ['getStatus', 'ping', 'dial', 'hangup'];
+    public const ACTIONS = ['getStatus', 'ping', 'dial', 'hangup', 'dtmf', 'mute', 'unmute'];
 
     /** HTTP status per conflink-ctl exit code: accepted, refused, bad request, worker absent. */
     public const HTTP_CODES = [0 => 200, 1 => 422, 2 => 400, 3 => 503];
@@ -42,6 +43,9 @@ final class RestActions
             'ping'      => $this->worker->ping(),
             'dial'      => $this->withLink($data, fn (string $link): CtlResult => $this->dial($link, $data)),
             'hangup'    => $this->withLink($data, fn (string $link): CtlResult => $this->worker->hangup($link)),
+            'dtmf'      => $this->withLink($data, fn (string $link): CtlResult => $this->dtmf($link, $data)),
+            'mute'      => $this->withLink($data, fn (string $link): CtlResult => $this->worker->mute($link, true)),
+            'unmute'    => $this->withLink($data, fn (string $link): CtlResult => $this->worker->mute($link, false)),
             default     => CtlResult::localError(
                 'action: unknown ' . json_encode(substr($action, 0, 40)) . ' (expected one of ' . implode(', ', self::ACTIONS) . ')'
             ),
@@ -81,6 +85,22 @@ final class RestActions
         }
 
         return $this->worker->dial($link, $force === '1', $seconds);
+    }
+
+    /**
+     * @param array<string, mixed> $data digits (text; a JSON number such as 123 is taken as its digits)
+     */
+    private function dtmf(string $link, array $data): CtlResult
+    {
+        $digits = $data['digits'] ?? null;
+        if (is_int($digits) && $digits >= 0) {
+            $digits = (string)$digits;
+        }
+        if (!is_string($digits)) {
+            return CtlResult::localError(WorkerClient::DIGITS_ERROR);
+        }
+
+        return $this->worker->dtmf($link, $digits);
     }
 
     /**

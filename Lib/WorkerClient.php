@@ -13,7 +13,8 @@ use JsonException;
 use RuntimeException;
 
 /**
- * The worker's control commands (design.md "Control protocol": ping, status, dial, hangup)
+ * The worker's control commands (design.md "Control protocol": ping, status, dial, hangup;
+ * "Room controls": dtmf, mute, unmute)
  * spoken from PHP directly over ZeroMQ (ZmtpClient): no process is started, so a status poll
  * costs about a millisecond instead of a Python interpreter start. Endpoint and token come
  * from the worker's config file, as for conflink-ctl --config.
@@ -29,6 +30,7 @@ final class WorkerClient
     public const MIN_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][0];
     public const MAX_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][1];
     private const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
+    public const DIGITS_ERROR = 'digits: 1-32 of 0-9 * # A-D';
 
     public function __construct(private readonly ModulePaths $paths, private readonly float $timeout = self::DEFAULT_TIMEOUT)
     {
@@ -78,6 +80,29 @@ final class WorkerClient
         }
 
         return $this->send(['cmd' => 'hangup', 'link' => $linkId]);
+    }
+
+    /** Send `digits` (0-9 * # A-D, LinkValidator::SEND_DIGITS_RE) to the far end on the live call. */
+    public function dtmf(string $linkId, string $digits): CtlResult
+    {
+        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+        }
+        if (preg_match(LinkValidator::SEND_DIGITS_RE, $digits) !== 1) {
+            return CtlResult::localError(self::DIGITS_ERROR);
+        }
+
+        return $this->send(['cmd' => 'dtmf', 'link' => $linkId, 'digits' => $digits]);
+    }
+
+    /** Mute (true) or unmute (false) the external party in the room. */
+    public function mute(string $linkId, bool $muted): CtlResult
+    {
+        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+        }
+
+        return $this->send(['cmd' => $muted ? 'mute' : 'unmute', 'link' => $linkId]);
     }
 
     /**

@@ -12,6 +12,7 @@ namespace Modules\ModuleConferenceLink\Lib;
 use MikoPBX\Core\System\SystemMessages;
 use MikoPBX\Core\Workers\WorkerBase;
 use MikoPBX\Modules\PbxExtensionUtils;
+use Throwable;
 
 require_once 'Globals.php';
 
@@ -55,7 +56,15 @@ class WorkerConferenceLinkPy extends WorkerBase
             new PidFile($paths->pidFile()),
             new BackoffSchedule(),
             $paths->workerStderrLog(),
-            fn (): bool => !$this->needRestart && PbxExtensionUtils::isEnabled(ModulePaths::MODULE_ID),
+            function () use ($paths): bool {
+                try {
+                    // Pushes a config change whose core batch ended before it was noted (ConfigBatch).
+                    (new ConfigBatch($paths))->flushStale();
+                } catch (Throwable $e) {
+                    SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, 'config push failed: ' . $e->getMessage(), LOG_ERR);
+                }
+                return !$this->needRestart && PbxExtensionUtils::isEnabled(ModulePaths::MODULE_ID);
+            },
             static function (string $message, bool $isError): void {
                 SystemMessages::sysLogMsg(ModulePaths::MODULE_ID, $message, $isError ? LOG_ERR : LOG_INFO);
             },

@@ -189,6 +189,46 @@ class ConferenceLinks extends ModulesModelsBase
      */
     public $end_cooldown = '120';
 
+    /**
+     * Keys from the room: a person in the room presses them and the external call sends them
+     * to the far end (0-9 * # A-D, up to 8; '' = off). *6 toggles the line's mute in Zoom,
+     * Teams, Webex and Meet.
+     *
+     * @Column(type="string", nullable=true, default="*6")
+     */
+    public ?string $room_keys = '*6';
+
+    /**
+     * Cost limit: the longest one external call may last, minutes (0 = no limit). Reached: the
+     * call is hung up and not dialled again automatically until the next day.
+     *
+     * @Column(type="integer", nullable=true, default="0")
+     */
+    public $max_call_minutes = '0';
+
+    /**
+     * Cost limit: minutes of external calls per day in the PBX's time zone (0 = no limit).
+     *
+     * @Column(type="integer", nullable=true, default="0")
+     */
+    public $daily_minutes = '0';
+
+    /**
+     * Schedule: the weekly windows in which the link dials by itself, one per line, e.g.
+     * "mon-fri 08:00-18:00" (the PBX's time zone); '' = always.
+     *
+     * @Column(type="text", nullable=true, default="")
+     */
+    public ?string $schedule = '';
+
+    /**
+     * A call up when its window ends: 'linger' = hung up after the link's linger, 'keep' =
+     * kept until the room empties.
+     *
+     * @Column(type="string", nullable=true, default="linger")
+     */
+    public ?string $schedule_end = 'linger';
+
     public function initialize(): void
     {
         $this->setSource('m_ConferenceLinks');

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import prompts
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -115,10 +117,69 @@ def section_idle(r: dict[str, Any], smoke: bool) -> list[str]:
     return lines
 
 
+def section_capacity(r: dict[str, Any], smoke: bool) -> list[str]:
+    c = r.get("capacity")
+    if not c:
+        return []
+    lines = [
+        "## 3. Scale",
+        "",
+        "### What the lab Asterisk keeps up with",
+        "",
+        f"Loads of {c['ramp_seconds']:g} s each, rooms busy at once rising until Asterisk falls behind: its own lag, "
+        "from the load generator's Originate of a participant to that participant's `ConfbridgeJoin` (and "
+        f"Hangup → `ConfbridgeLeave`), p99 within {c['lag_limit_ms']:g} ms, every participant in its room, at "
+        "least 90 % of the planned joins and leaves done. Participants are the lab's cheapest (Local channels "
+        "into a room context without music on hold, the bridge mixing every 40 ms at 8 kHz).",
+        "",
+        "| rooms busy | planned / done joins+leaves per s | Asterisk join lag p50 / p99 ms | leave lag p99 ms | "
+        "Asterisk CPU % | worker CPU % | bad periods | join → INVITE p99 ms | keeps up |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for lv in c["levels"]:
+        lines.append(
+            f"| {lv['busy']} | {lv['planned_ops_per_s']:.0f} / {lv['ops_per_s']:.0f} | {f(lv['join_lag']['median'])} / "
+            f"{f(lv['join_lag']['p99'])} | {f(lv['leave_lag']['p99'])} | {lv['asterisk_cpu_pct']:.0f} | "
+            f"{lv['worker_cpu_pct']:.1f} | {lv['bad_periods']} | {f(lv['join_invite_p99'])} | "
+            f"{'yes' if lv['keeps_up'] else '**no**'} |")
+    lines += ["", f"Highest load kept up with: **{c['busy']} rooms busy at once**; the correctness check below runs "
+              "there, and the classification at twice that.", ""]
+    return lines
+
+
+def section_scale_double(r: dict[str, Any], smoke: bool) -> list[str]:
+    d = r.get("scale_double")
+    if not d:
+        return []
+    from scale import CAUSES, WORKER_FAULTS
+
+    counts = d["bad_causes"]["counts"]
+    lines = [
+        f"### Twice that load: {d['busy_target']} rooms busy at once",
+        "",
+        f"{d['ops_per_s']:.0f} joins+leaves per second done of {d['planned_ops_per_s']:.0f} planned; Asterisk join "
+        f"lag p50 / p99 {f(d['asterisk_lag']['join']['median'])} / {f(d['asterisk_lag']['join']['p99'])} ms, "
+        f"{d['asterisk_lag']['never_joined']} participants never joined; Asterisk CPU "
+        f"{d['cpu_pct']['asterisk']:.0f} %. {d['periods_seen']} busy periods, {d['periods_not_one_call']} without "
+        f"exactly one external call, each classified from the recorded events and the worker's Originates:",
+        "",
+        "| cause | periods | the worker's decision |",
+        "|---|---|---|",
+    ]
+    for key, text in CAUSES.items():
+        if counts.get(key):
+            lines.append(f"| {text} | {counts[key]} | {'**wrong**' if key in WORKER_FAULTS else 'right'} |")
+    if not counts:
+        lines.append("| (none) | 0 | |")
+    lines += ["", f"Moments with two external calls in one room: {d['two_externals_in_a_room']}; calls left over: "
+              f"{d['leftover_conflink_channels']}; join → INVITE p99 {f(d['join_invite_load']['p99'])} ms.", ""]
+    return lines
+
+
 def section_scale(r: dict[str, Any], smoke: bool) -> list[str]:
     idle, s = r["idle"], r["scale"]
     return [
-        "## 3. Scale",
+        "### The correctness check at that load" if r.get("capacity") else "## 3. Scale",
         "",
         f"{s['links']} links configured, one per room ({s['rooms']} rooms, number dialled = room). "
         f"Load for {s['load_seconds']:.0f} s: up to {s['busy_target']} rooms busy at once (mean "
@@ -199,6 +260,31 @@ def section_soft_restart(r: dict[str, Any], smoke: bool) -> list[str]:
     ]
 
 
+def section_status_request(r: dict[str, Any], smoke: bool) -> list[str]:
+    st = r["status_request"]
+    lines = [
+        "## 6. One status request through the module's PHP code",
+        "",
+        f"What a page poll costs the REST API worker ({st['links']} links configured): 0.1.0 ran "
+        "`conflink-ctl status --json` (a Python start), 0.2.0 speaks the worker's ZeroMQ from PHP. "
+        "CPU is the PHP process's own plus that of the processes it started.",
+        "",
+        "| worker | path | requests | wall median | wall p95 | PHP CPU median | child CPU median | processes started |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for state, label in (("worker_up", "running"), ("worker_down", "stopped")):
+        for path, name in (("old", "conflink-ctl (0.1.0)"), ("new", "PHP ZeroMQ (0.2.0)")):
+            x = st[state][path]
+            lines.append(f"| {label} | {name} | {x['n']} | {x['wall_ms']['median']:.2f} ms"
+                         f" | {x['wall_ms']['p95']:.2f} ms"
+                         f" | {x['cpu_ms']['median']:.2f} ms | {x['child_cpu_ms']['median']:.1f} ms"
+                         f" | {x['processes_started']} |")
+    fl = st["worker_up"]["floor"]["wall_ms"]
+    lines += ["", f"Floor: the same request from a pyzmq socket of an already running Python process, i.e. the "
+              f"worker's own answer time: median {fl['median']:.2f} ms, p95 {fl['p95']:.2f} ms.", ""]
+    return lines
+
+
 def section_targets(r: dict[str, Any], smoke: bool) -> list[str]:
     lines = ["## Targets", "", "| target | goal | measured | |", "|---|---|---|---|"]
     for t in r["targets"]:
@@ -217,8 +303,9 @@ def section_profile(r: dict[str, Any], smoke: bool) -> list[str]:
 
 
 SECTIONS: list[Callable[[dict[str, Any], bool], list[str]]] = [
-    section_header, section_latency, section_idle, section_scale, section_fsm, section_soft_restart, section_targets,
-    section_profile,
+    section_header, section_latency, section_idle, section_capacity, section_scale, section_scale_double,
+    section_fsm, section_soft_restart,
+    section_status_request, prompts.section, section_targets, section_profile,
 ]
 
 
@@ -229,6 +316,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     fsm = r["fsm"]["LinkMachine, 1000 machines"]["events_per_s"]
     rss = s["worker_mem"].get("VmHWM", 0)
     rec = idle["reconciles_per_min_max"]
+    sn = r["status_request"]["worker_up"]["new"]
+    snd = r["status_request"]["worker_down"]["new"]
     out = [
         {"what": "join → INVITE median", "goal": "≤ 3× floor and ≤ 10 ms",
          "got": f"{ji:.2f} ms = {ji / fl:.2f}× floor ({fl:.2f} ms)", "met": ji <= 3 * fl and ji <= 10},
@@ -239,12 +328,27 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         {"what": "AMI requests at idle", "goal": "≤ 1 reconcile per minute, nothing else",
          "got": f"{idle['requests_per_min']:.2f} per minute ({idle['by_action']})",
          "met": idle["others"] == 0 and rec <= 1.0},
+        {"what": "scale at the load Asterisk keeps up with", "goal": "0 bad periods, join → INVITE p99 ≤ 50 ms",
+         "got": f"{s['periods_not_one_call']} bad periods, p99 {s['join_invite_load']['p99']:.1f} ms at "
+                f"{s['busy_target']} busy rooms",
+         "met": s["periods_not_one_call"] == 0 and s["join_invite_load"]["p99"] <= 50},
+        {"what": "scale at twice that load", "goal": "no bad period caused by a wrong worker decision",
+         "got": f"{r.get('scale_double', {}).get('bad_causes', {}).get('worker_faults', 'n/a')} of "
+                f"{r.get('scale_double', {}).get('periods_not_one_call', 'n/a')} bad periods",
+         "met": r.get("scale_double", {}).get("bad_causes", {}).get("worker_faults", 1) == 0},
         {"what": "scale correctness", "goal": "one external call per busy period, hung up on empty",
          "got": f"{s['periods_not_one_call']} bad periods, {s['rooms_invites_mismatch']} rooms mismatched, "
                 f"{s['leftover_conflink_channels']} left over",
          "met": s["periods_not_one_call"] == 0 and s["rooms_invites_mismatch"] == 0
          and s["leftover_conflink_channels"] == 0 and s["two_externals_in_a_room"] == 0},
+        {"what": "status request through the module's PHP code", "goal": "no process started, ≤ 5 ms",
+         "got": f"{sn['wall_ms']['median']:.2f} ms median, {sn['wall_ms']['p95']:.2f} ms p95 "
+                f"({snd['wall_ms']['max']:.2f} ms with the worker down), "
+                f"{sn['processes_started'] + snd['processes_started']} processes",
+         "met": sn["processes_started"] == 0 and snd["processes_started"] == 0 and sn["wall_ms"]["median"] <= 5
+         and snd["wall_ms"]["max"] <= 5},
     ]
+    out += prompts.targets(r)
     sr = r.get("soft_restart")
     if sr:
         out.append({"what": "soft-restart gap (events unhandled)", "goal": "≤ 2 s, call kept, supervisor gone < 5 s",

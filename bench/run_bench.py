@@ -13,6 +13,8 @@ Everything runs against one real lab Asterisk (tests/lab/lab.py) with SIPp as th
 4. state-machine and engine throughput without I/O (bench/fsm_bench.py);
 5. MikoPBX's soft restart of the module's supervisor with a live call: the supervisor's exit
    and the gap without a worker (bench/soft_restart.py, tests/lab/softrestart.py).
+6. one status request through the module's PHP code, 0.1.0's conflink-ctl path against PHP
+   speaking ZeroMQ (bench/status_bench.py, bench/status_request.php).
 
 Layout: procs.py (processes, proxy, contenders), latency.py, scale.py, fsm_bench.py,
 soft_restart.py (the measurements), report.py (one section per step). A new benchmark is a step function here,
@@ -31,6 +33,7 @@ import platform
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -44,6 +47,8 @@ sys.path.insert(0, str(REPO / "tests" / "lab"))
 sys.path.insert(0, str(BENCH))
 
 import fsm_bench  # noqa: E402
+import prompts  # noqa: E402
+import status_bench  # noqa: E402
 from lab import Lab  # noqa: E402
 from latency import latency_cycles  # noqa: E402
 from procs import BaselineContender, WorkerContender, cpu_model, proc_cpu, proc_mem  # noqa: E402
@@ -71,17 +76,29 @@ class Params:
     restart_cycles: int = 5  # MikoPBX soft restarts of the supervisor with a live call
     poll_interval: float = 3.0  # the recipe's; the smoke run shortens it to fit in 30 s
     pause: float = 0.25  # max random pause between the steps of a latency cycle
+    prompt_calls: int = 50  # far-end calls per contender in the prompt-aware DTMF step
+    prompt_concurrency: int = 10  # of those, at a time per contender
+    status_requests: int = 50  # status requests per path with the worker up
+    status_down_requests: int = 3  # and down (the old path waits its 3 s timeout each)
+    status_links: int = 50
+    # Capacity search: rooms busy at once, tried in this order for ramp_seconds each, until
+    # Asterisk's own join lag p99 exceeds lag_limit_ms (or joins go missing / the plan is not met).
+    ramp: tuple[int, ...] = (5, 10, 20, 30, 45, 60, 80, 100)
+    ramp_seconds: float = 15.0
+    lag_limit_ms: float = 50.0
 
-    def scale(self) -> ScaleParams:
-        return ScaleParams(links=self.links, busy=self.busy, per_period=self.per_period, step=self.step,
-                           hold=self.hold, load_seconds=self.load_seconds, idle_gap=self.idle_gap)
+    def scale(self, busy: int | None = None, seconds: float | None = None) -> ScaleParams:
+        return ScaleParams(links=self.links, busy=busy or self.busy, per_period=self.per_period, step=self.step,
+                           hold=self.hold, load_seconds=seconds or self.load_seconds, idle_gap=self.idle_gap)
 
 
 FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=100, per_period=6, step=1.5, hold=2.5,
               load_seconds=60, idle_gap=2.0, rtp_ports=1200, poller_idle_seconds=9.5, fsm_seconds=1.5)
 SMOKE = Params(cycles=5, poller_cycles=2, links=50, busy=10, per_period=3, step=0.6, hold=1.2,
-               load_seconds=5, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
-               poll_interval=1.0, pause=0.1, restart_cycles=1)
+               load_seconds=3, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
+               poll_interval=1.0, pause=0.1, restart_cycles=1, status_requests=5, status_down_requests=1,
+               status_links=20, ramp=(2,), ramp_seconds=2.0,
+               prompt_calls=4, prompt_concurrency=4)
 
 
 @dataclass
@@ -175,11 +192,60 @@ def step_idle_window_end(run: Run) -> None:
     run.say(f"idle: {run.r['idle']['requests_per_min']:.2f} AMI requests/min over {secs:.0f} s")
 
 
+def keeps_up(s: dict[str, Any], lag_limit_ms: float) -> bool:
+    """Asterisk kept up with a load: its own join lag p99 within the limit, every participant
+    joined, and at least 90 % of the planned joins and leaves happened."""
+    lag = s["asterisk_lag"]
+    return (lag["join"]["p99"] <= lag_limit_ms and lag["never_joined"] == 0
+            and s["ops_per_s"] >= 0.9 * s["planned_ops_per_s"])
+
+
+def step_capacity(run: Run) -> None:
+    """The highest load the lab Asterisk keeps up with, measured by its own lag. A level that
+    falls behind is tried once more before the search stops: the machine is shared, and one
+    stall of another process must not decide the figure."""
+    p, levels = run.p, []
+    capacity = p.ramp[0]
+    for busy in p.ramp:
+        tries = 0
+        while True:
+            tries += 1
+            s = ScaleLoad(run.lab, run.worker, p.scale(busy, p.ramp_seconds)).run()
+            ok = keeps_up(s, p.lag_limit_ms)
+            if ok or tries == 2:
+                break
+        levels.append({"busy": busy, "keeps_up": ok, "planned_ops_per_s": s["planned_ops_per_s"],
+                       "ops_per_s": s["ops_per_s"], "join_lag": s["asterisk_lag"]["join"],
+                       "leave_lag": s["asterisk_lag"]["leave"], "never_joined": s["asterisk_lag"]["never_joined"],
+                       "asterisk_cpu_pct": s["cpu_pct"]["asterisk"], "worker_cpu_pct": s["cpu_pct"]["worker"],
+                       "bad_periods": s["periods_not_one_call"], "join_invite_p99": s["join_invite_load"]["p99"],
+                       "tries": tries})
+        run.say(f"capacity: {busy} busy rooms, {s['ops_per_s']:.0f}/{s['planned_ops_per_s']:.0f} ops/s, "
+                f"Asterisk join lag p99 {s['asterisk_lag']['join']['p99']:.0f} ms, "
+                f"CPU {s['cpu_pct']['asterisk']:.0f} % -> {'keeps up' if ok else 'behind'}")
+        if not ok:
+            break
+        capacity = busy
+    run.r["capacity"] = {"busy": capacity, "levels": levels, "lag_limit_ms": p.lag_limit_ms,
+                         "ramp_seconds": p.ramp_seconds}
+
+
 def step_scale(run: Run) -> None:
-    run.r["scale"] = s = ScaleLoad(run.lab, run.worker, run.p.scale()).run()
-    run.say(f"scale: {s['ops_per_s']:.0f} ops/s, {s['periods_seen']} periods, {s['invites']} INVITEs, "
-            f"{s['periods_not_one_call']} bad periods, worker CPU {s['cpu_s']['worker']:.1f} s, "
+    """The correctness check at the load Asterisk keeps up with."""
+    busy = run.r["capacity"]["busy"]
+    run.r["scale"] = s = ScaleLoad(run.lab, run.worker, run.p.scale(busy)).run()
+    run.say(f"scale at {busy} busy rooms: {s['ops_per_s']:.0f} ops/s, {s['periods_seen']} periods, "
+            f"{s['invites']} INVITEs, {s['periods_not_one_call']} bad periods, join→INVITE p99 "
+            f"{s['join_invite_load']['p99']:.1f} ms, worker CPU {s['cpu_s']['worker']:.1f} s, "
             f"RSS {s['worker_mem'].get('VmHWM', 0):.1f} MB")
+
+
+def step_scale_double(run: Run) -> None:
+    """Twice that load: every bad period classified by its cause."""
+    busy = 2 * run.r["capacity"]["busy"]
+    run.r["scale_double"] = s = ScaleLoad(run.lab, run.worker, run.p.scale(busy)).run()
+    run.say(f"scale at {busy} busy rooms: {s['periods_not_one_call']} bad periods, causes "
+            f"{s['bad_causes']['counts']}, worker faults {s['bad_causes']['worker_faults']}")
 
 
 def step_stop_scale_worker(run: Run) -> None:
@@ -220,6 +286,14 @@ def step_soft_restart(run: Run) -> None:
 # steps without the lab
 
 
+def step_prompts(run: Run) -> None:
+    """Its own lab: a far end per call, two contenders side by side (bench/prompts.py)."""
+    with tempfile.TemporaryDirectory(prefix="conflink-bench-prompts-") as work:
+        run.r["prompts"] = prompts.run(run.p.prompt_calls, run.p.prompt_concurrency, Path(work), say=run.say)
+    for name, c in run.r["prompts"]["contenders"].items():
+        run.say(f"prompts: {name}: {c['all_after_prompt']}/{c['calls']} calls with every digit after its prompt")
+
+
 def step_fsm(run: Run) -> None:
     secs = run.p.fsm_seconds
     run.r["fsm"] = {
@@ -229,6 +303,16 @@ def step_fsm(run: Run) -> None:
         "Engine event path, 1000 links, logging off": fsm_bench.engine_throughput(1000, secs, log_to=None),
     }
     run.say("fsm: " + ", ".join(f"{k}: {v['events_per_s']:,.0f}/s" for k, v in run.r["fsm"].items()))
+
+
+def step_status_request(run: Run) -> None:
+    p = run.p
+    run.r["status_request"] = st = status_bench.status_request_bench(p.status_requests, p.status_down_requests,
+                                                                     p.status_links)
+    up = st["worker_up"]
+    old = up["old"]
+    run.say(f"status request: new {up['new']['wall_ms']['median']:.2f} ms wall, "
+            f"old {old['wall_ms']['median']:.1f} ms wall + {old['child_cpu_ms']['median']:.0f} ms child CPU")
 
 
 def step_ratios(run: Run) -> None:
@@ -252,9 +336,10 @@ def step_profile(run: Run) -> None:
 StepFn = Callable[[Run], None]
 LAB_STEPS: list[StepFn] = [
     step_worker_latency, step_start_scale_worker, step_floor_latency, step_recipe_latency,
-    step_idle_window_end, step_scale, step_stop_scale_worker, step_poller_idle, step_soft_restart,
+    step_idle_window_end, step_capacity, step_scale, step_scale_double, step_stop_scale_worker, step_poller_idle,
+    step_soft_restart,
 ]
-OFFLINE_STEPS: list[StepFn] = [step_fsm, step_ratios, step_profile]
+OFFLINE_STEPS: list[StepFn] = [step_prompts, step_fsm, step_status_request, step_ratios, step_profile]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +351,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", default=None, help="markdown report (default docs/benchmarks.md; smoke: "
                     "bench/results/benchmarks-smoke.md)")
     ap.add_argument("--render", metavar="JSON", help="only re-render the report from a results JSON")
+    ap.add_argument("--scale-only", action="store_true",
+                    help="only the scale steps (capacity, check, twice the load); their sections replace "
+                         "section 3 of the report")
     return ap.parse_args(argv)
 
 
@@ -316,10 +404,44 @@ def write_outputs(run: Run, out: Path) -> str:
     return text
 
 
+SCALE_STEPS: list[StepFn] = [step_start_scale_worker, step_capacity, step_scale, step_scale_double,
+                              step_stop_scale_worker]
+
+
+def scale_only(p: Params, out: Path) -> int:
+    """The scale steps alone; their sections replace section 3 of an existing report."""
+    from report import section_capacity, section_scale, section_scale_double
+
+    run = Run(p=p, smoke=False, r=machine_facts(p))
+    with Lab(name="bench", rtp_ports=p.rtp_ports, log_verbose=0) as L, contextlib.ExitStack() as stack:
+        run.L = L
+        stack.callback(step_stop_scale_worker, run)
+        L.a.action({"Action": "Filter", "Operation": "Add", "Filter": "Event: Confbridge(Join|Leave)"})
+        for step in SCALE_STEPS[:1]:
+            step(run)
+        run.r["idle"] = {"rss_mb": proc_mem(run.worker.pid).get("VmRSS", float("nan"))}
+        for step in SCALE_STEPS[1:]:
+            step(run)
+    results = BENCH / "results"
+    results.mkdir(exist_ok=True)
+    (results / "latest-scale.json").write_text(json.dumps(run.r, indent=1, default=str))
+    sections = section_capacity(run.r, False) + section_scale(run.r, False) + section_scale_double(run.r, False)
+    text = out.read_text()
+    start, end = text.index("## 3. Scale"), text.index("## 4.")
+    stamp = (f"_Section 3 regenerated alone by `bench/run_bench.py --scale-only` on {run.r['date']} "
+             f"(CPU: {run.r['cpu']}, {run.r['cores']} cores, shared with other work)._")
+    out.write_text(text[:start] + "\n".join([sections[0], "", stamp, *sections[1:]]) + "\n" + text[end:])
+    print(f"written: {out} (section 3)")
+    sc = run.r["scale"]
+    return 1 if sc["two_externals_in_a_room"] or sc["leftover_conflink_channels"] or sc["leftover_rooms"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render:
         return rerender(args.render, args.out)
+    if args.scale_only:
+        return scale_only(FULL, Path(args.out) if args.out else REPO / "docs/benchmarks.md")
     p = SMOKE if args.smoke else FULL
     out = Path(args.out) if args.out else (BENCH / "results/benchmarks-smoke.md" if args.smoke
                                            else REPO / "docs/benchmarks.md")

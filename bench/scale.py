@@ -8,6 +8,7 @@ collect. verify_scale() checks the recorded ConfBridge events and SIPp's trace.
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 import re
 import statistics
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from conflink.rules import link_id_of
 from lab import Lab, LabError
 from procs import WorkerContender, labmod, proc_cpu, proc_mem
 from stats import summary
@@ -47,6 +49,14 @@ class ScaleParams:
     hold: float
     load_seconds: float
     idle_gap: float
+    # The lab's cheap participants (tests/lab/asterisk/extensions.conf, BENCH_ROOM_CONTEXT), so
+    # the load measures ConfBridge and the worker rather than music on hold and answer waits.
+    context: str = labmod.BENCH_ROOM_CONTEXT
+
+    def planned_ops_per_s(self) -> float:
+        """Joins + leaves per second the plan asks for while `busy` rooms are kept busy."""
+        period = (self.per_period - 1) * self.step + self.hold
+        return self.busy * 2 * self.per_period / (period + self.idle_gap)
 
 
 class ScaleLoad:
@@ -56,7 +66,7 @@ class ScaleLoad:
         self.rng = random.Random(11)
         self.idle_since = {r: -1e9 for r in self.rooms}
         self.busy: dict[str, set[str]] = {}  # room -> participant ids not yet gone (scheduled or in)
-        self.channel_of: dict[str, str] = {}  # participant id -> ConfBridge channel (;2 half)
+        self.channel_of: dict[str, str] = {}  # participant id -> its channel in the room (the ;1 half)
         self.ops: list[Op] = []
         self.seq = 0
         self.n_ops = {"join": 0, "leave": 0}
@@ -64,6 +74,8 @@ class ScaleLoad:
         self.periods = 0
         self.busy_samples: list[int] = []
         self.join_resp: dict[str, str] = {}
+        self.sent_at: dict[str, float] = {}  # participant id -> when its Originate was written
+        self.hangup_at: dict[str, float] = {}  # participant id -> when its Hangup was written
 
     # ------------------------------------------------------------------ the load
 
@@ -90,8 +102,27 @@ class ScaleLoad:
             sipp.stop()
         load_s = t_load_end - self.t_start
         self._explain_never_joined()
-        check = verify_scale(L.a.events[self.ami_mark:], messages, self.rooms)
-        return self._result(load_s, cpu0, cpu_load, req_load - req0, st, leftovers, rooms_left, check)
+        events = L.a.events[self.ami_mark:]
+        check = verify_scale(events, messages, self.rooms, W.proxy.actions())
+        result = self._result(load_s, cpu0, cpu_load, req_load - req0, st, leftovers, rooms_left, check)
+        result["asterisk_lag"] = self._asterisk_lag(events)
+        result["planned_ops_per_s"] = self.p.planned_ops_per_s()
+        return result
+
+    def _asterisk_lag(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Asterisk's own lag: our Originate of a participant → its ConfbridgeJoin, our Hangup →
+        its ConfbridgeLeave (the load generator's actions, not the worker's)."""
+        joined: dict[str, float] = {}
+        left: dict[str, float] = {}
+        for e in events:
+            uid = str(e.get("Uniqueid", ""))
+            if uid.startswith(labmod.INTERNAL_PREFIX):
+                pid = uid.split(";")[0]
+                (joined if e.get("Event") == "ConfbridgeJoin" else left).setdefault(pid, float(e["_t"]))
+        join_lag = [joined[p] - t for p, t in self.sent_at.items() if p in joined]
+        leave_lag = [left[p] - t for p, t in self.hangup_at.items() if p in left]
+        return {"join": summary(join_lag), "leave": summary(leave_lag),
+                "never_joined": len([p for p in self.sent_at if p not in joined])}
 
     def _cpu(self, sipp_pid: int) -> dict[str, float]:
         return {"worker": proc_cpu(self.W.pid), "asterisk": proc_cpu(self.L.proc.pid), "sipp": proc_cpu(sipp_pid),
@@ -174,13 +205,14 @@ class ScaleLoad:
             if op.kind == "join":
                 self.n_ops["join"] += 1
                 pool.submit(self._send, {
-                    "Action": "Originate", "Channel": f"Local/{op.room}@{labmod.ROOM_CONTEXT}",
-                    "Application": "Wait", "Data": "3600", "Async": "true", "ChannelId": op.pid,
+                    "Action": "Originate", "Channel": f"Local/s@{self.p.context}",
+                    "Application": "ConfBridge", "Data": f"{op.room},bench_bridge,bench_user",
+                    "Async": "true", "ChannelId": op.pid,
                     "CallerID": f"bench <{op.seq}>",
-                })
+                }, op.pid)
             elif op.pid in self.channel_of:
                 self.n_ops["leave"] += 1
-                pool.submit(self._send, {"Action": "Hangup", "Channel": self.channel_of[op.pid]})
+                pool.submit(self._send, {"Action": "Hangup", "Channel": self.channel_of[op.pid]}, op.pid)
             elif now - (op.due or op.t) > JOIN_GIVE_UP_SECONDS:
                 self.errors.append(f"participant {op.pid} never joined room {op.room} "
                                    f"(join response: {self.join_resp.get(op.pid)})")
@@ -188,7 +220,8 @@ class ScaleLoad:
             else:  # not in the room yet (Asterisk is behind): try again shortly
                 heapq.heappush(self.ops, Op(now + 0.05, op.seq, op.kind, op.room, op.pid, op.due or op.t))
 
-    def _send(self, fields: dict[str, Any]) -> None:
+    def _send(self, fields: dict[str, Any], pid: str) -> None:
+        (self.sent_at if fields["Action"] == "Originate" else self.hangup_at)[pid] = time.time()
         try:
             resp = self.L.a.action(fields, timeout=20)
             if fields["Action"] == "Originate":
@@ -244,13 +277,17 @@ class ScaleLoad:
 # ---------------------------------------------------------------------- the check
 
 
-def busy_periods(events: list[dict[str, Any]], want: set[str]) -> tuple[dict[str, list[dict[str, Any]]], int]:
+def busy_periods(
+    events: list[dict[str, Any]], want: set[str], ext_times: dict[str, dict[str, float]] | None = None
+) -> tuple[dict[str, list[dict[str, Any]]], int]:
     """Busy periods per room from ConfBridge events, each with the external calls that joined
-    during it; and how often a room held two external calls at once."""
+    during it (or after it, before the next one); and how often a room held two external calls
+    at once. `ext_times` (when given) gets each external call's join and leave time."""
     internals: dict[str, set[str]] = defaultdict(set)
     externals: dict[str, set[str]] = defaultdict(set)
     periods: dict[str, list[dict[str, Any]]] = defaultdict(list)
     two_ext = 0
+    times = ext_times if ext_times is not None else {}
     for e in events:
         room = str(e.get("Conference", ""))
         if room not in want or e.get("Event") not in ("ConfbridgeJoin", "ConfbridgeLeave"):
@@ -258,6 +295,7 @@ def busy_periods(events: list[dict[str, Any]], want: set[str]) -> tuple[dict[str
         uid, t = str(e.get("Uniqueid", "")), float(e["_t"])
         joined = e["Event"] == "ConfbridgeJoin"
         if uid.startswith(EXT):
+            times.setdefault(uid, {})["join" if joined else "leave"] = t
             if joined:
                 externals[room].add(uid)
                 two_ext += len(externals[room]) > 1
@@ -279,11 +317,14 @@ def busy_periods(events: list[dict[str, Any]], want: set[str]) -> tuple[dict[str
     return periods, two_ext
 
 
-def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], rooms: list[str]) -> dict[str, Any]:
+def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], rooms: list[str],
+                 worker_actions: list[tuple[float, str, str]] | None = None) -> dict[str, Any]:
     """Per busy period exactly one external call joined; SIPp INVITEs per room (dialled
-    number = room) equal the busy periods of that room; reaction times under load."""
+    number = room) equal the busy periods of that room; reaction times under load; each bad
+    period classified by its cause (classify_bad_periods)."""
     want = set(rooms)
-    periods, two_ext = busy_periods(events, want)
+    ext_times: dict[str, dict[str, float]] = {}
+    periods, two_ext = busy_periods(events, want, ext_times)
     invites_by_room: dict[str, list[labmod.SipMsg]] = defaultdict(list)
     bye_by_call: dict[str, float] = {}
     for m in messages:
@@ -312,4 +353,62 @@ def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], ro
         "rooms_invites_mismatch": len(room_mismatch), "two_externals_in_a_room": two_ext,
         "join_invite_load": summary(join_inv), "leave_bye_load": summary(leave_bye),
         "external_alone_load": summary(lone),
+        "bad_causes": classify_bad_periods(periods, ext_times, worker_actions or []),
     }
+
+
+# Causes of a busy period without exactly one external call. The first four are Asterisk
+# being late, with the worker deciding right; the last two would be the worker's mistakes.
+CAUSES = {
+    "dialled_joined_after_end": "dialled in time, the call reached the room only after the period ended",
+    "previous_call_still_in": "the previous period's call was still in the room (its hang-up not done yet)",
+    "earlier_call_joined_late": "a call dialled for an earlier period joined late, next to this period's",
+    "redialled_after_end": "the first call ended (failed or dropped) and the worker dialled again",
+    "no_dial": "the worker never dialled during the period",
+    "two_calls_at_once": "two calls of the period up at the same time",
+}
+WORKER_FAULTS = ("no_dial", "two_calls_at_once")
+
+
+def classify_bad_periods(periods: dict[str, list[dict[str, Any]]], ext_times: dict[str, dict[str, float]],
+                         worker_actions: list[tuple[float, str, str]]) -> dict[str, Any]:
+    """Each bad period's cause from the recorded events and the worker's Originates (its AMI
+    proxy's log: time, action, ChannelId)."""
+    dialled: dict[str, float] = {detail: t for t, action, detail in worker_actions if action == "originate"}
+    by_room: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for uid, t in dialled.items():
+        link = link_id_of(uid)
+        if link is not None and link.isdigit():
+            by_room[str(SCALE_ROOM_BASE + int(link))].append((t, uid))
+    counts: dict[str, int] = defaultdict(int)
+    examples: dict[str, list[str]] = defaultdict(list)
+    for room, ps in periods.items():
+        for i, pr in enumerate(ps):
+            if len(pr["ext"]) == 1:
+                continue
+            cause = _cause(room, ps, i, pr, ext_times, dialled, by_room[room])
+            counts[cause] += 1
+            if len(examples[cause]) < 3:
+                examples[cause].append(f"room {room} period {i} ({len(pr['ext'])} calls)")
+    return {"counts": dict(counts), "examples": dict(examples),
+            "worker_faults": sum(counts[c] for c in WORKER_FAULTS)}
+
+
+def _cause(room: str, ps: list[dict[str, Any]], i: int, pr: dict[str, Any], ext_times: dict[str, dict[str, float]],
+           dialled: dict[str, float], room_dials: list[tuple[float, str]]) -> str:
+    start, end = pr["start"], pr["end"] if pr["end"] is not None else float("inf")
+    if not pr["ext"]:
+        in_period = [uid for t, uid in room_dials if start - 0.002 <= t <= end]
+        if in_period:
+            return "dialled_joined_after_end"
+        if any(ext_times.get(u, {}).get("join", 0) <= start <= ext_times.get(u, {}).get("leave", float("inf"))
+               for p in ps[:i] for u in p["ext"]):
+            return "previous_call_still_in"
+        return "no_dial"
+    calls = sorted(pr["ext"], key=lambda u: ext_times.get(u, {}).get("join", 0))
+    for first, second in itertools.pairwise(calls):
+        if dialled.get(second, start) < start or dialled.get(first, start) < start:
+            return "earlier_call_joined_late"
+        if ext_times.get(first, {}).get("leave", float("inf")) <= dialled.get(second, 0) + 0.002:
+            return "redialled_after_end"
+    return "two_calls_at_once"

@@ -65,6 +65,9 @@ class ModuleConferenceLinkForm extends BaseForm
             'prompt_timeout' => ['maxlength' => 10, 'placeholder' => '20', 'inputmode' => 'decimal'],
             'dead_air' => ['maxlength' => 4, 'placeholder' => '60', 'inputmode' => 'numeric'],
             'end_cooldown' => ['maxlength' => 4, 'placeholder' => '120', 'inputmode' => 'numeric'],
+            'room_keys' => ['maxlength' => 16, 'placeholder' => '*6', 'autocomplete' => 'off'],
+            'max_call_minutes' => ['maxlength' => 4, 'placeholder' => '0', 'inputmode' => 'numeric'],
+            'daily_minutes' => ['maxlength' => 4, 'placeholder' => '0', 'inputmode' => 'numeric'],
         ];
         foreach ($text as $name => $attributes) {
             $element = new Text($name, $attributes);
@@ -88,6 +91,10 @@ class ModuleConferenceLinkForm extends BaseForm
             'preset' => [$presets, $values['preset']],
             'dtmf_mode' => [$modes, $values['dtmf_mode']],
             'dead_air_policy' => [$policies, $values['dead_air'] === '0' ? 'off' : 'redial'],
+            'schedule_end' => [[
+                'linger' => $t('module_conflink_schedule_end_linger'),
+                'keep' => $t('module_conflink_schedule_end_keep'),
+            ], $values['schedule_end']],
         ];
         foreach ($selects as $name => [$choices, $current]) {
             $select = new Select($name, $choices, ['class' => 'ui selection dropdown']);
@@ -100,6 +107,10 @@ class ModuleConferenceLinkForm extends BaseForm
 
         // Core's addTextArea sizes the area from the value, else from the placeholder, and
         // warns when it has neither (an empty note): the placeholder is not optional here.
+        $this->addTextArea('schedule', $values['schedule'], 40, [
+            'maxlength' => 400,
+            'placeholder' => 'mon-fri 08:00-18:00',
+        ]);
         $this->addTextArea('description', $values['description'], 80, [
             'maxlength' => 255,
             'placeholder' => $this->translation->_('module_conflink_description_placeholder'),

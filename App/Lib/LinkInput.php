@@ -81,7 +81,7 @@ final class LinkInput
         $values = [];
         foreach (self::fields() as $field) {
             $value = $record[$field] ?? null;
-            $values[$field] = ($value === null || $value === '') && !in_array($field, ['dtmf', 'callerid', 'description'], true)
+            $values[$field] = ($value === null || $value === '') && !in_array($field, ['dtmf', 'callerid', 'description', 'room_keys', 'schedule'], true)
                 ? self::defaults()[$field]
                 : (string)$value;
         }

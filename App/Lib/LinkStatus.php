@@ -95,6 +95,15 @@ final class LinkStatus
             'dtmf_steps' => self::step($link['dtmf_steps'] ?? null),
             // Machine-readable stop reason ("" while not stopped), e.g. meeting_ended.
             'stop' => self::token($link['stop'] ?? ''),
+            // Room controls: the external party is in the room (DTMF/mute possible), muted.
+            'external_joined' => ($link['external_joined'] ?? false) === true,
+            'muted' => ($link['muted'] ?? false) === true,
+            'external_muted' => ($link['external_muted'] ?? false) === true,
+            // Cost limits: connected seconds today (PBX time zone) and the daily budget (0 = none).
+            'used_today' => self::count($link['used_today'] ?? null),
+            'daily_minutes' => self::count($link['daily_minutes'] ?? null) ?? 0,
+            // Schedule: inside one of the link's windows now (true without a schedule).
+            'in_schedule' => ($link['in_schedule'] ?? true) !== false,
             'log' => self::log(self::first($link, ['attempt_log', 'history', 'log']) ?? []),
         ];
     }

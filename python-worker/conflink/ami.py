@@ -55,7 +55,7 @@ class _Manager(Manager):
             return None  # a reconnect scheduled before close() must not revive us
         return super().connect()
 
-    def connection_made(self, f: asyncio.Future) -> None:
+    def connection_made(self, f: asyncio.Future[Any]) -> None:
         if self._stopped:
             if not f.cancelled() and f.exception() is None:
                 f.result()[0].close()
@@ -70,10 +70,10 @@ class _Manager(Manager):
                 return
         super().connection_made(f)
 
-    def login(self, future: asyncio.Future) -> bool:
+    def login(self, future: asyncio.Future[Any]) -> bool:
         if future.cancelled() or future.exception() is not None:
             return False
-        ok = super().login(future)
+        ok = bool(super().login(future))
         if not ok:
             self.reconnect_timeout = AUTH_FAILED_BACKOFF
             self._client.note_auth_failed(str(future.result().get("Message", "")))
@@ -113,7 +113,7 @@ class AmiClient:
         self.connects = 0
         self.requests_sent = 0
         self._backoff = BACKOFF_START
-        self._pending: set[asyncio.Future] = set()
+        self._pending: set[asyncio.Future[Any]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -224,13 +224,13 @@ class AmiClient:
 
     # ------------------------------------------------------------------ actions
 
-    def send(self, action: dict[str, str]) -> asyncio.Future:
+    def send(self, action: dict[str, Any]) -> asyncio.Future[Any]:
         """Send now, without waiting; the future completes with the response(s)."""
         manager = self._manager
         if manager is None or not self.ready or manager.protocol is None:
             raise AmiNotReady("AMI not ready")
         self.requests_sent += 1
-        future = manager.send_action(action)
+        future: asyncio.Future[Any] = manager.send_action(action)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
         return future

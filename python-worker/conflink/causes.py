@@ -90,7 +90,9 @@ def classify(
         return Failure(category, _TRANSIENT_SIP[sip])
     if sip is not None and 400 <= sip <= 699:
         return Failure("congestion", f"provider answered {sip}")
-    if q850 == 16 and sip is None and not dial_status:
+    # An answered call (DialEnd ANSWER) that ends with cause 16 was cleared normally too:
+    # that is how a far end that ends the meeting hangs up.
+    if q850 == 16 and sip is None and str(dial_status or "").strip().upper() in ("", "ANSWER"):
         return Failure("normal", "hung up normally (cause 16)")
     if q850 == 17:
         return Failure("busy", "busy (cause 17)")

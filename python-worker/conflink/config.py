@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from .schedule import MAX_WINDOWS, WINDOW_PATTERN, Window, parse_window
+
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:7391"
 DEFAULT_JOIN_CONTEXT = "conflink-join"
 DEFAULT_BACKOFF = (5.0, 15.0, 30.0, 60.0, 120.0)
@@ -38,7 +40,12 @@ PATTERNS: dict[str, str] = {
     # Keys from the room (link key `room_keys`, "" = off) and digits of a `dtmf` command.
     "room_keys": r"^[0-9*#ABCD]{0,8}$",
     "send_digits": r"^[0-9*#ABCD]{1,32}$",
+    # One window of a link's `schedule` (schedule.py: "mon-fri 08:00-18:00").
+    "schedule_window": WINDOW_PATTERN,
 }
+# What happens to a call still up when its schedule window ends: hung up after the link's
+# linger, or kept until the room empties.
+SCHEDULE_ENDS = ("linger", "keep")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,9 @@ LIMITS: dict[str, Limit] = {
     "prompt_timeout": Limit(1, 120, False, 20.0),
     "dead_air": Limit(5, 3600, True, 0, off=0),
     "end_cooldown": Limit(0, 3600, True, 120),
+    # Cost limits (0 = none): the longest one call may last, the minutes of calls per day.
+    "max_call_minutes": Limit(1, 1440, True, 0, off=0),
+    "daily_minutes": Limit(1, 1440, True, 0, off=0),
     # A forced test call (room empty) stays up this long; not a link key: a dial argument.
     "test_call_seconds": Limit(1, 3600, False, 30.0),
 }
@@ -217,6 +227,10 @@ class LinkConfig:
     dead_air: int = int(DEAD_AIR[0])
     end_cooldown: int = int(END_COOLDOWN[0])
     room_keys: str = ROOM_KEYS_DEFAULT
+    max_call_minutes: int = 0
+    daily_minutes: int = 0
+    schedule: tuple[Window, ...] = ()
+    schedule_end: str = "linger"
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
@@ -269,7 +283,9 @@ def _show(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _mapping(value: object, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+def _mapping(
+    value: object, path: str, allowed: set[str], required: frozenset[str] | set[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(path, f"expected a mapping, got {_show(value)}")
     for key in value:
@@ -347,6 +363,20 @@ def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _schedule(value: object, path: str) -> tuple[Window, ...]:
+    if not isinstance(value, list) or len(value) > MAX_WINDOWS:
+        raise ConfigError(path, f"{_show(value)} must be a list of at most {MAX_WINDOWS} windows")
+    windows = []
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ConfigError(f"{path}[{index}]", f"{_show(item)} must be a quoted string like \"mon-fri 08:00-18:00\"")
+        window = parse_window(item)
+        if isinstance(window, str):
+            raise ConfigError(f"{path}[{index}]", f"{_show(item)} {window}")
+        windows.append(window)
+    return tuple(windows)
+
+
 def _endpoint(value: object, path: str) -> str:
     parsed, error = control_endpoint_error(value)
     if parsed is None:
@@ -388,7 +418,7 @@ _LINK_KEYS = {
     "ring_timeout", "arm_delay", "linger", "retry",
     "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
     # room controls (issue 12)
-    "room_keys",
+    "room_keys", "max_call_minutes", "daily_minutes", "schedule", "schedule_end",
 }
 
 
@@ -416,6 +446,10 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         end_cooldown=int(_limit(doc.get("end_cooldown", int(END_COOLDOWN[0])), f"{path}.end_cooldown",
                                 "end_cooldown")),
         room_keys=_room_keys(doc.get("room_keys", ROOM_KEYS_DEFAULT), f"{path}.room_keys"),
+        max_call_minutes=int(_limit(doc.get("max_call_minutes", 0), f"{path}.max_call_minutes", "max_call_minutes")),
+        daily_minutes=int(_limit(doc.get("daily_minutes", 0), f"{path}.daily_minutes", "daily_minutes")),
+        schedule=_schedule(doc.get("schedule", []), f"{path}.schedule"),
+        schedule_end=_choice(doc.get("schedule_end", "linger"), f"{path}.schedule_end", SCHEDULE_ENDS),
     )
 
 
@@ -499,7 +533,7 @@ def load_config_file(path: str) -> Config | None:
     return parse_config(doc)
 
 
-def write_config_atomic(path: str, doc: dict[str, Any]) -> None:
+def write_config_atomic(path: str | os.PathLike[str], doc: dict[str, Any]) -> None:
     """Persist a validated document: temp file in the same folder, fsync, rename (never a torn file)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

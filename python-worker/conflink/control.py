@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import zmq
 import zmq.asyncio
@@ -76,6 +76,7 @@ def parse_endpoint(endpoint: object) -> Endpoint:
 RequestHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+@runtime_checkable
 class _HasHandle(Protocol):
     async def handle(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -97,7 +98,7 @@ class ControlServer:
         max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         self.endpoint = parse_endpoint(endpoint)
-        self._handle: RequestHandler = handler.handle if hasattr(handler, "handle") else handler  # type: ignore[union-attr,assignment]
+        self._handle: RequestHandler = handler.handle if isinstance(handler, _HasHandle) else handler
         self._ctx = context or zmq.asyncio.Context.instance()
         self._max = max_request_bytes
         self._sock: zmq.asyncio.Socket | None = None

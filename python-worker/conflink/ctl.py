@@ -201,7 +201,8 @@ def _far_end(link: dict[str, Any]) -> str:
 
 def format_status(reply: dict[str, Any]) -> str:
     lines: list[str] = []
-    ami = reply.get("ami") if isinstance(reply.get("ami"), dict) else {}
+    raw_ami = reply.get("ami")
+    ami: dict[str, Any] = raw_ami if isinstance(raw_ami, dict) else {}
     ami_state = "connected" if ami.get("connected") else "DISCONNECTED"
     extra = []
     for key in ("host", "port", "state", "last_error"):

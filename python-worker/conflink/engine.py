@@ -28,9 +28,11 @@ from .fsm import (
     SendDigits,
     SetVar,
     StartTimer,
+    UsageChanged,
     VerifyRoom,
     parse_dtmf_event,
 )
+from .localtime import LocalTime, SystemLocalTime
 from .rules import (
     CALL_PREFIX,
     CallBook,
@@ -42,6 +44,7 @@ from .rules import (
 )
 from .rules import field_of as _field
 from .sched import Handle, LoopScheduler, Scheduler
+from .usage import LinkUsage, UsageStore
 
 __all__ = ["CALL_PREFIX", "Engine", "link_id_of"]
 
@@ -64,8 +67,13 @@ class Engine:
         scheduler: Scheduler | None = None,
         reconcile_interval: float = RECONCILE_INTERVAL,
         ami_factory: Callable[..., AmiClient] = AmiClient,
+        local_time: LocalTime | None = None,
+        usage_path: str | None = None,
     ) -> None:
         self.config: Config | None = None
+        # Calendar of the cost limits (the PBX's zone) and their per-day usage on disk.
+        self.local_time: LocalTime = local_time or SystemLocalTime()
+        self.usage = UsageStore(usage_path)
         self.machines: dict[str, LinkMachine] = {}
         self.rooms: dict[str, list[str]] = {}
         self.room_internals: dict[str, set[str]] = {}
@@ -133,8 +141,21 @@ class Engine:
     # ------------------------------------------------------------------ config
 
     async def apply_config(self, config: Config) -> dict[str, Any]:
-        now = self._clock()
         old = self.config
+        notes, new_rooms = self.apply_links(config)
+        if old is None or old.ami != config.ami:
+            if old is not None:
+                notes.append("AMI settings changed; reconnecting")
+            await self._restart_ami(config)
+        elif new_rooms and self.ami is not None and self.ami.ready:
+            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
+        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
+        return {"notes": notes}
+
+    def apply_links(self, config: Config) -> tuple[list[str], set[str]]:
+        """The links of `config` into machines (no AMI I/O): notes for the admin, and the rooms
+        not watched until now (what we know of them may be stale; their resync decides)."""
+        now = self._clock()
         notes: list[str] = []
         new_ids = {link.id for link in config.links}
         for link_id in [i for i in self.machines if i not in new_ids]:
@@ -148,10 +169,12 @@ class Engine:
                 self._run(machine.remove(now))
                 machine = None
             if machine is None:
-                machine = LinkMachine(link=link, ami_up=False)
+                machine = LinkMachine(link=link, ami_up=False, local=self.local_time)
+                saved = self.usage.get(link.id)
+                if saved is not None:
+                    machine.restore_usage(saved.day, saved.used_seconds, saved.limited, saved.limited_text)
                 self.machines[link.id] = machine
                 if link.room not in self.rooms:
-                    # Not watched until now: what we know of it may be stale; its resync decides.
                     new_rooms.add(link.room)
                 else:
                     machine.internals = set(self.room_internals.get(link.room, ()))
@@ -165,14 +188,8 @@ class Engine:
         for link in config.links:
             self.rooms.setdefault(link.room, []).append(link.id)
         self.config = config
-        if old is None or old.ami != config.ami:
-            if old is not None:
-                notes.append("AMI settings changed; reconnecting")
-            await self._restart_ami(config)
-        elif new_rooms and self.ami is not None and self.ami.ready:
-            self._spawn(self.resync(f"rooms added: {', '.join(sorted(new_rooms))}", rooms=new_rooms))
-        log.info("config applied: %d link(s), %d room(s)", len(self.machines), len(self.rooms))
-        return {"notes": notes}
+        self.usage.keep_only(set(self.machines))
+        return notes, new_rooms
 
     async def _restart_ami(self, config: Config) -> None:
         if self.ami is not None:
@@ -302,14 +319,14 @@ class Engine:
             return
         if not joined:
             return  # the Hangup event that follows tells us why it ended
-        machine = self.machines.get(link_id)
-        if self.book.on_join(uid, room, machine.link.room if machine else None) == "hang_up":
+        owner = self.machines.get(link_id)
+        if self.book.on_join(uid, room, owner.link.room if owner else None) == "hang_up":
             if uid not in self.book.doomed:
                 log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
             self._hangup_channel(uid, channel)
             return
-        assert machine is not None
-        self._run(machine.external_joined(uid, channel, now))
+        assert owner is not None
+        self._run(owner.external_joined(uid, channel, now))
 
     def _on_join(self, message: Any) -> None:
         self._on_confbridge(message, True)
@@ -448,6 +465,9 @@ class Engine:
             elif isinstance(action, VerifyRoom):
                 if self.ami is not None and self.ami.ready:
                     self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
+            elif isinstance(action, UsageChanged):
+                self.usage.put(action.link_id, LinkUsage(action.day, action.used_seconds, action.limited,
+                                                         action.limited_text))
             elif isinstance(action, SetVar):
                 self._set_var(action)
             elif isinstance(action, Decision):
@@ -534,7 +554,7 @@ class Engine:
             if machine is not None:
                 self._run(machine.abort_dial(action.call_id, self._clock(), "AMI is not connected"))
             return
-        request = {
+        request: dict[str, str | list[str]] = {
             "Action": "Originate",
             "Async": "true",
             "Channel": f"PJSIP/{link.number}@{link.endpoint}",
@@ -568,7 +588,7 @@ class Engine:
         self.book.dialled(call_id, link.room)
         future.add_done_callback(lambda f: self._originate_done(call_id, f))
 
-    def _originate_done(self, call_id: str, future: asyncio.Future) -> None:
+    def _originate_done(self, call_id: str, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             # Connection lost before the answer: the Originate may never have reached
             # Asterisk. The resync after reconnect decides from the channel list.

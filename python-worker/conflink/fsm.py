@@ -7,12 +7,15 @@ the design's behaviour list a branch here, testable in microseconds.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from .causes import Failure
 from .config import TEST_CALL_SECONDS_DEFAULT, LinkConfig, check_send_digits, check_test_call_seconds
+from .localtime import LocalTime, SystemLocalTime
+from .schedule import is_open, next_change
 
 # Timer kinds. The engine keeps at most one timer per (link, kind).
 ARM = "arm"
@@ -25,6 +28,10 @@ FAILURE_GRACE = "failure_grace"
 PROMPT = "prompt"  # a `p` step's prompt_timeout
 FAR_WAITING = "far_end_waiting"  # continuous far-end sound long enough to call it "held"
 DEAD_AIR = "dead_air"  # far-end silence long enough to hang up and redial
+COST_LIMIT = "cost_limit"  # the live call reaches max_call_minutes or the daily budget
+DAY_END = "day_end"  # local midnight: the cost limits start afresh
+SCHEDULE = "schedule"  # the next start or end of one of the link's schedule windows
+WINDOW_END = "window_end"  # the linger after a window ended with a call up
 
 # A connected call that lasted this long resets the retry count when it drops: the number
 # works, so a later drop starts a fresh series instead of eating the old one's budget.
@@ -42,6 +49,10 @@ HANGUP_RETRIES = 3
 HANGUP_VERIFY_SECONDS = 30.0
 JOIN_MARGIN_SECONDS = 15.0
 ATTEMPT_LOG_SIZE = 20
+# Call ids end in a sequence number shared by every machine of the process: a machine made
+# anew for a link (room change, link re-added) never repeats an id of its predecessor, and
+# Asterisk refuses a ChannelId that is still in use.
+_CALL_SEQ = itertools.count(1)
 # Room keys: the digits of one sequence must follow each other within this many seconds
 # (a person pressing *6 takes well under a second; a stray * long ago must not count).
 ROOM_KEYS_GAP_SECONDS = 3.0
@@ -72,6 +83,9 @@ class StopKind(StrEnum):
     HELD = "held"  # the administrator hung up: hold until the room empties
     STOPPING = "stopping"  # the worker is shutting down
     MEETING_ENDED = "meeting_ended"  # the far end ended a long call twice in this busy period
+    CALL_LIMIT = "call_limit"  # a call reached max_call_minutes: no automatic dial until tomorrow
+    DAILY_BUDGET = "daily_budget"  # daily_minutes used up: no automatic dial until tomorrow
+    OFF_SCHEDULE = "off_schedule"  # outside the link's schedule windows: no automatic dial
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +109,16 @@ def stop_cleared_by(kind: StopKind, old: LinkConfig, new: LinkConfig) -> bool:
     if kind is StopKind.MEETING_ENDED:
         # Another number or sequence is another meeting; retry or cooldown settings are not.
         return old.dial_settings() != new.dial_settings()
+    if kind is StopKind.CALL_LIMIT:
+        return old.max_call_minutes != new.max_call_minutes
+    if kind is StopKind.DAILY_BUDGET:
+        # Lifted to be checked again: a budget still spent stops the link at once.
+        return old.daily_minutes != new.daily_minutes
     return False
+
+
+# Kinds that hold for the rest of the local day (lifted at midnight, not by the room emptying).
+_DAY_STOPS = frozenset({StopKind.CALL_LIMIT, StopKind.DAILY_BUDGET})
 
 
 # Kinds that end with the busy period (the room empties); the others outlive it.
@@ -183,7 +206,21 @@ class MuteExternal:
     muted: bool
 
 
-Action = Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision | SetVar | SendDigits | MuteExternal
+@dataclass(frozen=True, slots=True)
+class UsageChanged:
+    """Today's call time or cost-limit stop changed: the engine persists it (worker restarts)."""
+
+    link_id: str
+    day: int
+    used_seconds: float
+    limited: str  # StopKind value of today's cost-limit stop, or ""
+    limited_text: str
+
+
+Action = (
+    Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision | SetVar | SendDigits | MuteExternal
+    | UsageChanged
+)
 
 
 # ------------------------------------------------------------------------- call record
@@ -216,6 +253,11 @@ class Call:
     far_silent: bool = False
     # Muted in the room as ConfBridge last reported it (ConfbridgeMute/Unmute events).
     muted: bool = False
+    # Cost limits: connected time counts from here (joined_at, or the local midnight it
+    # crossed); a call that joined with the daily budget already spent (a manual Call now)
+    # is not cut by the budget.
+    count_from: float | None = None
+    over_budget: bool = False
 
     @property
     def joined(self) -> bool:
@@ -308,11 +350,23 @@ class LinkMachine:
     attempt_log: deque[AttemptRecord] = field(default_factory=lambda: deque(maxlen=ATTEMPT_LOG_SIZE))
     # Long calls the far end ended with normal clearing in this busy period (meeting ended).
     meeting_ends: int = 0
+    # After a dead-air hang-up, far_end stays "silent" until the next dial (else it would
+    # show for the milliseconds the hang-up takes).
+    far_end_after: str = ""
     # The administrator muted the external party: holds for the busy period, so a redialled
     # call joins muted too; the room emptying clears it.
     muted: bool = False
     # Room keys typed so far per internal participant: (digits, time of the last one).
     _keys: dict[str, tuple[str, float]] = field(default_factory=dict)
+    # Cost limits, per local day (`local` answers the calendar questions in the PBX's zone):
+    # connected time of today's finished calls, and the limit that stopped automatic dialling
+    # for the rest of the day.
+    local: LocalTime = field(default_factory=SystemLocalTime)
+    usage_day: int | None = None
+    used_seconds: float = 0.0
+    limited: Stop | None = None
+    # Schedule: inside one of the link's windows now (always, without a schedule).
+    window_open: bool = True
     _seq: int = 0
     _actions: list[Action] = field(default_factory=list)
 
@@ -378,6 +432,8 @@ class LinkMachine:
             self._note(f"external call {call_id} joined the room")
             self._watch_far_end(call, now)
             self._keep_muted()
+            call.count_from = now
+            call.over_budget = self.link.daily_minutes > 0 and self._budget_left(now) <= 0
 
     def internal_digit(self, uid: str, digit: str, now: float) -> list[Action]:
         """An internal participant pressed `digit` (a DTMFEnd received on its channel).
@@ -539,7 +595,7 @@ class LinkMachine:
         """The contract's far-end state ("", ringing, sending_dtmf, waiting, in_meeting, silent)."""
         call = self.call
         if call is None:
-            return ""
+            return self.far_end_after if self.internals and RETRY in self.timers else ""
         if not call.joined:
             return "ringing" if call.answered_at is None else "sending_dtmf"
         if call.far_silent:
@@ -571,8 +627,13 @@ class LinkMachine:
         call = self._own(call_id)
         if call is None:
             return
+        self._roll_day(now)
+        if call.joined_at is not None:
+            self.used_seconds += max(0.0, now - (call.count_from or call.joined_at))
+            self._usage_changed()
         self.call = None
-        for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE, LINGER, PROMPT, FAR_WAITING, DEAD_AIR):
+        for kind in (JOIN_DEADLINE, HANGUP_DEADLINE, TEST_CALL, FAILURE_GRACE, LINGER, PROMPT, FAR_WAITING, DEAD_AIR,
+                     COST_LIMIT, WINDOW_END):
             self._cancel(kind)
         record = self._record_for(call_id)
         duration = now - call.joined_at if call.joined_at is not None else None
@@ -582,6 +643,7 @@ class LinkMachine:
             # Our dead-air hang-up: a failed attempt, redialled with the usual back-off and budget.
             self._finish(record, "dead air", call.hangup_reason, duration)
             self.last_error = call.hangup_reason
+            self.far_end_after = "silent"
             self._schedule_retry(now)
         elif call.hangup_reason is not None:
             self._finish(record, "hung up", call.hangup_reason, duration)
@@ -654,7 +716,13 @@ class LinkMachine:
             return []  # cancelled meanwhile
         del self.timers[kind]
         call = self.call
-        if kind == ARM:
+        if kind == COST_LIMIT and call is not None:
+            self._cost_limit_reached(now)
+        elif kind == DAY_END:
+            self._cancel(COST_LIMIT)  # re-armed by _drive against the new day's budget
+        elif kind == WINDOW_END and call is not None:
+            self._hangup(now, f"schedule window ended (after the linger of {self.link.linger:g} s)")
+        elif kind == ARM:
             self.armed = True
             self._note(f"armed after {self.link.arm_delay:g} s")
         elif kind == LINGER and call is not None:
@@ -761,6 +829,11 @@ class LinkMachine:
         if self.stop is not None and stop_cleared_by(self.stop.kind, old, link):
             self._note(f"settings changed: lifting the stop ({self.stop.text})")
             self.stop = None
+        if self.limited is not None and stop_cleared_by(self.limited.kind, old, link):
+            self.limited = None
+            self._usage_changed()
+        if (old.max_call_minutes, old.daily_minutes) != (link.max_call_minutes, link.daily_minutes):
+            self._cancel(COST_LIMIT)  # re-armed by _drive with the new limits
         return self._step(now)
 
     def remove(self, now: float) -> list[Action]:
@@ -831,6 +904,10 @@ class LinkMachine:
             "external_joined": bool(call and call.joined),
             "external_since": (call.joined_at or call.started) if call else None,
             "external_muted": bool(call and call.muted),
+            "used_today": round(self.used_today(now)),
+            "in_schedule": self.window_open,
+            "daily_minutes": self.link.daily_minutes,
+            "max_call_minutes": self.link.max_call_minutes,
             "muted": self.muted,
             "attempts": self.attempts,
             "max_attempts": self._max_attempts(),
@@ -847,7 +924,9 @@ class LinkMachine:
 
     # ---------------------------------------------------------------- core rule
 
-    def _drive(self, now: float) -> list[Action]:
+    def _drive(self, now: float) -> None:
+        self._roll_day(now)
+        self._watch_schedule(now)
         link = self.link
         call = self.call
         if not link.enabled:
@@ -865,6 +944,11 @@ class LinkMachine:
                     self._start(ARM, link.arm_delay, now)
                 else:
                     self.armed = True
+            if self.stop is None and call is None:
+                self._check_cost_stop(now)
+            if self.stop is None and call is None and not self.window_open:
+                self._stop(StopKind.OFF_SCHEDULE, "off_schedule: outside the link's schedule; "
+                           "dials when its next window opens")
             if (
                 self.armed
                 and call is None
@@ -890,11 +974,144 @@ class LinkMachine:
                         self._start(LINGER, link.linger, now)
                 else:
                     self._hangup(now, "room empty")
+        self._watch_cost_limits(now)
         self._set_state(now)
 
     def _step(self, now: float) -> list[Action]:
         self._drive(now)
         return self._take()
+
+    # ---------------------------------------------------------------- schedule
+
+    def _watch_schedule(self, now: float) -> None:
+        """Open or close the link's window; keep the boundary timer; end a call at a window's end."""
+        link = self.link
+        if not link.schedule:
+            for kind in (SCHEDULE, WINDOW_END):
+                self._cancel(kind)
+            opened = True
+        else:
+            opened = is_open(link.schedule, self.local, now)
+            if SCHEDULE not in self.timers:
+                self._start(SCHEDULE, next_change(link.schedule, self.local, now), now)
+        if opened == self.window_open:
+            return
+        self.window_open = opened
+        call = self.call
+        if opened:
+            self._cancel(WINDOW_END)
+            if self.stop is not None and self.stop.kind is StopKind.OFF_SCHEDULE:
+                self.stop = None
+            self._note("schedule window opened")
+            return
+        self._note("schedule window closed")
+        if call is None or call.test or call.hangup_reason is not None:
+            return
+        if link.schedule_end == "keep":
+            self._note("the call stays until the room empties (schedule_end: keep)")
+        elif link.linger > 0:
+            self._start(WINDOW_END, link.linger, now)
+        else:
+            self._hangup(now, "schedule window ended")
+
+    # ---------------------------------------------------------------- cost limits
+
+    def restore_usage(self, day: int, used_seconds: float, limited: str, limited_text: str) -> None:
+        """Today's usage as persisted by an earlier worker (ignored when it is another day's)."""
+        self.usage_day = day
+        self.used_seconds = max(0.0, used_seconds)
+        kind = StopKind(limited) if limited in {k.value for k in _DAY_STOPS} else None
+        self.limited = Stop(kind, limited_text) if kind is not None else None
+
+    def used_today(self, now: float) -> float:
+        """Connected seconds today: finished calls plus the live one."""
+        call = self.call
+        live = 0.0
+        if call is not None and call.joined_at is not None:
+            live = max(0.0, now - (call.count_from or call.joined_at))
+        return self.used_seconds + live
+
+    def _budget_left(self, now: float) -> float:
+        return self.link.daily_minutes * 60.0 - self.used_today(now)
+
+    def _roll_day(self, now: float) -> None:
+        day = self.local.day(now)
+        if self.usage_day == day:
+            return
+        fresh = self.usage_day is not None and (self.used_seconds > 0 or self.limited is not None)
+        self.usage_day = day
+        self.used_seconds = 0.0
+        call = self.call
+        if call is not None and call.joined_at is not None:
+            call.count_from = max(call.count_from or call.joined_at, self.local.day_start(now))
+            call.over_budget = False
+        if self.limited is not None:
+            self.limited = None
+            if self.stop is not None and self.stop.kind in _DAY_STOPS:
+                self.stop = None
+        if fresh:
+            self._note("a new day: the cost limits start afresh")
+            self._usage_changed()
+
+    def _check_cost_stop(self, now: float) -> None:
+        """No automatic dial once today's limit stopped the link or the budget is spent."""
+        if self.limited is None and self.link.daily_minutes > 0 and self._budget_left(now) <= 0:
+            self.limited = Stop(StopKind.DAILY_BUDGET,
+                                f"daily_budget: the {self.link.daily_minutes} min of calls for today are used up; "
+                                "no automatic dial until tomorrow")
+            self._usage_changed()
+        if self.limited is not None:
+            self._stop(self.limited.kind, self.limited.text)
+
+    def _watch_cost_limits(self, now: float) -> None:
+        """Keep the midnight timer while a limit applies and the live call's limit timer armed."""
+        link = self.link
+        limits = link.max_call_minutes > 0 or link.daily_minutes > 0
+        if limits or self.limited is not None:
+            if DAY_END not in self.timers:
+                self._start(DAY_END, max(1.0, self.local.next_day_start(now) - now), now)
+        else:
+            self._cancel(DAY_END)
+        call = self.call
+        if call is None or call.joined_at is None or call.hangup_reason is not None or COST_LIMIT in self.timers:
+            return
+        left: list[float] = []
+        if link.max_call_minutes > 0:
+            left.append(link.max_call_minutes * 60.0 - (now - call.joined_at))
+        if link.daily_minutes > 0 and not call.over_budget:
+            left.append(self._budget_left(now))
+        if left:
+            self._start(COST_LIMIT, max(0.0, min(left)), now)
+
+    def _cost_limit_reached(self, now: float) -> None:
+        call = self.call
+        link = self.link
+        assert call is not None
+        self._roll_day(now)
+        if call.joined_at is None or call.hangup_reason is not None:
+            return
+        if link.max_call_minutes > 0 and now - call.joined_at >= link.max_call_minutes * 60.0 - 0.5:
+            stop = Stop(StopKind.CALL_LIMIT,
+                        f"call_limit: the call reached the maximum length of {link.max_call_minutes} min; "
+                        "no automatic dial until tomorrow")
+        elif link.daily_minutes > 0 and not call.over_budget and self._budget_left(now) <= 0.5:
+            stop = Stop(StopKind.DAILY_BUDGET,
+                        f"daily_budget: the {link.daily_minutes} min of calls for today are used up; "
+                        "no automatic dial until tomorrow")
+        else:
+            return  # not yet (e.g. the day changed meanwhile): _drive re-arms the timer
+        self.limited = stop
+        self.last_error = stop.text
+        self._hangup(now, stop.text)
+        self._stop(stop.kind, stop.text)
+        self._usage_changed()
+
+    def _usage_changed(self) -> None:
+        if self.usage_day is None:
+            return
+        limited = self.limited
+        self._emit(UsageChanged(self.link.id, self.usage_day, round(self.used_seconds, 3),
+                                limited.kind.value if limited else "", limited.text if limited else ""))
 
     # ---------------------------------------------------------------- helpers
 
@@ -908,7 +1125,7 @@ class LinkMachine:
         return link.ring_timeout + link.dtmf_delay + dtmf_seconds(link.dtmf) + prompts + JOIN_MARGIN_SECONDS
 
     def _originate(self, now: float, *, test: bool = False) -> None:
-        self._seq += 1
+        self._seq = next(_CALL_SEQ)
         self.attempts += 1
         call_id = f"conflink-{self.link.id}-{int(now * 1000):x}{self._seq:x}"
         self.call = Call(call_id=call_id, started=now, test=test)
@@ -1008,6 +1225,8 @@ class LinkMachine:
         if not self.internals:
             return "idle"
         if self.stop is not None:
+            if self.stop.kind is StopKind.OFF_SCHEDULE:
+                return "off_schedule"
             return "held" if self.stop.kind is StopKind.HELD else "failed"
         if RETRY in self.timers:
             return "backoff"

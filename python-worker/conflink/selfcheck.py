@@ -241,7 +241,8 @@ def install_stdlib_fallback(root: str) -> None:
     if not os.path.isdir(root):
         return
     if not any(isinstance(f, _StdlibFallbackFinder) for f in sys.meta_path):
-        sys.meta_path.append(_StdlibFallbackFinder(root))
+        # Typed loosely on purpose: this module may not import typing or importlib.
+        sys.meta_path.append(_StdlibFallbackFinder(root))  # type: ignore[arg-type]
 
 
 def launch(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import PurePath
 
 from .selfcheck import diagnose, format_report, run_self_check
 
@@ -77,7 +78,9 @@ async def _run(config: object, args: argparse.Namespace) -> int:
 
     log = logging.getLogger("conflink.worker")
     assert config is None or isinstance(config, Config)
-    engine = Engine(reconcile_interval=args.reconcile_interval)
+    # Today's call time per link (cost limits) survives restarts in a file next to the config.
+    usage_path = str(PurePath(args.config).with_name("conflink-usage.json"))
+    engine = Engine(reconcile_interval=args.reconcile_interval, usage_path=usage_path)
     endpoint = config.control.endpoint if config is not None else DEFAULT_ENDPOINT
     handler = ControlHandler(engine, args.config, __version__, time.time(), bound_endpoint=endpoint)
     server = ControlServer(endpoint, handler)

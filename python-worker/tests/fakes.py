@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
-from conflink.config import AmiConfig
+from conflink.config import AmiConfig, Config
+from conflink.engine import Engine
 from conflink.rules import link_id_of
 
 
@@ -143,6 +146,89 @@ class FakeAmi:
                     future.set_result([{"Response": "Success", "Message": "Originate successfully queued"}, event])
                 continue
             self.on_event(event["Event"], event)
+
+
+class FakeEngine(Engine):
+    """The real Engine on a FakeAmi and a ManualClock: status, dial and hangup replies are the
+    real ones. Records what the control plane asked (`calls`) with the argument types the
+    engine's interface promises. `load()` applies a config without awaiting (AMI already up)."""
+
+    def __init__(self, config: Config | None = None, clock: ManualClock | None = None) -> None:
+        self.clock = clock or ManualClock(time.time())
+        super().__init__(clock=self.clock, scheduler=self.clock, ami_factory=FakeAmi)
+        self.calls: list[tuple[Any, ...]] = []
+        if config is not None:
+            self.load(config)
+
+    @property
+    def fake_ami(self) -> FakeAmi:
+        assert isinstance(self.ami, FakeAmi)
+        return self.ami
+
+    def load(self, config: Config) -> None:
+        self.apply_links(config)
+        if self.ami is None:
+            ami = FakeAmi(config.ami, self.on_ami_event, self.on_ami_ready)
+            ami.ready = ami.connected = ami.logged_in = True
+            self.ami = ami
+        now = self._clock()
+        for machine in self.machines.values():
+            self._run(machine.set_ami(True, now))
+
+    async def apply_config(self, config: Config) -> dict[str, Any]:
+        assert isinstance(config, Config)
+        self.calls.append(("apply_config", config))
+        return await super().apply_config(config)
+
+    async def dial(self, link_id: str, *, force: bool = False, seconds: float | None = None) -> dict[str, Any]:
+        assert isinstance(link_id, str) and isinstance(force, bool)
+        assert seconds is None or isinstance(seconds, float)
+        self.calls.append(("dial", link_id, force, seconds))
+        return await super().dial(link_id, force=force, seconds=seconds)
+
+    async def hangup(self, link_id: str) -> dict[str, Any]:
+        assert isinstance(link_id, str)
+        self.calls.append(("hangup", link_id))
+        return await super().hangup(link_id)
+
+    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
+        assert isinstance(link_id, str) and isinstance(digits, str) and digits
+        self.calls.append(("dtmf", link_id, digits))
+        return await super().send_dtmf(link_id, digits)
+
+    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
+        assert isinstance(link_id, str) and isinstance(muted, bool)
+        self.calls.append(("mute" if muted else "unmute", link_id))
+        return await super().mute(link_id, muted)
+
+    # Scenes: put a link in a state the way Asterisk would, through AMI events.
+    def room_of(self, link_id: str) -> str:
+        return self.machines[link_id].link.room
+
+    def internals_join(self, link_id: str, n: int = 1) -> None:
+        room = self.room_of(link_id)
+        for i in range(n):
+            self.fake_ami.member_joined(room, f"int-{room}-{i}", f"Local/{room}@rooms-{i};2")
+
+    def last_call_id(self, link_id: str) -> str:
+        ids = [a["ChannelId"] for a in self.fake_ami.actions("Originate") if link_id_of(a["ChannelId"]) == link_id]
+        assert ids, f"link {link_id} never dialled"
+        return ids[-1]
+
+    def external_joins(self, link_id: str, channel: str) -> None:
+        self.fake_ami.member_joined(self.room_of(link_id), self.last_call_id(link_id), channel)
+
+    def external_fails(self, link_id: str, cause: str, tech_cause: str = "") -> None:
+        call_id = self.last_call_id(link_id)
+        self.fake_ami.on_event("Hangup", {"Event": "Hangup", "Uniqueid": call_id, "Channel": "PJSIP/x",
+                                          "Cause": cause, "TechCause": tech_cause})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 async def wait_until(condition: Callable[[], bool], what: str, turns: int = 1000) -> None:

@@ -60,3 +60,20 @@ def test_patterns_agree_with_the_checks() -> None:
         except ConfigError:
             assert not room_ok, text
         assert (re.fullmatch(PATTERNS["send_digits"], text) is not None) == (check_send_digits(text) is None), text
+
+
+def test_cost_limit_keys() -> None:
+    link = parse_link()
+    assert (link.max_call_minutes, link.daily_minutes) == (0, 0)  # no limits: today's behaviour
+    link = parse_link(max_call_minutes=90, daily_minutes=1440)
+    assert (link.max_call_minutes, link.daily_minutes) == (90, 1440)
+    for key, value, error in [
+        ("max_call_minutes", 1441, "out of range 1..1440 or 0"),
+        ("daily_minutes", -1, "out of range 1..1440 or 0"),
+        ("daily_minutes", 1.5, "is not an integer"),
+        ("max_call_minutes", "60", "is not an integer"),
+        ("max_call_minutes", True, "is not an integer"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            parse_link(**{key: value})
+        assert f"links[0].{key}" in str(info.value) and error in str(info.value), str(info.value)

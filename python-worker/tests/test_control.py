@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import stat
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 import zmq
 import zmq.asyncio
+from fakes import FakeEngine, free_port
 
 from conflink.config import Config, parse_config, write_config_atomic
 from conflink.control import (
@@ -51,57 +51,6 @@ def config_doc(*links: dict[str, Any], token: str | None = None, endpoint: str |
     return doc
 
 
-class FakeEngine:
-    """Implements the Engine interface the control plane is built against; records calls."""
-
-    def __init__(self, config: Config | None = None) -> None:
-        self.config = config
-        self.calls: list[tuple[Any, ...]] = []
-
-    async def apply_config(self, config: Config) -> dict[str, Any]:
-        self.calls.append(("apply_config", config))
-        old = {lk.id: lk for lk in self.config.links} if self.config else {}
-        notes = [f"link {lk.id}: number changed" for lk in config.links if lk.id in old and old[lk.id] != lk]
-        self.config = config
-        return {"notes": notes}
-
-    def status(self) -> dict[str, Any]:
-        links = self.config.links if self.config else ()
-        return {
-            "ami": {"connected": True, "host": "127.0.0.1"},
-            "links": [
-                {
-                    "id": lk.id,
-                    "room": lk.room,
-                    "state": "idle",
-                    "internal_participants": 0,
-                    "external_channel": None,
-                    "attempts": 0,
-                    "max_attempts": lk.retry.max_attempts,
-                    "next_attempt_in": None,
-                    "last_error": None,
-                }
-                for lk in links
-            ],
-        }
-
-    async def dial(self, link_id: str, *, force: bool = False, seconds: float | None = None) -> dict[str, Any]:
-        self.calls.append(("dial", link_id, force, seconds))
-        return {"ok": True, "channel_id": f"conflink-{link_id}-1"}
-
-    async def hangup(self, link_id: str) -> dict[str, Any]:
-        self.calls.append(("hangup", link_id))
-        return {"ok": False, "error": f"link {link_id}: no external call"}
-
-    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
-        self.calls.append(("dtmf", link_id, digits))
-        return {"ok": True, "message": f"sending {len(digits)} digit(s)"}
-
-    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
-        self.calls.append(("mute" if muted else "unmute", link_id))
-        return {"ok": False, "error": "no live external call in the room"}
-
-
 def make_handler(tmp_path: Path, doc: dict[str, Any] | None = None, **kw: Any) -> tuple[ControlHandler, FakeEngine]:
     path = tmp_path / "conflink.yaml"
     config = None
@@ -115,12 +64,6 @@ def make_handler(tmp_path: Path, doc: dict[str, Any] | None = None, **kw: Any) -
 def read_text(path: str) -> str:
     with open(path) as fh:
         return fh.read()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def req(endpoint: str, payload: bytes | dict[str, Any], wait: float = 3.0) -> dict[str, Any]:
@@ -165,9 +108,12 @@ async def test_status_uptime_accepts_wall_clock_start(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_apply_good_config_swaps_engine_and_writes_file(tmp_path: Path) -> None:
     handler, engine = make_handler(tmp_path, config_doc(link_doc("1")))
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/SIP-PROV-1")
     new = config_doc(link_doc("1", number="555"), link_doc("2"))
     reply = await handler.handle({"cmd": "apply_config", "config": new})
-    assert reply == {"ok": True, "notes": ["link 1: number changed"]}
+    assert reply == {"ok": True, "notes": [
+        "link 1: dial settings changed; the live call stays, the change applies at the next dial"]}
     assert engine.config is not None and [lk.id for lk in engine.config.links] == ["1", "2"]
     on_disk = parse_config(__import__("yaml").safe_load(handler.config_path.read_text()))
     assert on_disk == engine.config
@@ -317,22 +263,30 @@ async def test_no_token_configured_accepts_any_string_token(tmp_path: Path) -> N
 async def test_dial_and_hangup_reach_engine(tmp_path: Path) -> None:
     handler, engine = make_handler(tmp_path, config_doc(link_doc("1"), link_doc("2")))
     r = await handler.handle({"cmd": "dial", "link": "2", "force": True, "seconds": 30})
-    assert r == {"ok": True, "channel_id": "conflink-2-1"}
-    assert (await handler.handle({"cmd": "dial", "link": "1"}))["ok"] is True
+    assert r == {"ok": True, "message": "test call started for 30 s"}
+    r = await handler.handle({"cmd": "dial", "link": "1"})
+    assert r == {"ok": False, "error": "room is empty; use force for a test call"}
     r = await handler.handle({"cmd": "hangup", "link": "1"})
-    assert r == {"ok": False, "error": "link 1: no external call"}
-    assert engine.calls == [("dial", "2", True, 30.0), ("dial", "1", False, None), ("hangup", "1")]
+    assert r == {"ok": False, "error": "no external call"}
+    assert (await handler.handle({"cmd": "hangup", "link": "2"})) == {"ok": True, "message": "hanging up"}
+    assert engine.calls == [("dial", "2", True, 30.0), ("dial", "1", False, None), ("hangup", "1"), ("hangup", "2")]
+    await engine.settle()  # still ringing: the hang-up looks the channel up by its Uniqueid
+    assert [a["Action"] for a in engine.fake_ami.sent] == ["Originate", "CoreShowChannels"]
 
 
 @pytest.mark.asyncio
 async def test_room_controls_reach_engine(tmp_path: Path) -> None:
     handler, engine = make_handler(tmp_path, config_doc(link_doc("1")))
-    assert await handler.handle({"cmd": "dtmf", "link": "1", "digits": "*6"}) == {
-        "ok": True, "message": "sending 2 digit(s)"}
     assert await handler.handle({"cmd": "mute", "link": "1"}) == {
         "ok": False, "error": "no live external call in the room"}
-    assert (await handler.handle({"cmd": "unmute", "link": "1"}))["ok"] is False
-    assert engine.calls == [("dtmf", "1", "*6"), ("mute", "1"), ("unmute", "1")]
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/SIP-PROV-1")
+    reply = await handler.handle({"cmd": "dtmf", "link": "1", "digits": "*6"})
+    assert reply["ok"] is True, reply
+    assert (await handler.handle({"cmd": "unmute", "link": "1"}))["ok"] is True
+    assert engine.calls == [("mute", "1"), ("dtmf", "1", "*6"), ("unmute", "1")]
+    sent = [a["Action"] for a in engine.fake_ami.sent]
+    assert sent[-3:] == ["PlayDTMF", "PlayDTMF", "ConfbridgeUnmute"], sent
 
 
 @pytest.mark.parametrize(

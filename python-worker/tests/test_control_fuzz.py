@@ -7,7 +7,6 @@ import copy
 import json
 import os
 import random
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,9 @@ import pytest
 import yaml
 import zmq
 import zmq.asyncio
+from fakes import FakeEngine, free_port
 
-from conflink.config import Config, parse_config, write_config_atomic
+from conflink.config import parse_config, write_config_atomic
 from conflink.control import COMMAND_KEYS, MAX_REQUEST_BYTES, ControlHandler, ControlServer
 
 SEED = 20240611
@@ -49,42 +49,6 @@ WRONG_VALUES: list[Any] = [
     {"a": {"b": [None]}},
     "y" * 5000,
 ]
-
-
-class RecordingEngine:
-    def __init__(self, config: Config) -> None:
-        self.config: Config | None = config
-        self.calls: list[tuple[Any, ...]] = []
-
-    async def apply_config(self, config: Config) -> dict[str, Any]:
-        self.calls.append(("apply_config",))
-        self.config = config
-        return {"notes": []}
-
-    def status(self) -> dict[str, Any]:
-        links = self.config.links if self.config else ()
-        return {"ami": {"connected": False}, "links": [{"id": lk.id, "state": "idle"} for lk in links]}
-
-    async def dial(self, link_id: str, *, force: bool = False, seconds: float | None = None) -> dict[str, Any]:
-        assert isinstance(link_id, str) and isinstance(force, bool)
-        assert seconds is None or isinstance(seconds, float)
-        self.calls.append(("dial", link_id))
-        return {"ok": True}
-
-    async def hangup(self, link_id: str) -> dict[str, Any]:
-        assert isinstance(link_id, str)
-        self.calls.append(("hangup", link_id))
-        return {"ok": True}
-
-    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
-        assert isinstance(link_id, str) and isinstance(digits, str) and digits
-        self.calls.append(("dtmf", link_id))
-        return {"ok": True}
-
-    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
-        assert isinstance(link_id, str) and isinstance(muted, bool)
-        self.calls.append(("mute", link_id))
-        return {"ok": True}
 
 
 def _random_json(rng: random.Random, depth: int = 0) -> Any:
@@ -192,12 +156,6 @@ def build_corpus(rng: random.Random) -> list[list[bytes]]:
     return corpus
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _read_bytes(path: Path) -> bytes:
     with open(path, "rb") as fh:
         return fh.read()
@@ -209,9 +167,9 @@ async def test_fuzz_control_socket(tmp_path: Path) -> None:
     config_path = tmp_path / "conflink.yaml"
     config = parse_config(copy.deepcopy(VALID))
     write_config_atomic(str(config_path), config.raw)
-    engine = RecordingEngine(config)
+    engine = FakeEngine(config)
     handler = ControlHandler(engine, config_path, "fuzz", time.monotonic())
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
     corpus = build_corpus(rng)
     assert len(corpus) >= 1000
 

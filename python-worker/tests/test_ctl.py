@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -19,6 +18,7 @@ import pytest_asyncio
 import yaml
 import zmq
 import zmq.asyncio
+from fakes import FakeEngine, ManualClock, free_port
 
 import conflink
 from conflink import ctl
@@ -40,89 +40,33 @@ def config_doc(*links: dict[str, Any], endpoint: str, token: str | None = None) 
     return {"version": 1, "control": control, "links": list(links) or [link_doc("1")]}
 
 
-class Engine:
-    def __init__(self, config: Config | None) -> None:
-        self.config = config
-        self.calls: list[tuple[Any, ...]] = []
-
-    async def apply_config(self, config: Config) -> dict[str, Any]:
-        self.config = config
-        return {"notes": ["link 1: number changed, takes effect at the next dial"]}
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "ami": {"connected": True, "host": "127.0.0.1", "port": 5038},
-            "links": [
-                {
-                    "id": "1",
-                    "room": "100",
-                    "state": "connected",
-                    "far_end": "in_meeting",
-                    "internal_participants": 2,
-                    "external_channel": "PJSIP/prov-00000001",
-                    "external_since": time.time() - 125,
-                    "attempts": 1,
-                    "max_attempts": 5,
-                    "next_attempt_in": None,
-                    "last_error": None,
-                },
-                {
-                    "id": "2",
-                    "room": "200",
-                    "state": "backoff",
-                    "internal_participants": 1,
-                    "external_channel": None,
-                    "attempts": 3,
-                    "max_attempts": 5,
-                    "next_attempt_in": 29.6,
-                    "last_error": "busy (486)",
-                    "stopped_reason": "",
-                },
-                {
-                    "id": "3",
-                    "room": "300",
-                    "state": "failed",
-                    "internal_participants": 1,
-                    "external_channel": None,
-                    "attempts": 1,
-                    "max_attempts": 5,
-                    "next_attempt_in": None,
-                    "last_error": "404 not found",
-                    "stopped_reason": "number does not exist",
-                },
-            ],
-        }
-
-    async def dial(self, link_id: str, *, force: bool = False, seconds: float | None = None) -> dict[str, Any]:
-        self.calls.append(("dial", link_id, force, seconds))
-        return {"ok": True, "channel_id": f"conflink-{link_id}-x"}
-
-    async def hangup(self, link_id: str) -> dict[str, Any]:
-        self.calls.append(("hangup", link_id))
-        return {"ok": False, "error": f"link {link_id}: no external call"}
-
-    async def send_dtmf(self, link_id: str, digits: str) -> dict[str, Any]:
-        self.calls.append(("dtmf", link_id, digits))
-        return {"ok": True, "message": f"sending {len(digits)} digit(s)"}
-
-    async def mute(self, link_id: str, muted: bool) -> dict[str, Any]:
-        self.calls.append(("mute" if muted else "unmute", link_id))
-        if link_id == "2":
-            return {"ok": False, "error": "no live external call in the room"}
-        return {"ok": True, "message": "muting" if muted else "unmuting"}
+def three_links(**first: Any) -> list[dict[str, Any]]:
+    return [link_doc("1", **first), link_doc("2", room="200", retry={"backoff": [1, 1, 30]}), link_doc("3", room="300")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+def staged_engine(config: Config) -> FakeEngine:
+    """The real engine with link 1 in the room for 125 s, link 2 in back-off after three busy
+    attempts, link 3 stopped by a 404: as Asterisk's events would leave them."""
+    engine = FakeEngine(config, ManualClock(time.time() - 125))
+    engine.internals_join("1", 2)
+    engine.external_joins("1", "PJSIP/prov-00000001")
+    engine.clock.advance(123)
+    engine.internals_join("2")
+    for _ in range(2):
+        engine.external_fails("2", "17", "486")
+        engine.clock.advance(1)
+    engine.external_fails("2", "17", "486")
+    engine.internals_join("3")
+    engine.external_fails("3", "1", "404")
+    return engine
 
 
 @dataclass
 class Worker:
     endpoint: str
     config_path: Path
-    engine: Engine
+    engine: FakeEngine
     server: ControlServer
 
 
@@ -154,9 +98,9 @@ async def run_ctl(*args: str, stdin: str | None = None) -> Result:
 
 async def start_worker(tmp_path: Path, endpoint: str, token: str | None = None) -> Worker:
     path = tmp_path / "conflink.yaml"
-    config = parse_config(config_doc(link_doc("1"), link_doc("2", room="200"), endpoint=endpoint, token=token))
+    config = parse_config(config_doc(*three_links(), endpoint=endpoint, token=token))
     write_config_atomic(str(path), config.raw)
-    engine = Engine(config)
+    engine = staged_engine(config)
     server = ControlServer(endpoint, ControlHandler(engine, path, VERSION, time.monotonic()))
     await server.start()
     return Worker(endpoint, path, engine, server)
@@ -207,7 +151,9 @@ async def test_status_table_and_json(worker: Worker) -> None:
     assert lines[2].split() == ["1", "100", "connected", "in_meeting", "2", "PJSIP/prov-00000001", "2m05s", "1/5", "-",
                                  "-"]
     assert lines[3].split() == ["2", "200", "backoff", "-", "1", "-", "-", "3/5", "30s", "busy", "(486)"]
-    assert lines[4].endswith("  404 not found [stopped: number does not exist]")
+    assert lines[4].split()[:8] == ["3", "300", "failed", "-", "1", "-", "-", "1/5"]
+    assert lines[4].endswith(
+        "  number not found (404) [stopped: number will not work: number not found (404)]"), lines[4]
     r = await run_ctl("--endpoint", worker.endpoint, "status", "--json")
     assert r.rc == 0
     doc = json.loads(r.out)
@@ -217,11 +163,11 @@ async def test_status_table_and_json(worker: Worker) -> None:
 @pytest.mark.asyncio
 async def test_push_config_file_accepted(worker: Worker, tmp_path: Path) -> None:
     src = tmp_path / "new.yaml"
-    new = config_doc(link_doc("1", number="777"), endpoint=worker.endpoint)
+    new = config_doc(*three_links(number="777"), endpoint=worker.endpoint)
     write_text(src, yaml.safe_dump(new))
     r = await run_ctl("--endpoint", worker.endpoint, "push-config", str(src))
     assert r.rc == 0, r
-    note = "link 1: number changed, takes effect at the next dial"
+    note = "link 1: dial settings changed; the live call stays, the change applies at the next dial"
     assert r.out.splitlines() == [f'ok {{"notes": ["{note}"]}}', f"note: {note}"]
     assert worker.engine.config is not None and worker.engine.config.links[0].number == "777"
     assert yaml.safe_load(read_bytes(worker.config_path)) == new
@@ -278,15 +224,18 @@ async def test_push_config_missing_file(worker: Worker, tmp_path: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_dial_and_hangup(worker: Worker) -> None:
-    r = await run_ctl("--endpoint", worker.endpoint, "dial", "2", "--force", "--seconds", "20")
-    assert r.rc == 0 and r.out.strip() == 'ok {"channel_id": "conflink-2-x"}', r
+    r = await run_ctl("--endpoint", worker.endpoint, "dial", "3", "--force", "--seconds", "20")
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "dialling now"}', r  # lifts the 404 stop
     r = await run_ctl("--endpoint", worker.endpoint, "dial", "1")
-    assert r.rc == 0
+    assert r.rc == 1 and r.out.strip() == "error: a call is already in the room", r
     r = await run_ctl("--endpoint", worker.endpoint, "hangup", "1")
-    assert r.rc == 1 and r.out.strip() == "error: link 1: no external call"
+    assert r.rc == 0 and r.out.strip() == 'ok {"message": "hanging up"}', r
+    r = await run_ctl("--endpoint", worker.endpoint, "hangup", "2")
+    assert r.rc == 1 and r.out.strip() == "error: no external call", r
     r = await run_ctl("--endpoint", worker.endpoint, "dial", "nope")
     assert r.rc == 1 and "link: no link with id 'nope'" in r.out
-    assert worker.engine.calls == [("dial", "2", True, 20.0), ("dial", "1", False, None), ("hangup", "1")]
+    assert worker.engine.calls == [("dial", "3", True, 20.0), ("dial", "1", False, None), ("hangup", "1"),
+                                   ("hangup", "2")]
 
 
 @pytest.mark.asyncio

@@ -82,24 +82,31 @@ async def test_answered_cycle_originates_once_and_hangs_up_on_leave() -> None:
 @pytest.mark.asyncio
 async def test_busy_486_schedules_a_retry_with_the_real_cause() -> None:
     engine, ami = await started_engine(retry={"backoff": [30]})
-    ami.replay(load("ami_busy_486"))
+    until_hangup, rest = split_at_first(load("ami_busy_486"), "Hangup", "conflink-")
+    ami.replay(until_hangup)
     await engine.settle()
     status = link_status(engine)
     assert status["state"] == "backoff", status
     assert status["last_error"] == "busy (486)"
     assert 29 < status["next_attempt_in"] <= 30
+    ami.replay(rest)  # the participant leaves: the busy period and its retries are over
+    status = link_status(engine)
+    assert status["state"] == "idle" and status["next_attempt_in"] is None
+    assert len(ami.actions("Originate")) == 1
     await engine.stop()
 
 
 @pytest.mark.asyncio
 async def test_404_stops_retrying_at_once() -> None:
     engine, ami = await started_engine()
-    ami.replay(load("ami_notfound_404"))
+    until_hangup, rest = split_at_first(load("ami_notfound_404"), "Hangup", "conflink-")
+    ami.replay(until_hangup)
     await engine.settle()
     status = link_status(engine)
     assert status["state"] == "failed" and status["permanent_failure"] is True
-    assert "404" in status["last_error"]
-    assert len(ami.actions("Originate")) == 1
+    assert status["stop"] == "permanent" and "404" in status["last_error"]
+    ami.replay(rest)
+    assert len(ami.actions("Originate")) == 1 and link_status(engine)["state"] == "idle"
     await engine.stop()
 
 

@@ -20,7 +20,13 @@ from conflink.fsm import (
     stop_cleared_by,
 )
 
-NORMAL = classify(cause="16")
+# What the engine classifies when the far end sends BYE on an answered call (DialEnd ANSWER).
+NORMAL = classify(cause="16", dial_status="ANSWER")
+
+
+def test_an_answered_call_cleared_with_cause_16_is_a_normal_end() -> None:
+    assert NORMAL.category == "normal"
+    assert classify(cause="16").category == "normal"
 CHANNEL = "PJSIP/SIP-TEST-00000001"
 
 
@@ -186,10 +192,12 @@ def test_dead_air_hangs_up_and_redials_with_backoff() -> None:
     assert len(sim.hangups) == 1
     sim.gone(NORMAL)  # our hang-up went through
     assert sim.m.attempt_log[-1].result == "dead air"
+    assert sim.m.far_end() == "silent"  # until the next dial
     assert "dead air" in sim.m.last_error
     assert RETRY in sim.timers
     sim.advance(sim.timers[RETRY] - sim.now + 0.01)
     assert len(sim.originates) == 2
+    assert sim.m.far_end() == "ringing"
 
 
 def test_dead_air_counts_from_the_last_sound() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import ARTIFACTS, ASTERISK_VERSIONS, E2E, LATENCIES, STOP_LIMIT, labmod
+from e2e_support import ARTIFACTS, ASTERISK_VERSIONS, E2E, LATENCIES, labmod
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +27,17 @@ def prerequisites() -> None:
 
 
 @pytest.fixture
-def e2e(prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[E2E]:
-    lab = labmod.Lab(name=request.node.name[:40])
+def e2e_endpoints(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """Provider endpoints of the test's lab (one SIPp each): indirect-parametrize with a count."""
+    count = int(getattr(request, "param", 0))
+    return tuple(f"SIP-F{i}" for i in range(count)) if count else ("SIP-TEST",)
+
+
+@pytest.fixture
+def e2e(
+    prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest, e2e_endpoints: tuple[str, ...]
+) -> Iterator[E2E]:
+    lab = labmod.Lab(name=request.node.name[:40], endpoints=e2e_endpoints)
     lab.start()
     ASTERISK_VERSIONS.add(lab.asterisk_version)
     env = E2E(lab, tmp_path, request.node.name)
@@ -36,11 +45,7 @@ def e2e(prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest) -> 
     try:
         yield env
     finally:
-        for w in env.all_workers:
-            if w.running():
-                elapsed, code = w.stop(timeout=STOP_LIMIT + 1)
-                if code is None or elapsed > STOP_LIMIT:
-                    failed_stop.append(f"worker pid {w.pid} needed {elapsed:.2f} s / SIGKILL on SIGTERM")
+        failed_stop = env.stop_all()
         print(env.dump())
         lab.stop()
     assert not failed_stop, failed_stop

@@ -28,9 +28,7 @@ def never_join_e2e(prerequisites: None, tmp_path: Path, request: pytest.FixtureR
     try:
         yield env
     finally:
-        for w in env.all_workers:
-            if w.running():
-                w.stop(timeout=3)
+        env.stop_all(timed=False)
         print(env.dump())
         lab.stop()
 

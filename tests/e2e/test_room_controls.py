@@ -82,3 +82,80 @@ def test_keys_from_the_room_dtmf_mute_unmute_and_drop(e2e: E2E) -> None:
     res = e2e.ctl("dtmf", "1", "1")
     assert res.returncode == 1 and "no live external call" in res.stdout, res.stdout + res.stderr
     assert len(sipp.invites()) == 1 and sipp.digits() == "*612#"
+
+
+def test_daily_budget_cuts_the_call_and_survives_a_worker_restart(e2e: E2E) -> None:
+    """1 min a day, 52 s of it already used today (as an earlier worker left it on disk): the
+    call is hung up after about 8 s, nothing is redialled, and a restarted worker still knows."""
+    import datetime
+    import json
+
+    usage = e2e.config_path.with_name("conflink-usage.json")
+    today = datetime.date.today().toordinal()  # the worker's local day (the machine's zone)
+    usage.write_text(json.dumps({"version": 1, "links": {"1": {"day": today, "used_seconds": 52}}}))
+    sipp = e2e.lab.sipp("answer-and-hold")
+    e2e.write_config([link(daily_minutes=1, retry={"backoff": [1]})])
+    e2e.start_worker()
+    assert e2e.status()["links"][0]["used_today"] == 52
+    mark = e2e.lab.a.mark()
+    e2e.lab.join(ROOM)
+    joined = e2e.wait_ext_join(mark, ROOM)
+    bye = sipp.wait_for(lambda: sipp.byes("in"), 1, timeout=20)[0]
+    e2e.record("budget_cut_after", bye.t - joined["_t"])
+    assert 6.0 < bye.t - joined["_t"] < 11.0, f"cut after {bye.t - joined['_t']:.1f} s, budget left 8 s"
+    st = wait_for(lambda: (s := e2e.status()["links"][0])["stop"] == "daily_budget" and s, "stop daily_budget")
+    assert 59 <= st["used_today"] <= 63 and st["daily_minutes"] == 1
+    time.sleep(2.5)  # the back-off is 1 s: an automatic redial would have happened by now
+    assert len(sipp.invites()) == 1
+    saved = json.loads(usage.read_text())["links"]["1"]
+    assert saved["limited"] == "daily_budget" and saved["day"] == today
+
+    e2e.stop_worker()
+    e2e.start_worker()
+    st = e2e.status()["links"][0]
+    assert st["stop"] == "daily_budget" and st["used_today"] >= 59, st
+    time.sleep(2.0)
+    assert len(sipp.invites()) == 1, "a restarted worker must not dial over today's budget"
+    # Call now still works (and counts).
+    res = e2e.ctl("dial", "1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    sipp.wait_for(sipp.invites, 2, timeout=5)
+
+
+def test_schedule_no_dial_outside_dial_when_open_and_hang_up_after_the_linger_at_the_end(e2e: E2E) -> None:
+    """The window's start and end are driven by config pushes here (the worker's clock is real):
+    a schedule that excludes today, one that includes now, then one that excludes now again."""
+    import datetime
+
+    days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    other_day = days[(datetime.date.today().weekday() + 3) % 7]  # the worker's local day: not today
+    closed = {"schedule": [f"{other_day} 00:00-24:00"], "linger": 1}
+    sipp = e2e.lab.sipp("answer-and-hold")
+    e2e.write_config([link(**closed)])
+    e2e.start_worker()
+    e2e.lab.join(ROOM)
+    st = wait_for(lambda: (s := e2e.status()["links"][0])["stop"] == "off_schedule" and s, "off_schedule")
+    assert st["state"] == "off_schedule" and st["in_schedule"] is False
+    time.sleep(1.5)
+    assert sipp.invites() == [], "nothing is dialled outside the schedule"
+
+    mark = e2e.lab.a.mark()
+    push(e2e, schedule=["mon-sun 00:00-24:00"], linger=1)  # the window opens (now is inside)
+    sipp.wait_for(sipp.invites, 1, timeout=5)
+    e2e.wait_ext_join(mark, ROOM)
+
+    t_close = time.time()
+    push(e2e, **closed)  # the window closes with the call up: hung up after the 1 s linger
+    bye = sipp.wait_for(lambda: sipp.byes("in"), 1, timeout=6)[0]
+    e2e.record("window_end_to_bye", bye.t - t_close)
+    assert 0.8 < bye.t - t_close < 4.0, f"hung up {bye.t - t_close:.1f} s after the window ended (linger 1 s)"
+    wait_for(lambda: e2e.status()["links"][0]["state"] == "off_schedule", "off_schedule after the window")
+    time.sleep(2.0)  # the back-off is 1 s: a redial would have happened by now
+    assert len(sipp.invites()) == 1
+
+
+def push(e2e: E2E, **kw: Any) -> None:
+    endpoint = e2e.config["control"]["endpoint"]  # the one the running worker is bound to
+    e2e.config = e2e.lab.write_worker_config(e2e.config_path, [link(**kw)], control_endpoint=endpoint)
+    res = e2e.ctl("push-config", str(e2e.config_path))
+    assert res.returncode == 0, res.stdout + res.stderr

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import sys
 import time
 import uuid
@@ -31,12 +30,13 @@ for p in (str(LAB_DIR), str(FAULTS_DIR)):
         sys.path.insert(0, p)
 
 import lab as labmod  # noqa: E402 - needs the path above
+from driver import LabDriver, wait_until  # noqa: E402
 from lonecheck import LoneInterval, check_no_lone, longest_lone  # noqa: E402
 from reliability_doc import write_document  # noqa: E402
+from tcpproxy import AmiCutProxy  # noqa: E402
 
 REPO = labmod.REPO
 ARTIFACTS = REPO / "tests" / ".artifacts"
-STOP_LIMIT = 2.0
 LONE_MARGIN = 2.0  # seconds an external call may be alone beyond the link's linger
 
 FIGURES: dict[str, dict[str, Any]] = {}
@@ -49,88 +49,16 @@ def record(section: str, key: str, value: Any) -> None:
     FIGURES.setdefault(section, {})[key] = value
 
 
-class Env:
-    """One lab, its SIPp(s) and the worker(s) under test, plus the helpers the scenarios share."""
+class Env(LabDriver):
+    """One lab, its SIPp(s) and the worker(s) under test (tests/lab/driver.py), plus what the
+    fault scenarios add: bursts of participants, Asterisk restarts, the lone-call check."""
 
     def __init__(self, lab: labmod.Lab, tmp: Path, name: str):
-        self.lab = lab
-        self.tmp = tmp
-        self.name = name
-        self.config_path = tmp / "conflink.yaml"
-        self.config: dict[str, Any] = {}
-        self.workers: list[labmod.Worker] = []
-        self.worker: labmod.Worker | None = None
+        super().__init__(lab, tmp, name)
         self.old_events: list[dict[str, Any]] = []  # events of lab AMI sessions closed by restarts
         self.resets: list[float] = []
         self.lone_checked = False
         self.lone_limit_extra: dict[str, float] = {}
-
-    # --- config and worker -----------------------------------------------------------------------
-    def write_config(self, links: list[dict[str, Any]], ami_port: int | None = None, **kw: Any) -> dict[str, Any]:
-        cfg = self.lab.worker_config(links, **kw)
-        if ami_port is not None:
-            cfg["ami"]["port"] = ami_port
-        labmod.write_yaml(self.config_path, cfg)
-        self.config = cfg
-        return cfg
-
-    def start_worker(self, wait_ready: bool = True, timeout: float = 10.0, extra_args: tuple[str, ...] = ()
-                     ) -> labmod.Worker:
-        w = self.lab.start_worker(self.config_path, self.tmp / f"worker-{len(self.workers)}.log", extra_args)
-        self.workers.append(w)
-        self.worker = w
-        if wait_ready:
-            self.wait_ready(timeout)
-        return w
-
-    def ctl(self, *args: str, stdin: str | None = None, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
-        ctl = labmod.worker_bin().parent / "conflink-ctl"
-        return subprocess.run(
-            [str(ctl), "--config", str(self.config_path), *args], input=stdin, capture_output=True,
-            text=True, timeout=timeout,
-        )
-
-    def status(self) -> dict[str, Any]:
-        res = self.ctl("status", "--json")
-        assert res.returncode == 0, f"conflink-ctl status failed ({res.returncode}): {res.stdout} {res.stderr}"
-        return json.loads(res.stdout)
-
-    def link(self, link_id: str) -> dict[str, Any]:
-        for lk in self.status()["links"]:
-            if lk["id"] == link_id:
-                return lk
-        raise AssertionError(f"link {link_id} not in status")
-
-    def wait_ready(self, timeout: float = 10.0) -> float:
-        """Until the worker says AMI is ready (logged in and FullyBooted); seconds waited."""
-        assert self.worker is not None
-        t0 = time.monotonic()
-        last: Any = None
-        while time.monotonic() - t0 < timeout:
-            assert self.worker.running(), f"worker exited ({self.worker.proc.returncode}):\n{self.worker.log()[-3000:]}"
-            res = self.ctl("status", "--json", timeout=5)
-            if res.returncode == 0:
-                last = json.loads(res.stdout).get("ami", {})
-                if last.get("ready"):
-                    time.sleep(0.3)  # let the resync that follows readiness finish
-                    return time.monotonic() - t0
-            time.sleep(0.05)
-        raise AssertionError(f"worker not ready within {timeout} s (ami {last}):\n{self.worker.log()[-3000:]}")
-
-    def wait_link(self, link_id: str, pred: Any, timeout: float, what: str = "") -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        last: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            res = self.ctl("status", "--json", timeout=5)
-            if res.returncode == 0:
-                for lk in json.loads(res.stdout)["links"]:
-                    if lk["id"] == link_id:
-                        last = lk
-                        if pred(lk):
-                            return lk
-            time.sleep(0.1)
-        raise AssertionError(f"link {link_id}: {what or 'condition'} not reached in {timeout} s; last status "
-                             f"{json.dumps(last, indent=1)}\n{self.worker.log()[-3000:] if self.worker else ''}")
 
     # --- participants --------------------------------------------------------------------------
     def burst_join(self, room: str, n: int) -> tuple[list[labmod.JoinHandle], int, float]:
@@ -163,31 +91,6 @@ class Env:
         for h in handles:
             self.lab._await_join(h, start, timeout)
 
-    def ext_joins(self, start: int = 0, room: str | None = None) -> list[dict[str, Any]]:
-        return [
-            e for e in self.lab.confbridge_events(start, room)
-            if e["Event"] == "ConfbridgeJoin" and str(e.get("Uniqueid", "")).startswith("conflink-")
-        ]
-
-    def wait_ext_join(self, start: int = 0, room: str | None = None, timeout: float = 10.0,
-                      exclude: tuple[str, ...] = ()) -> dict[str, Any]:
-        return self.lab.a.wait_event(
-            lambda e: e.get("Event") == "ConfbridgeJoin" and str(e.get("Uniqueid", "")).startswith("conflink-")
-            and e.get("Uniqueid") not in exclude and (room is None or e.get("Conference") == room),
-            timeout, start,
-        )
-
-    def wait_no_conflink_channels(self, timeout: float = 10.0) -> float:
-        t0 = time.monotonic()
-        while True:
-            chans = self.lab.conflink_channels()
-            if not chans:
-                return time.monotonic() - t0
-            if time.monotonic() - t0 > timeout:
-                raise AssertionError(f"conflink channels left behind after {timeout} s: "
-                                     f"{[(c['Uniqueid'], c.get('ChannelStateDesc')) for c in chans]}")
-            time.sleep(0.1)
-
     # --- Asterisk restart ------------------------------------------------------------------------
     def restart_asterisk(self, timeout: float = 30.0) -> dict[str, float]:
         """`core restart now` (drops every call; same process), then a new lab AMI session.
@@ -197,19 +100,14 @@ class Env:
         t0 = time.time()
         lab.cli("core restart now", timeout=15)
         deadline = time.monotonic() + timeout
-        while not old._closed:
-            if time.monotonic() > deadline:
-                raise AssertionError("lab AMI session did not close on restart")
-            time.sleep(0.01)
+        wait_until(lambda: old._closed, timeout, "lab AMI session closed on restart", interval=0.01)
         t_closed = time.time()
         self.old_events.extend(old.events)
         last = max((float(e["_t"]) for e in old.events), default=t0)
         self.resets.append(max(t0, last) + 0.001)
         old.close()
-        while labmod._port_free(lab.ami_port, udp=False):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"AMI port did not reopen after restart:\n{lab.console_tail()}")
-            time.sleep(0.05)
+        wait_until(lambda: not labmod._port_free(lab.ami_port, udp=False), max(0.0, deadline - time.monotonic()),
+                   "AMI port reopened after restart", interval=0.05)
         lab.ami = labmod.AmiClient("127.0.0.1", lab.ami_port, "lab", lab.lab_secret)
         lab.ami.wait_event(lambda e: e.get("Event") == "FullyBooted", max(1.0, deadline - time.monotonic()))
         t_booted = time.time()
@@ -283,11 +181,7 @@ def close_env(env: Env, check_lone: bool = True) -> None:
         if check_lone and not env.lone_checked and env.lab.ami is not None:
             _, bad = env.check_lone()
             problems += [f"lone external call in room {i.room} for {i.seconds:.2f} s" for i in bad]
-        for w in env.workers:
-            if w.running():
-                elapsed, code = w.stop(timeout=STOP_LIMIT + 1)
-                if code is None:
-                    problems.append(f"worker pid {w.pid} needed SIGKILL on SIGTERM ({elapsed:.2f} s)")
+        problems += env.stop_all(timed=False)  # stop times are measured by test_restarts itself
         print(env.dump())
     finally:
         env.lab.stop()
@@ -301,6 +195,16 @@ def env(prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest) -> 
         yield e
     finally:
         close_env(e)
+
+
+@pytest.fixture
+def proxy(env: Env) -> Iterator[AmiCutProxy]:
+    """An AMI proxy between the worker and the env's Asterisk (point the worker's ami_port at it)."""
+    p = AmiCutProxy(env.lab.ami_port)
+    try:
+        yield p
+    finally:
+        p.close()
 
 
 # --- outcomes and the document -------------------------------------------------------------------

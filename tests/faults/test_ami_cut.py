@@ -10,23 +10,12 @@ Each time: exactly the calls the rooms need, none twice, none dropped wrongly.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from conftest import Env, record
 from tcpproxy import AmiCutProxy
 
 ROOM_A = "720001"
 ROOM_B = "720002"
-
-
-@pytest.fixture
-def proxy(env: Env) -> Iterator[AmiCutProxy]:
-    p = AmiCutProxy(env.lab.ami_port)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def _start(env: Env, proxy: AmiCutProxy, links: list[dict]) -> None:

@@ -7,23 +7,12 @@ interval here (60 s in production)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import pytest
 from conftest import Env, record
 from tcpproxy import AmiCutProxy
 
 ROOM = "354233"
 INTERVAL = 2.0
-
-
-@pytest.fixture
-def proxy(env: Env) -> Iterator[AmiCutProxy]:
-    p = AmiCutProxy(env.lab.ami_port)
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def test_reconcile_recovers_a_missed_join_and_a_missed_leave(env: Env, proxy: AmiCutProxy) -> None:

@@ -29,6 +29,8 @@ const KEYS = {
     prompt_timeout: 'prompt_timeout',
     dead_air: 'dead_air',
     end_cooldown: 'end_cooldown',
+    max_call_minutes: 'max_call_minutes',
+    daily_minutes: 'daily_minutes',
 };
 
 test('every range of the page is the worker\'s', () => {
@@ -39,7 +41,8 @@ test('every range of the page is the worker\'s', () => {
         const [min, max, integer] = Rules.RANGES[field];
         if (w.off !== null) {
             // the page keeps "off" as the range's low end plus a separate minimum
-            assert.deepEqual([min, Rules.DEAD_AIR.min, max, integer], [w.off, w.low, w.high, w.integer], field);
+            const low = field === 'dead_air' ? Rules.DEAD_AIR.min : Rules.COST_LIMITS.min;
+            assert.deepEqual([min, low, max, integer], [w.off, w.low, w.high, w.integer], field);
         } else {
             assert.deepEqual([min, max, integer], [w.low, w.high, w.integer], field);
         }
@@ -60,6 +63,9 @@ test('patterns of the page are the worker\'s', () => {
     assert.equal(Rules.PATTERNS.endpoint.source, p.endpoint);
     assert.equal(Rules.PATTERNS.dst_number.source, p.number);
     assert.equal(Rules.PATTERNS.callerid.source, p.callerid);
+    assert.equal(Rules.PATTERNS.room_keys.source, p.room_keys);
+    assert.equal(Rules.PATTERNS.send_digits.source, p.send_digits);
+    assert.equal(Rules.PATTERNS.schedule_window.source, p.schedule_window);
     // the page accepts more (lower-case a-d, spaces) and normalises: what it stores must be the
     // worker's set, and every character of the worker's set must be storable
     const stored = new Set();

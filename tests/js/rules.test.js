@@ -57,6 +57,11 @@ test('every field: one valid and one invalid value', () => {
         dtmf_mode: ['info', 'sip', E('dtmf_mode')],
         dead_air: ['0', '3', E('dead_air_range')],
         end_cooldown: ['3600', '3601', E('end_cooldown_range')],
+        room_keys: ['* 6a', '*6w', E('room_keys_format')],
+        max_call_minutes: ['0', '1441', E('max_call_minutes_range')],
+        daily_minutes: ['1440', '1.5', E('daily_minutes_range')],
+        schedule: ['Mon-Fri  08:00-18:00\n\nsat 10:00-12:00', 'mon-fri 8-18', E('schedule_format')],
+        schedule_end: ['keep', 'hangup', E('schedule_end')],
     };
     const presetOf = { meeting_id: 'pbx', participant_id: 'webex', passcode: 'teams' };
     Rules.FIELDS.forEach((field) => {
@@ -154,4 +159,13 @@ test('every error a named field can get has a semantic rule with its own prompt'
         assert.ok(types.includes(`conflink[${field}:zoom_${field === 'meeting_id' ? 'meeting_id_required' : `${field}_format`}]`), field);
     });
     assert.ok(rules.meeting_id.rules.some((r) => r.prompt === `T:${E('meet_meeting_id_format')}`));
+});
+
+test('Send DTMF digits: normalised like the worker takes them, refused otherwise', () => {
+    const Rules = require('../../public/assets/js/src/conference-link-rules.js');
+    assert.equal(Rules.normalizeSendDigits('*6'), '*6');
+    assert.equal(Rules.normalizeSendDigits(' 12 #a '), '12#A');
+    for (const bad of ['', '   ', '1w', 'p', '1,2', '1'.repeat(33), 'e', null]) {
+        assert.equal(Rules.normalizeSendDigits(bad), null, String(bad));
+    }
 });

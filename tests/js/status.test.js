@@ -124,6 +124,7 @@ test('the DTMF steps of an attempt, grouped by step', () => {
     assert.equal(v.log[0].dtmf, '1/2: prompt heard 0.5 s');
 });
 
+<<<<<<< HEAD
 test('the pages take their locale from the admin language', () => {
     assert.equal(typeof Status.adminLocale, 'function');
     global.globalWebAdminLanguage = 'ru';
@@ -135,4 +136,76 @@ test('the pages take their locale from the admin language', () => {
         delete global.globalWebAdminLanguage;
         delete global.SemanticLocalization;
     }
+=======
+test('room controls: live only with the external party in the room; the toggle follows muted', () => {
+    const tr = (key) => ({ module_conflink_Mute: 'Mute', module_conflink_Unmute: 'Unmute',
+        module_conflink_MutedYes: 'Yes', module_conflink_MutedNo: 'No' }[key] || key);
+    let c = Status.roomControls({ state: 'connected', external_joined: true, muted: false, external_muted: false }, tr);
+    assert.deepEqual(c, { live: true, muteAction: 'mute', muteLabel: 'Mute', muted: 'No' });
+    c = Status.roomControls({ state: 'connected', external_joined: true, muted: true, external_muted: true }, tr);
+    assert.deepEqual(c, { live: true, muteAction: 'unmute', muteLabel: 'Unmute', muted: 'Yes' });
+    assert.equal(Status.roomControls({ state: 'lingering', external_joined: true }, tr).live, true);
+    for (const link of [null, {}, { state: 'dialing', external_joined: false }, { state: 'hanging_up', external_joined: true },
+        { state: 'connected', external_joined: 'yes' }]) {
+        const off = Status.roomControls(link, tr);
+        assert.equal(off.live, false, JSON.stringify(link));
+        assert.equal(off.muted, Status.DASH);
+    }
+    assert.equal(Status.controlUrl('7', 'dtmf'), '/pbxcore/api/v3/module-conference-link/links/7:dtmf');
+    assert.equal(Status.controlUrl('7', 'unmute'), '/pbxcore/api/v3/module-conference-link/links/7:unmute');
+    assert.throws(() => Status.controlUrl('7', 'kick'));
+});
+
+test('REST paths of the module resource', () => {
+    assert.equal(Status.statusUrl(), '/pbxcore/api/v3/module-conference-link/links:getStatus');
+    assert.equal(Status.controlUrl('7', 'dial'), '/pbxcore/api/v3/module-conference-link/links/7:dial');
+    assert.equal(Status.controlUrl(12, 'hangup'), '/pbxcore/api/v3/module-conference-link/links/12:hangup');
+    assert.equal(Status.controlUrl('a/b', 'dial'), '/pbxcore/api/v3/module-conference-link/links/a%2Fb:dial');
+    assert.throws(() => Status.controlUrl('7', 'testCall'), /unknown control action/);
+});
+
+test('status out of a REST body, a 503 body or nothing', () => {
+    const data = { ok: true, error: '', start_problem: '', ami_connected: true, links: { 7: { state: 'idle' } } };
+    assert.deepEqual(Status.unwrapStatus({ result: true, data }), data);
+    const down = { ok: false, error: 'no conflink-worker listening', start_problem: '', ami_connected: null, links: {} };
+    assert.deepEqual(Status.unwrapStatus({ result: false, data: down, messages: { error: ['x'] } }), down);
+    assert.equal(Status.unwrapStatus(undefined), null);
+    assert.equal(Status.unwrapStatus({ result: false, data: [] }), null);
+    assert.equal(Status.unwrapStatus('<html>'), null);
+});
+
+test('the warning says why the worker cannot start, in its own words', () => {
+    const tr = (key) => ({
+        module_conflink_WorkerCannotStart: 'The worker cannot start:',
+        module_conflink_WorkerUnavailable: 'The worker does not answer.',
+        module_conflink_AmiDisconnected: 'AMI down.',
+    }[key] || key);
+    const words = 'conflink self-check: FAILED: … - zmq (pyzmq): ImportError: libstdc++.so.6: cannot open shared object file';
+    assert.equal(Status.workerWarning({ ok: false, error: `conflink-worker cannot start: ${words}`, start_problem: words }, tr),
+        `The worker cannot start: ${words}`);
+    assert.equal(Status.workerWarning({ ok: false, error: 'no conflink-worker listening', start_problem: '' }, tr),
+        'The worker does not answer.');
+    assert.equal(Status.workerWarning(null, tr), 'The worker does not answer.');
+    assert.equal(Status.workerWarning({ ok: true, ami_connected: false }, tr), 'AMI down.');
+    assert.equal(Status.workerWarning({ ok: true, ami_connected: true }, tr), '');
+});
+
+test('dial / hang-up results from REST bodies', () => {
+    assert.deepEqual(Status.controlResult({ result: true, data: { ok: true } }, 'Dialling.'), { ok: true, text: 'Dialling.' });
+    assert.deepEqual(Status.controlResult({ result: false, messages: { error: ['room is empty'] } }, 'Dialling.'),
+        { ok: false, text: 'room is empty' });
+    assert.deepEqual(Status.controlResult(undefined, 'Dialling.', (k) => `T:${k}`),
+        { ok: false, text: 'T:module_conflink_WorkerUnavailable' });
+});
+
+test('call time today against the daily budget; cost-limit stops read as text', () => {
+    const tr = (key) => ({ module_conflink_UsedOf: '%used% of %limit% min', module_conflink_Minutes: 'min',
+        module_conflink_stop_daily_budget: 'Today\'s minutes are used up' }[key] || key);
+    assert.equal(Status.usedToday({ used_today: 725, daily_minutes: 60 }, tr), '12 of 60 min');
+    assert.equal(Status.usedToday({ used_today: 59, daily_minutes: 0 }, tr), '0 min');
+    assert.equal(Status.usedToday({}, tr), Status.DASH);
+    assert.equal(Status.usedToday({ used_today: -1 }, tr), Status.DASH);
+    const v = Status.view({ state: 'failed', stop: 'daily_budget', last_error: 'daily_budget: …' }, tr, Date.now());
+    assert.equal(v.last_error, 'Today\'s minutes are used up');
+>>>>>>> main
 });

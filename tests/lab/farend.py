@@ -41,7 +41,11 @@ SAMPLE_RATE = 8000
 PACKET_MS = 20
 PACKET_SAMPLES = SAMPLE_RATE * PACKET_MS // 1000
 ULAW_SILENCE = 0xFF
-PROMPT_TAIL_SECONDS = 60.0
+# RTP silence after each prompt: long enough for TALK_DETECT to see prompt_silence (1 s) of
+# it, short enough to end before the caller's digits can start the next prompt. SIPp 3.6's
+# play_pcap_audio does not stop a file still playing when the call starts the next one; two
+# streams interleaved from one port would garble what Asterisk hears.
+PROMPT_TAIL_SECONDS = 1.15
 
 # The cache folder for generated audio: the same text and length give the same file.
 AUDIO_CACHE = Path("/var/cache/conflink/farend-audio")
@@ -116,6 +120,14 @@ def music(seconds: float) -> bytes:
     return out.read_bytes()
 
 
+def music_wav(path: Path, seconds: float = 30.0) -> Path:
+    """The same music as a wav file (8 kHz mono), e.g. for the lab's music-on-hold class."""
+    check_tools()
+    _run(["sox", "-n", "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(path),
+          "synth", f"{seconds:.3f}", "sine", "392", "sine", "523", "tremolo", "1.5", "35", "vol", "0.5"])
+    return path
+
+
 def silence(seconds: float) -> bytes:
     return bytes([ULAW_SILENCE]) * round(seconds * SAMPLE_RATE)
 
@@ -138,22 +150,31 @@ def _fit(audio: bytes, seconds: float) -> bytes:
 # ------------------------------------------------------------------------------- pcap
 
 
-def write_rtp_pcap(path: Path, ulaw: bytes) -> Path:
-    """RTP/PCMU packets of 20 ms in a pcap (Ethernet/IPv4/UDP), timed 20 ms apart, as SIPp's
-    play_pcap_audio replays them (it rewrites the addresses and keeps the pacing).
+@dataclass
+class RtpStream:
+    """One RTP source for a whole call: every file of the call continues its sequence numbers
+    and timestamps. Asterisk heard nothing of a second file that started a new SSRC after a
+    gap in the RTP (observed on 22.10); the services' media is one stream too."""
 
-    Each file is its own RTP stream (SSRC, sequence and timestamp base from its name): a call
-    plays several files one after the other, and Asterisk drops a stream whose sequence numbers
-    jump back under the same SSRC."""
+    ssrc: int = 0x1234ABCD
+    seq: int = 1000
+    ts: int = 160000
+
+
+def write_rtp_pcap(path: Path, ulaw: bytes, stream: RtpStream | None = None) -> Path:
+    """RTP/PCMU packets of 20 ms in a pcap (Ethernet/IPv4/UDP), timed 20 ms apart, as SIPp's
+    play_pcap_audio replays them (it rewrites the addresses and keeps the pacing)."""
+    stream = stream or RtpStream()
     frames = [ulaw[i:i + PACKET_SAMPLES] for i in range(0, len(ulaw), PACKET_SAMPLES)]
-    seed = hashlib.sha1(str(path).encode()).digest()
-    ssrc, seq0, ts0 = struct.unpack("!IHI", seed[:10])
     with open(path, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
-        for seq, payload in enumerate(frames):
+        for n, payload in enumerate(frames):
             payload = payload.ljust(PACKET_SAMPLES, bytes([ULAW_SILENCE]))
-            rtp = struct.pack("!BBHII", 0x80, 0x80 if seq == 0 else 0x00, (seq0 + seq) & 0xFFFF,
-                              (ts0 + seq * PACKET_SAMPLES) & 0xFFFFFFFF, ssrc) + payload
+            rtp = struct.pack("!BBHII", 0x80, 0x80 if n == 0 else 0x00, stream.seq & 0xFFFF,
+                              stream.ts & 0xFFFFFFFF, stream.ssrc) + payload
+            stream.seq += 1
+            stream.ts += PACKET_SAMPLES
+            seq = n
             udp = struct.pack("!HHHH", 6000, 6002, 8 + len(rtp), 0) + rtp
             ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), seq & 0xFFFF, 0, 64, 17, 0,
                              bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
@@ -198,11 +219,11 @@ class FarEnd:
     def scenario(self, workdir: Path, name: str = "farend") -> Path:
         workdir.mkdir(parents=True, exist_ok=True)
         pcaps = []
+        stream = RtpStream()
         for i, step in enumerate(self.steps):
             p = workdir / f"{name}-prompt{i + 1}.pcap"
-            # RTP keeps flowing after the prompt (silence), as the services' media does; the
-            # next play_pcap_audio of the call replaces this one.
-            write_rtp_pcap(p, speech(step.text, step.seconds) + silence(PROMPT_TAIL_SECONDS))
+            # RTP keeps flowing for a moment after the prompt (silence), as the services' media does.
+            write_rtp_pcap(p, speech(step.text, step.seconds) + silence(PROMPT_TAIL_SECONDS), stream)
             pcaps.append(p)
         tail = b""
         if self.lobby_seconds:
@@ -213,7 +234,7 @@ class FarEnd:
             tail += silence(self.after_seconds)
         tail_pcap = None
         if tail:
-            tail_pcap = write_rtp_pcap(workdir / f"{name}-after.pcap", tail)
+            tail_pcap = write_rtp_pcap(workdir / f"{name}-after.pcap", tail, stream)
         xml = _scenario_xml(self, pcaps, tail_pcap)
         path = workdir / f"{name}.xml"
         path.write_text(xml)
@@ -346,6 +367,32 @@ def _scenario_xml(fe: FarEnd, pcaps: list[Path], tail: Path | None) -> str:
     x.append('  <timewait milliseconds="500"/>')
     x.append("</scenario>")
     return "\n".join(x) + "\n"
+
+
+# ------------------------------------------------------------------------------- the old way
+
+
+FIXED_MARGIN = 0.5  # seconds after each nominal prompt end that the fixed pauses aim for
+
+
+def fixed_pauses(sequence: str, nominal: list[float], margin: float = FIXED_MARGIN) -> tuple[str, float]:
+    """The old way for the same far end, the best it can be for the nominal prompt lengths:
+    (dtmf with w/W pauses instead of each `p`, dtmf_delay), every pause ending `margin` after
+    the nominal prompt (0.5 s units, rounded up)."""
+    parts = sequence.split("p")
+    if parts[0] != "" or len(parts) - 1 != len(nominal):
+        raise FarEndError(f"{sequence!r} needs one nominal length per p ({nominal})")
+    delay = nominal[0] + margin
+    out = parts[1]
+    for digits, length in zip(parts[2:], nominal[1:], strict=True):
+        halves = int(-(-(length + margin) // 0.5))
+        out += "W" * (halves // 2) + "w" * (halves % 2) + digits
+    return out, delay
+
+
+def digits_of(sequence: str) -> str:
+    """The digits a far end receives for a sequence (pauses and `p` send nothing)."""
+    return "".join(c for c in sequence if c not in "pwW")
 
 
 # ------------------------------------------------------------------------------- the far end's view
@@ -521,6 +568,23 @@ class RtpRecorder:
 
 
 __all__ = [
-    "CallReport", "DigitArrival", "FarEnd", "FarEndError", "Field", "Pause", "RtpRecorder", "check_tools",
-    "digit_report", "meeting", "music", "silence", "speech", "ulaw_rms", "write_rtp_pcap",
+    "CallReport",
+    "DigitArrival",
+    "FarEnd",
+    "FarEndError",
+    "Field",
+    "Pause",
+    "RtpRecorder",
+    "RtpStream",
+    "check_tools",
+    "digit_report",
+    "digits_of",
+    "fixed_pauses",
+    "meeting",
+    "music",
+    "music_wav",
+    "silence",
+    "speech",
+    "ulaw_rms",
+    "write_rtp_pcap",
 ]

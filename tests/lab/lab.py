@@ -56,6 +56,7 @@ REPO = LAB_DIR.parent.parent
 SIPP_DIR = LAB_DIR / "sipp"
 DEFAULT_ROOT = "/var/cache/conflink/asterisk-root"
 ROOM_CONTEXT = "lab-conference-rooms"
+BENCH_ROOM_CONTEXT = "lab-bench-rooms"  # cheap internal participants (the scale benchmark)
 JOIN_CONTEXT = "conflink-join"
 WORKER_AMI_USER = "conflink"
 # Uniqueid prefix of the lab's own internal participants; never "conflink-".
@@ -483,6 +484,24 @@ class Sipp:
 # the worker under test
 
 
+def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.02) -> float:
+    """The one "wait until" of the lab suites: poll `condition` until it holds or `timeout`
+    seconds pass (then AssertionError naming `what`). Returns the seconds waited."""
+    t0 = time.monotonic()
+    while not condition():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"not within {timeout:g} s: {what}")
+        time.sleep(interval)
+    return time.monotonic() - t0
+
+
+def observe(seconds: float, why: str) -> None:
+    """A window in which something must NOT happen (a second dial, a stray hang-up): the only
+    fixed pause the suites use. `why` says what would show up in it; never synchronisation."""
+    assert why, "say what the window is for"
+    time.sleep(seconds)
+
+
 def stop_process(proc: subprocess.Popen[Any], timeout: float) -> None:
     """SIGTERM a child of ours, SIGKILL it if it has not exited within `timeout` seconds."""
     if proc.poll() is not None:
@@ -644,8 +663,11 @@ class Lab:
         join_dialplan: str | None = None,
         log_verbose: int = 3,
         keep: bool | None = None,
+        moh_file: Path | None = None,
     ):
         self.root = asterisk_root()
+        # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
+        self.moh_file = moh_file
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", name)
         self.endpoints = list(endpoints)
         self.rtp_ports = rtp_ports
@@ -802,9 +824,15 @@ class Lab:
             "pjsip.conf": render_template("pjsip.conf", SIP_PORT=str(self.sip_port), ENDPOINTS=endpoints),
             "rtp.conf": render_template("rtp.conf", RTP_START=str(self.rtp_start), RTP_END=str(self.rtp_end)),
             "confbridge.conf": render_template("confbridge.conf"),
-            "extensions.conf": render_template("extensions.conf", ROOM_CONTEXT=ROOM_CONTEXT, INNER=i,
+            "extensions.conf": render_template("extensions.conf", ROOM_CONTEXT=ROOM_CONTEXT,
+                                               BENCH_ROOM_CONTEXT=BENCH_ROOM_CONTEXT, INNER=i,
                                                JOIN_DIALPLAN=self.join_dialplan_text),
         }
+        if self.moh_file is not None:
+            moh = self.dir / "moh"
+            moh.mkdir(exist_ok=True)
+            shutil.copy(self.moh_file, moh / "music.wav")
+            files["musiconhold.conf"] = f"[default]\nmode = files\ndirectory = {i}/moh\n"
         for empty in EMPTY_CONFIGS:
             files.setdefault(empty, "")
         return files
@@ -1053,7 +1081,8 @@ def _cleanup() -> None:
 atexit.register(_cleanup)
 
 __all__ = [
-    "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab", "LabError",
-    "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
-    "parse_sipp_messages", "remove_stale_instances", "render_join_dialplan", "worker_bin", "write_yaml",
+    "BENCH_ROOM_CONTEXT", "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab",
+    "LabError", "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
+    "observe", "parse_sipp_messages", "remove_stale_instances", "render_join_dialplan", "wait_until", "worker_bin",
+    "write_yaml",
 ]

@@ -277,6 +277,11 @@ def ensure_root() -> Path:
                 subprocess.run(inst, env=env, check=True, stdout=subprocess.DEVNULL)
             (ROOT / ROOT_MARKER).write_text(" ".join(ROOT_PACKAGES) + "\n")
         _ensure_python(ROOT / ROOT_PYTHON.lstrip("/"))
+        # debootstrap writes no /etc/hosts; without one "localhost" (Core's REST client calls
+        # http://localhost:<WEBPort>) goes to DNS and every call waits for it. A PBX has one.
+        hosts = ROOT / "etc" / "hosts"
+        if not hosts.exists():
+            hosts.write_text("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
         inner = f"{ROOT_SOURCES}/{sources.name}"
         dest = ROOT / inner.lstrip("/")
         if not (dest / ".ready").is_file():
@@ -443,7 +448,12 @@ class Rig:
         if os.environ.get("CONFLINK_RIG_KEEP"):
             log(f"kept {self.host}")
             return
-        shutil.rmtree(self.host, ignore_errors=True)
+        for _ in range(3):
+            shutil.rmtree(self.host, ignore_errors=True)
+            if not self.host.exists():
+                return
+            time.sleep(0.5)  # a process of the session was still writing as it ended
+        log(f"could not remove {self.host}")
 
     def __enter__(self) -> Rig:
         return self

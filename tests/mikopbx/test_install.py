@@ -243,6 +243,7 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
         # 0.2.0's new columns got their defaults on the old rows.
         assert (link["preset"], link["meeting_id"], link["passcode"], link["dtmf_mode"]) == ("custom", "", "", "auto")
         assert (str(link["prompt_silence"]), str(link["prompt_timeout"])) == ("1", "20")
+        assert (int(link["dead_air"]), int(link["end_cooldown"])) == (0, 120)
     assert by_id[orphan]["conference_uniqid"] == ""
     db = sqlite3.connect(rig.path(f"{rig.module_dir}/db/module.db"))
     try:
@@ -255,13 +256,23 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
     got = {(lk["room"], lk["number"]) for lk in doc["links"]}
     assert got == {("3101", "5550100"), ("3102", "5550101")}, doc["links"]
     for lk in doc["links"]:
-        assert not {"prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown"} & set(lk)
+        assert not {"prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
+                    "room_keys", "max_call_minutes", "daily_minutes"} & set(lk)
+    # installDB() runs again on every re-install: a second run changes nothing.
+    assert rig.php_json(f"return (new Modules\\{MODULE}\\Setup\\PbxExtensionSetup('{MODULE}'))->installDB();") is True
+    assert settings_row(rig) == now
+    assert rig.php_json(
+        f"return Modules\\{MODULE}\\Models\\ConferenceLinks::find(['order' => 'id'])->toArray();"
+    ) == links
     # The old version's processes are gone; one new wrapper and worker run the new code.
     new = rig.wait_processes(running, what="0.2.0 worker running")
     assert not {pid for pid, _ in old} & {pid for pid, _ in new}, (old, new)
     (wrapper,), _ = worker_procs(new)
     started = rig.run(["stat", "-c", "%Y", f"/proc/{wrapper}"]).stdout.strip()
     assert int(started) >= int(t0) - 1
+    # Only 0.2.0's wrapper writes this file: the running one is the new code.
+    pid_file = rig.path(f"/var/run/custom_modules/{MODULE}/conflink-wrapper.pid")
+    assert pid_file.read_text().strip() == str(wrapper)
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["settings-removed", "settings-kept"])

@@ -73,3 +73,38 @@ def test_closing_a_session_ends_its_processes() -> None:
         rig.close()
     assert not (ROOT / f"proc/{init}").exists()
     assert not rig.host.exists()
+
+
+def test_a_downloaded_tarball_is_unpacked_like_the_local_one(tmp_path) -> None:
+    """GitHub's codeload tarball has one top folder <repo>-<commit>/; only the pinned paths stay,
+    and nothing may land outside the target."""
+    import io
+    import tarfile
+
+    from rig import _extract
+
+    archive = tmp_path / "core.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for name, data in (("Core-abc/src/A.php", b"<?php"), ("Core-abc/tests/T.php", b"x"),
+                           ("Core-abc/resources/db/mikopbx.db", b"db"), ("Core-abc/../evil", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    dest = tmp_path / "out"
+    dest.mkdir()
+    _extract(archive, dest, ("src", "resources/db/mikopbx.db"))
+    got = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert got == ["resources/db/mikopbx.db", "src/A.php"]
+    assert not (tmp_path / "evil").exists()
+
+
+def test_without_local_tarballs_or_network_the_rig_fails_and_says_why(tmp_path, monkeypatch) -> None:
+    import pytest
+    import rig as rigmod
+
+    monkeypatch.setattr(rigmod, "VENDOR", tmp_path / "no-vendor")
+    monkeypatch.setattr(rigmod, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(rigmod, "DOWNLOAD_URL", "http://127.0.0.1:9/{repo}/{commit}")  # nothing listens
+    with pytest.raises(rigmod.RigError, match=r"no local tarball at .*no-vendor.* and the download from"):
+        rigmod.ensure_sources()
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [".lock"]  # no half-built cache left

@@ -123,6 +123,43 @@
         </div>
     </div>
 
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionRoom') }}</h4>
+    <div class="two fields">
+        <div class="field">
+            <label for="room_keys">{{ t._('module_conflink_room_keys') }}</label>
+            {{ form.render('room_keys') }}
+            <div class="conflink-help">{{ t._('module_conflink_room_keys_help') }}</div>
+        </div>
+    </div>
+
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionLimits') }}</h4>
+    <div class="two fields">
+        <div class="field">
+            <label for="max_call_minutes">{{ t._('module_conflink_max_call_minutes') }}</label>
+            {{ form.render('max_call_minutes') }}
+            <div class="conflink-help">{{ t._('module_conflink_max_call_minutes_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="daily_minutes">{{ t._('module_conflink_daily_minutes') }}</label>
+            {{ form.render('daily_minutes') }}
+            <div class="conflink-help">{{ t._('module_conflink_daily_minutes_help') }}</div>
+        </div>
+    </div>
+
+    <h4 class="ui dividing header">{{ t._('module_conflink_SectionSchedule') }}</h4>
+    <div class="two fields">
+        <div class="field">
+            <label for="schedule">{{ t._('module_conflink_schedule') }}</label>
+            {{ form.render('schedule') }}
+            <div class="conflink-help">{{ t._('module_conflink_schedule_help') }}</div>
+        </div>
+        <div class="field">
+            <label for="schedule_end">{{ t._('module_conflink_schedule_end') }}</label>
+            {{ form.render('schedule_end') }}
+            <div class="conflink-help">{{ t._('module_conflink_schedule_end_help') }}</div>
+        </div>
+    </div>
+
     <h4 class="ui dividing header">{{ t._('module_conflink_SectionRetry') }}</h4>
     <div class="three fields">
         <div class="field">
@@ -186,6 +223,8 @@
             <tr><td>{{ t._('module_conflink_StatusAttempt') }}</td><td data-status="attempts">—</td></tr>
             <tr><td>{{ t._('module_conflink_StatusNextAttempt') }}</td><td data-status="next_attempt_in">—</td></tr>
             <tr><td>{{ t._('module_conflink_StatusLastError') }}</td><td data-status="last_error">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusMuted') }}</td><td data-status="muted">—</td></tr>
+            <tr><td>{{ t._('module_conflink_StatusUsedToday') }}</td><td data-status="used_today">—</td></tr>
             </tbody>
         </table>
 
@@ -213,6 +252,25 @@
                 </div>
             </div>
             <div class="conflink-help">{{ t._('module_conflink_TestCallHelp') }}</div>
+            {# Live-call controls: enabled only while the external party is in the room. #}
+            <div class="inline fields" id="conflink-room-controls">
+                <label>{{ t._('module_conflink_RoomControls') }}</label>
+                <div class="field">
+                    <label for="conflink-dtmf-digits">{{ t._('module_conflink_DtmfDigits') }}</label>
+                    <input type="text" id="conflink-dtmf-digits" value="*6" maxlength="32" autocomplete="off" class="conflink-digits-input">
+                </div>
+                <div class="field">
+                    <button type="button" class="ui disabled button" disabled id="conflink-send-dtmf">
+                        <i class="keyboard icon"></i> {{ t._('module_conflink_SendDtmf') }}
+                    </button>
+                </div>
+                <div class="field">
+                    <button type="button" class="ui disabled button" disabled id="conflink-mute" data-action="mute">
+                        <i class="microphone slash icon"></i> <span class="conflink-mute-label">{{ t._('module_conflink_Mute') }}</span>
+                    </button>
+                </div>
+            </div>
+            <div class="conflink-help">{{ t._('module_conflink_RoomControlsHelp') }}</div>
             <div class="ui hidden message" id="conflink-control-result"></div>
         </div>
 

@@ -27,7 +27,10 @@ use MikoPBX\PBXCoreREST\Controllers\BaseRestController;
  *   GET  /pbxcore/api/v3/module-conference-link/links:getStatus   every link's live state
  *   GET  /pbxcore/api/v3/module-conference-link/links:ping        is the worker there
  *   POST /pbxcore/api/v3/module-conference-link/links/{id}:dial   call now / test call
- *   POST /pbxcore/api/v3/module-conference-link/links/{id}:hangup hang up the external call
+ *   POST /pbxcore/api/v3/module-conference-link/links/{id}:hangup hang up the external call (drop)
+ *   POST /pbxcore/api/v3/module-conference-link/links/{id}:dtmf   send digits to the far end
+ *   POST /pbxcore/api/v3/module-conference-link/links/{id}:mute   mute the external party in the room
+ *   POST /pbxcore/api/v3/module-conference-link/links/{id}:unmute unmute it
  */
 #[ApiResource(
     path: '/pbxcore/api/v3/module-conference-link/links',
@@ -39,11 +42,11 @@ use MikoPBX\PBXCoreREST\Controllers\BaseRestController;
 #[HttpMapping(
     mapping: [
         'GET'  => ['getStatus', 'ping'],
-        'POST' => ['dial', 'hangup'],
+        'POST' => ['dial', 'hangup', 'dtmf', 'mute', 'unmute'],
     ],
-    resourceLevelMethods: ['dial', 'hangup'],
+    resourceLevelMethods: ['dial', 'hangup', 'dtmf', 'mute', 'unmute'],
     collectionLevelMethods: ['getStatus', 'ping'],
-    customMethods: ['getStatus', 'ping', 'dial', 'hangup'],
+    customMethods: ['getStatus', 'ping', 'dial', 'hangup', 'dtmf', 'mute', 'unmute'],
     idPattern: '[A-Za-z0-9_]{1,32}'
 )]
 class Controller extends BaseRestController
@@ -103,6 +106,49 @@ class Controller extends BaseRestController
     #[ApiResponse(422, 'Refused by the worker (its reason is in messages.error)', 'PBXApiResult')]
     #[ApiResponse(503, 'The worker does not answer', 'PBXApiResult')]
     public function hangup(string $id): void
+    {
+    }
+
+    #[ApiOperation(
+        summary: 'Send DTMF to the far end',
+        description: 'Plays the digits (0-9 * # A-D, at most 32) to the far end on the link\'s live external call, e.g. *6 to toggle the room\'s line mute in Zoom, Teams, Webex or Meet.',
+        operationId: 'dtmfConferenceLink'
+    )]
+    #[ApiParameterRef('id', required: true)]
+    #[ApiParameterRef('digits', required: true)]
+    #[ApiResponse(200, 'rest_response_200_updated')]
+    #[ApiResponse(400, 'rest_response_400_bad_request', 'PBXApiResult')]
+    #[ApiResponse(422, 'Refused by the worker (no live call; its reason is in messages.error)', 'PBXApiResult')]
+    #[ApiResponse(503, 'The worker does not answer', 'PBXApiResult')]
+    public function dtmf(string $id): void
+    {
+    }
+
+    #[ApiOperation(
+        summary: 'Mute the external party',
+        description: 'Mutes the link\'s external party in the conference room (ConfBridge mute); a call redialled in the same busy period joins muted too.',
+        operationId: 'muteConferenceLink'
+    )]
+    #[ApiParameterRef('id', required: true)]
+    #[ApiResponse(200, 'rest_response_200_updated')]
+    #[ApiResponse(400, 'rest_response_400_bad_request', 'PBXApiResult')]
+    #[ApiResponse(422, 'Refused by the worker (no live call; its reason is in messages.error)', 'PBXApiResult')]
+    #[ApiResponse(503, 'The worker does not answer', 'PBXApiResult')]
+    public function mute(string $id): void
+    {
+    }
+
+    #[ApiOperation(
+        summary: 'Unmute the external party',
+        description: 'Unmutes the link\'s external party in the conference room.',
+        operationId: 'unmuteConferenceLink'
+    )]
+    #[ApiParameterRef('id', required: true)]
+    #[ApiResponse(200, 'rest_response_200_updated')]
+    #[ApiResponse(400, 'rest_response_400_bad_request', 'PBXApiResult')]
+    #[ApiResponse(422, 'Refused by the worker (no live call; its reason is in messages.error)', 'PBXApiResult')]
+    #[ApiResponse(503, 'The worker does not answer', 'PBXApiResult')]
+    public function unmute(string $id): void
     {
     }
 }

@@ -52,6 +52,7 @@ class DataStructure implements OpenApiSchemaProvider
                 'id'      => ['type' => 'string', 'in' => 'path', 'pattern' => '^[A-Za-z0-9_]{1,32}$', 'description' => 'Link id', 'example' => '7'],
                 'force'   => ['type' => 'boolean', 'description' => 'Dial even when the room is empty (a test call)', 'default' => false],
                 'seconds' => ['type' => 'number', 'minimum' => 0, 'maximum' => 86400, 'description' => 'With force: hang up after this many seconds', 'example' => 20],
+                'digits'  => ['type' => 'string', 'pattern' => '^[0-9*#ABCD]{1,32}$', 'description' => 'DTMF digits to send to the far end', 'example' => '*6'],
             ],
             'response' => [],
             'related'  => [],
@@ -73,6 +74,8 @@ class DataStructure implements OpenApiSchemaProvider
                 'max_attempts'          => ['type' => 'integer', 'nullable' => true],
                 'next_attempt_in'       => ['type' => 'number', 'nullable' => true],
                 'last_error'            => ['type' => 'string'],
+                'muted'                 => ['type' => 'boolean', 'description' => 'The administrator muted the external party (until the room empties)'],
+                'external_muted'        => ['type' => 'boolean', 'description' => 'ConfBridge reports the external party muted'],
                 'log'                   => ['type' => 'array', 'items' => ['type' => 'object'], 'description' => 'The last attempts: time, result, cause, duration'],
             ],
         ];

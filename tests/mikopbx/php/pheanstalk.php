@@ -32,8 +32,7 @@ namespace Pheanstalk {
     if (!class_exists(Pheanstalk::class, false)) {
         class Job implements JobIdInterface
         {
-            public function __construct(private int $id, private string $data, public string $file = '',
-                                        public string $tube = '')
+            public function __construct(private int $id, private string $data, public string $file = '', public string $tube = 'default')
             {
             }
             public function getId(): int { return $this->id; }
@@ -101,19 +100,18 @@ namespace Pheanstalk {
                 }
             }
 
+            /** What Core's BeanstalkClient::wait() reads: the job's tube and how often it was reserved. */
+            public function statsJob(JobIdInterface $job): \ArrayObject
+            {
+                return new \ArrayObject(['tube' => $job instanceof Job ? $job->tube : 'default', 'reserves' => 1]);
+            }
+
             public function bury(JobIdInterface $job, int $priority = self::DEFAULT_PRIORITY): void { $this->delete($job); }
 
             /** @return list<string> */
             public function listTubes(): array
             {
                 return array_map(static fn ($d) => rawurldecode(basename($d)), glob(self::dir() . '/*', GLOB_ONLYDIR) ?: []);
-            }
-
-            /** What BeanstalkClient::wait() reads: the job's tube (to pick the subscriber) and reserves. */
-            public function statsJob(JobIdInterface $job): \ArrayObject
-            {
-                $tube = $job instanceof Job && $job->tube !== '' ? $job->tube : $this->using;
-                return new \ArrayObject(['id' => $job->getId(), 'tube' => $tube, 'state' => 'reserved', 'reserves' => 1]);
             }
 
             public function __call(string $name, array $args): mixed

@@ -129,6 +129,25 @@ namespace MikoPBX\Common\Models {
     }
 }
 
+namespace MikoPBX\PBXCoreREST\Controllers {
+    /** Core's REST v3 base controller (routing by attributes); its behaviour is proven in the rig. */
+    abstract class BaseRestController
+    {
+        protected string $processorClass = '';
+    }
+}
+
+namespace MikoPBX\PBXCoreREST\Lib\Common {
+    interface OpenApiSchemaProvider
+    {
+        public static function getListItemSchema(): array;
+
+        public static function getDetailSchema(): array;
+
+        public static function getRelatedSchemas(): array;
+    }
+}
+
 namespace MikoPBX\PBXCoreREST\Lib {
     class PBXApiResult
     {

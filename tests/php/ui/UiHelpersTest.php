@@ -65,6 +65,11 @@ final class UiHelpersTest extends TestCase
             'dtmf_mode'            => 'auto',
             'dead_air'             => '0',
             'end_cooldown'         => '120',
+            'room_keys'            => '*6',
+            'max_call_minutes'     => '0',
+            'daily_minutes'        => '0',
+            'schedule'             => '',
+            'schedule_end'         => 'linger',
         ], LinkInput::defaults());
     }
 

@@ -223,6 +223,22 @@ final class ConfigBatchTest extends TestCase
         self::assertSame(1, $this->pushes());
     }
 
+    public function testAMarkWhoseBatchAlreadyEndedIsPushedOnceItIsStale(): void
+    {
+        // Core ends a batch with an immediate action (ReloadAdviceAction for a Sip save) before
+        // it calls modelsEventChangeData for that save: no modelsEventNeedReload follows.
+        (new ConferenceLinkConf())->modelsEventChangeData(self::saved(Sip::class, '1', ['disabled']));
+        $batch = new ConfigBatch($this->paths);
+        $marked = (float)filemtime($batch->markFile());
+        self::assertNull($batch->flushStale(3.0, $marked + 1.0), 'a fresh mark waits for its batch end');
+        self::assertSame(0, $this->pushes());
+        self::assertNotNull($batch->flushStale(3.0, $marked + 4.0));
+        self::assertSame(1, $this->pushes());
+        self::assertFalse($batch->isDirty());
+        self::assertNull($batch->flushStale(3.0, $marked + 60.0), 'nothing left to push');
+        self::assertSame(1, $this->pushes());
+    }
+
     public function testAPushWithoutAnswerIsRetriedWithTheNextBatch(): void
     {
         Support::script($this->paths->ctlLauncher(), 'echo "$@" >> ' . escapeshellarg("{$this->dir}/pushes") . "\necho 'no answer' >&2\nexit 3");

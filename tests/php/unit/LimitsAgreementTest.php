@@ -28,6 +28,8 @@ final class LimitsAgreementTest extends TestCase
         'dead_air' => 'dead_air',
         'end_cooldown' => 'end_cooldown',
         'test_call_seconds' => 'test_call_seconds',
+        'max_call_minutes' => 'max_call_minutes',
+        'daily_minutes' => 'daily_minutes',
     ];
 
     /** @return array<string, mixed> */
@@ -79,6 +81,9 @@ final class LimitsAgreementTest extends TestCase
         self::assertSame($p['endpoint'], self::body(LinkValidator::ENDPOINT_RE));
         self::assertSame($p['callerid'], self::body(LinkValidator::CALLERID_RE));
         self::assertSame($p['dtmf'], self::body(LinkValidator::DTMF_CANONICAL_RE));
+        self::assertSame($p['room_keys'], self::body(LinkValidator::ROOM_KEYS_RE));
+        self::assertSame($p['send_digits'], self::body(LinkValidator::SEND_DIGITS_RE));
+        self::assertSame($p['schedule_window'], self::body(LinkValidator::SCHEDULE_WINDOW_RE));
     }
 
     public function testTheValidatorAppliesItsLimits(): void

@@ -56,7 +56,8 @@ final class LinkValidatorTest extends TestCase
         self::assertSame([
             'preset' => 'custom', 'meeting_id' => '', 'participant_id' => '', 'passcode' => '',
             'prompt_silence' => '1', 'prompt_timeout' => '20', 'dtmf_mode' => 'auto',
-            'dead_air' => '0', 'end_cooldown' => '120',
+            'dead_air' => '0', 'end_cooldown' => '120', 'room_keys' => '*6',
+            'max_call_minutes' => '0', 'daily_minutes' => '0', 'schedule' => '', 'schedule_end' => 'linger',
         ], $new);
     }
 

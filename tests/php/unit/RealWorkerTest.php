@@ -112,6 +112,15 @@ final class RealWorkerTest extends TestCase
             self::assertFalse($hangup->success, 'nothing to hang up');
             self::assertSame(422, $hangup->httpCode);
             self::assertNotSame('', $hangup->messages['error'][0]);
+            // Room controls reach the real worker, which refuses them: it has no AMI here.
+            foreach (['mute' => [], 'unmute' => [], 'dtmf' => ['digits' => '*6']] as $action => $extra) {
+                $r = Processor::callBack(['action' => $action, 'data' => ['id' => '7', 'httpMethod' => 'POST'] + $extra]);
+                self::assertFalse($r->success, $action);
+                self::assertSame(422, $r->httpCode, $action);
+                self::assertSame('AMI is not connected', $r->messages['error'][0], $action);
+            }
+            $r = Processor::callBack(['action' => 'dtmf', 'data' => ['id' => '7', 'digits' => '1w', 'httpMethod' => 'POST']]);
+            self::assertSame(400, $r->httpCode, 'bad digits are refused before the worker');
         } finally {
             ConferenceLinkConf::usePaths(null);
         }

@@ -98,7 +98,7 @@ final class StartProblemTest extends TestCase
     {
         $dir = Support::tempDir('start');
         putenv('CONFLINK_PYTHON=' . self::brokenPython($dir, 'zmq', 'raise ImportError("libstdc++.so.6: cannot open shared object file: No such file or directory")'));
-        [$paths, $log] = $this->supervise($dir, 1.0);
+        [$paths, $log] = $this->supervise($dir, 3.0);
         $this->tickFor(3.0);
 
         $starts = $this->sup->starts();
@@ -134,7 +134,7 @@ final class StartProblemTest extends TestCase
         self::assertTrue(Support::waitFor(function () use ($paths): bool {
             $this->sup->tick(microtime(true));
             return !is_file($paths->startProblemFile());
-        }, 5.0), 'problem cleared after the worker stayed up');
+        }, 10.0), 'problem cleared after the worker stayed up');
     }
 
     public function testMissingStandardModuleAndMissingInterpreter(): void

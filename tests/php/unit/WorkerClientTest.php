@@ -144,6 +144,40 @@ final class WorkerClientTest extends TestCase
         self::assertIsFloat($this->requests()[3]['seconds'], 'seconds travel as a JSON number');
     }
 
+    public function testRoomControlsSendExactlyTheControlRequests(): void
+    {
+        $this->fakeWorker(['ok' => true, 'message' => 'muting']);
+        $rest = new RestActions(new WorkerClient($this->paths));
+        self::assertSame(
+            ['success' => true, 'data' => ['ok' => true, 'message' => 'muting'], 'error' => '', 'httpCode' => 200],
+            $rest->handle('mute', ['id' => '7'])
+        );
+        $rest->handle('unmute', ['id' => 7]);
+        $rest->handle('dtmf', ['id' => '7', 'digits' => '*6']);
+        $rest->handle('dtmf', ['id' => '7', 'digits' => 123]);
+        $rest->handle('dtmf', ['id' => '7', 'digits' => '0123456789*#ABCD']);
+        foreach (['', '1w', 'p', '1,2', '*6;', "1\n2", str_repeat('1', 33), 'abcd', null, ['1'], 1.5, -1, true] as $bad) {
+            $r = $rest->handle('dtmf', ['id' => '7', 'digits' => $bad]);
+            self::assertFalse($r['success'], var_export($bad, true));
+            self::assertSame(400, $r['httpCode']);
+            self::assertSame(WorkerClient::DIGITS_ERROR, $r['error']);
+        }
+        self::assertStringContainsString('id: required', $rest->handle('mute', ['id' => '7;x'])['error']);
+        $t = 'tok-123';
+        self::assertSame([
+            ['cmd' => 'mute', 'link' => '7', 'token' => $t],
+            ['cmd' => 'unmute', 'link' => '7', 'token' => $t],
+            ['cmd' => 'dtmf', 'link' => '7', 'digits' => '*6', 'token' => $t],
+            ['cmd' => 'dtmf', 'link' => '7', 'digits' => '123', 'token' => $t],
+            ['cmd' => 'dtmf', 'link' => '7', 'digits' => '0123456789*#ABCD', 'token' => $t],
+        ], $this->requests(), 'refused input never reached the worker');
+
+        file_put_contents("{$this->dir}/reply.json", '{"ok": false, "error": "no live external call in the room"}');
+        $r = $rest->handle('dtmf', ['id' => '7', 'digits' => '1']);
+        self::assertSame(422, $r['httpCode']);
+        self::assertSame('no live external call in the room', $r['error']);
+    }
+
     public function testStatusIsNormalisedForThePagesAndRefusalsKeepTheWorkersWords(): void
     {
         $this->fakeWorker(['ok' => true, 'ami' => ['connected' => false], 'links' => [['id' => '7', 'state' => 'backoff', 'attempt_log' => [['result' => 'busy']]]]]);

@@ -91,7 +91,10 @@ for text in json.load(sys.stdin):
     try:
         l = parse_config_text(text).links[0]
         out.append({"dtmf": l.dtmf, "prompt_silence": l.prompt_silence, "prompt_timeout": l.prompt_timeout,
-                    "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown})
+                    "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown,
+                    "room_keys": l.room_keys, "max_call_minutes": l.max_call_minutes,
+                    "daily_minutes": l.daily_minutes, "schedule_windows": len(l.schedule),
+                    "schedule_end": l.schedule_end})
     except ConfigError as exc:
         out.append(str(exc))
 print(json.dumps(out))
@@ -181,7 +184,110 @@ PY;
             'dtmf_mode' => $d['dtmf_mode'],
             'dead_air' => (int)$d['dead_air'],
             'end_cooldown' => (int)$d['end_cooldown'],
+            'room_keys' => $d['room_keys'],
+            'max_call_minutes' => (int)$d['max_call_minutes'],
+            'daily_minutes' => (int)$d['daily_minutes'],
+            'schedule_windows' => 0,
+            'schedule_end' => $d['schedule_end'],
         ], $read[count($documents) - 2], 'the worker\'s defaults are the PHP defaults');
         self::assertSame('p123456789#p*p1234#', $read[count($documents) - 1]['dtmf'], 'a preset sequence with p passes the worker');
+    }
+
+    /** Schedules: what PHP accepts (and normalises) the worker reads as the same windows. */
+    public function testSchedulesAgreeWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $samples = [
+            ["mon-fri 08:00-18:00", 'linger', 1],
+            ["MON-FRI  08:00-18:00\n\nsat,sun 10:00-14:00\r\nfri 22:00-02:00", 'keep', 3],
+            ["sat 00:00-24:00", 'keep', 1],
+            [str_repeat("tue 09:00-10:00\n", 14), 'linger', 14],
+        ];
+        $documents = [];
+        foreach ($samples as [$schedule, $end]) {
+            $php = $validator->check(['schedule' => $schedule, 'schedule_end' => $end] + ConfigRendererTest::LINKS[0]);
+            self::assertTrue($php->isValid(), json_encode($php->errors));
+            $documents[] = (new ConfigRenderer())->render([$php->values + ConfigRendererTest::LINKS[0]],
+                ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS, ConfigRendererTest::SETTINGS)->yaml;
+        }
+        foreach (['mon 08:00-08:00', 'mon 8:00-18:00', "mon 09:00-10:00\n" . str_repeat("tue 09:00-10:00\n", 14)] as $bad) {
+            self::assertFalse($validator->check(['schedule' => $bad] + ConfigRendererTest::LINKS[0])->isValid(), $bad);
+        }
+        $read = self::workerReads($documents);
+        foreach ($samples as $n => [, $end, $count]) {
+            self::assertIsArray($read[$n], json_encode($read[$n]));
+            self::assertSame([$count, $end], [$read[$n]['schedule_windows'], $read[$n]['schedule_end']], "sample {$n}");
+        }
+    }
+
+    /** Cost limits: the same verdict on every value around the limits; accepted values read back the same. */
+    public function testCostLimitsAgreeWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $documents = [];
+        $cases = [];
+        foreach (['max_call_minutes', 'daily_minutes'] as $key) {
+            foreach (['0', '1', '1440', '90', '1441', '-1', '1.5', '00'] as $value) {
+                $php = $validator->check([$key => $value] + ConfigRendererTest::LINKS[0]);
+                $documents[] = self::rawDocument($key, $value);
+                $cases[] = [$key, $value, $php->isValid(), false];
+                if ($php->isValid()) {
+                    $documents[] = (new ConfigRenderer())->render([[$key => $value] + ConfigRendererTest::LINKS[0]],
+                        ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS, ConfigRendererTest::SETTINGS)->yaml;
+                    $cases[] = [$key, $value, true, true];
+                }
+            }
+        }
+        $read = self::workerReads($documents);
+        foreach ($cases as $n => [$key, $value, $accepted, $rendered]) {
+            $label = "{$key} = {$value}" . ($rendered ? ' (rendered)' : ' (raw)');
+            if ($value === '00' && !$rendered) {
+                continue;  // YAML 1.1 reads a bare 00 as octal 0: the raw form is not what PHP renders
+            }
+            self::assertSame($accepted, is_array($read[$n]), "{$label}: " . json_encode($read[$n]));
+            if ($rendered) {
+                self::assertSame((int)$value, $read[$n][$key], $label);
+            }
+        }
+    }
+
+    /**
+     * room_keys: what PHP accepts (after its normalising: spaces dropped, a-d upper-cased) the
+     * worker reads back unchanged; what PHP refuses the worker refuses too; the default (*6) is
+     * not written and is the worker's default; '' (off) is written.
+     */
+    public function testRoomKeysAgreeWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $documents = [];
+        $expect = [];
+        foreach (['*6', '', '#9#', '* 6', 'abcd', '0123456#', '012345678', '*6w', 'p', '*,6', 'e', '"'] as $value) {
+            $php = $validator->check(['room_keys' => $value] + ConfigRendererTest::LINKS[0]);
+            if ($php->isValid()) {
+                $rendered = (new ConfigRenderer())->render(
+                    [['room_keys' => $value] + ConfigRendererTest::LINKS[0]],
+                    ConfigRendererTest::ROOMS,
+                    ConfigRendererTest::PROVIDERS,
+                    ConfigRendererTest::SETTINGS
+                )->yaml;
+                self::assertSame($php->values['room_keys'] !== '*6', str_contains($rendered, 'room_keys:'), "{$value}: written only when not the default");
+                $documents[] = $rendered;
+                $expect[] = $php->values['room_keys'];
+            } else {
+                $documents[] = self::rawDocument('room_keys', ConfigRenderer::quote($value));
+                $expect[] = null;
+            }
+        }
+        $read = self::workerReads($documents);
+        foreach ($expect as $n => $want) {
+            if ($want === null) {
+                self::assertIsString($read[$n], "sample {$n}: refused by PHP, so by the worker too");
+                self::assertStringContainsString('room_keys', $read[$n]);
+            } else {
+                self::assertIsArray($read[$n], "sample {$n}: accepted by PHP, so by the worker too");
+                self::assertSame($want, $read[$n]['room_keys'], "sample {$n}");
+            }
+        }
+        self::assertSame(['*6', '', '#9#', '*6', 'ABCD', '0123456#'], array_values(array_filter($expect, 'is_string')));
     }
 }

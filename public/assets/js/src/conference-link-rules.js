@@ -47,6 +47,12 @@
         'dtmf_mode',
         'dead_air',
         'end_cooldown',
+        // room controls
+        'room_keys',
+        'max_call_minutes',
+        'daily_minutes',
+        'schedule',
+        'schedule_end',
     ];
 
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
@@ -75,6 +81,11 @@
         dtmf_mode: 'auto',
         dead_air: '0',
         end_cooldown: '120',
+        room_keys: '*6',
+        max_call_minutes: '0',
+        daily_minutes: '0',
+        schedule: '',
+        schedule_end: 'linger',
     };
 
     // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
@@ -84,6 +95,26 @@
 
     // dead_air: 0 = off, else min..max seconds.
     const DEAD_AIR = { min: 5, max: 3600 };
+    // max_call_minutes, daily_minutes: 0 = no limit, else min..max minutes.
+    const COST_LIMITS = { min: 1, max: 1440 };
+    // schedule: at most this many windows; schedule_end choices.
+    const SCHEDULE = { maxWindows: 14, ends: ['linger', 'keep'] };
+
+    /** Schedule text → canonical windows (LinkValidator::canonicalSchedule), or an error suffix. */
+    function canonicalSchedule(text) {
+        const windows = [];
+        const lines = String(text).split(/\r\n|\r|\n/);
+        for (let i = 0; i < lines.length; i += 1) {
+            const line = lines[i].replace(/[ \t]+/g, ' ').trim().toLowerCase();
+            if (line !== '') {
+                if (!PATTERNS.schedule_window.test(line) || line.slice(-11, -6) === line.slice(-5)) {
+                    return 'schedule_format';
+                }
+                windows.push(line);
+            }
+        }
+        return windows.length > SCHEDULE.maxWindows ? 'schedule_too_many' : windows;
+    }
 
     // Anchors are explicit: JS `$` never matches before a trailing newline, and the PHP
     // side uses the D modifier for the same reason.
@@ -94,6 +125,10 @@
         dst_number: /^[0-9+*#]{1,32}$/,
         dtmf: /^[0-9*#A-Dabcdw Wp]{0,64}$/,
         callerid: /^[0-9+]{0,32}$/,
+        // Keys from the room ('' = off) and the digits of "Send DTMF" (conflink.config PATTERNS).
+        room_keys: /^[0-9*#ABCD]{0,8}$/,
+        send_digits: /^[0-9*#ABCD]{1,32}$/,
+        schedule_window: /^(?:mon|tue|wed|thu|fri|sat|sun)(?:-(?:mon|tue|wed|thu|fri|sat|sun))?(?:,(?:mon|tue|wed|thu|fri|sat|sun)(?:-(?:mon|tue|wed|thu|fri|sat|sun))?)* (?:[01][0-9]|2[0-3]):[0-5][0-9]-(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$/,
         decimal: /^[0-9]{1,5}(\.[0-9]{1,3})?$/,
         integer: /^[0-9]{1,5}$/,
     };
@@ -109,6 +144,8 @@
         prompt_timeout: [1, 120, false, 'prompt_timeout_range'],
         dead_air: [0, DEAD_AIR.max, true, 'dead_air_range'],
         end_cooldown: [0, 3600, true, 'end_cooldown_range'],
+        max_call_minutes: [0, COST_LIMITS.max, true, 'max_call_minutes_range'],
+        daily_minutes: [0, COST_LIMITS.max, true, 'daily_minutes_range'],
     };
 
     const BACKOFF = {
@@ -337,6 +374,24 @@
                 return Presets.build(preset, { [field]: text }).errors[field] || null;
             case 'dtmf_mode':
                 return DTMF_MODES.indexOf(text) === -1 ? err('dtmf_mode') : null;
+            case 'max_call_minutes':
+            case 'daily_minutes': {
+                const suffix = RANGES[field][3];
+                if (!inRange(text, 0, COST_LIMITS.max, true)) {
+                    return err(suffix);
+                }
+                const n = Number(text);
+                return n !== 0 && n < COST_LIMITS.min ? err(suffix) : null;
+            }
+            case 'schedule': {
+                const windows = canonicalSchedule(text);
+                return typeof windows === 'string' ? err(windows) : null;
+            }
+            case 'schedule_end':
+                return SCHEDULE.ends.indexOf(text) === -1 ? err('schedule_end') : null;
+            case 'room_keys':
+                // As the validator: spaces dropped, a-d upper-cased, then at most 8 keys.
+                return PATTERNS.room_keys.test(text.replace(/ /g, '').toUpperCase()) ? null : err('room_keys_format');
             case 'dead_air': {
                 if (!inRange(text, 0, DEAD_AIR.max, true)) {
                     return err('dead_air_range');
@@ -408,6 +463,16 @@
         return errors;
     }
 
+    /** "Send DTMF" digits as the worker takes them (upper-case A-D, no spaces), or null. */
+    function normalizeSendDigits(value) {
+        const text = asText(value);
+        if (text === null) {
+            return null;
+        }
+        const digits = text.replace(/\s+/g, '').toUpperCase();
+        return PATTERNS.send_digits.test(digits) ? digits : null;
+    }
+
     function validateTestCallSeconds(value) {
         const text = asText(value);
         return text !== null && inRange(text, TEST_CALL.min, TEST_CALL.max, true);
@@ -435,6 +500,11 @@
         dtmf_mode: ['dtmf_mode'],
         dead_air: ['dead_air_range'],
         end_cooldown: ['end_cooldown_range'],
+        room_keys: ['room_keys_format'],
+        max_call_minutes: ['max_call_minutes_range'],
+        daily_minutes: ['daily_minutes_range'],
+        schedule: ['schedule_format', 'schedule_too_many'],
+        schedule_end: ['schedule_end'],
     };
     // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
     Presets.FIELDS.forEach((field) => {
@@ -494,6 +564,9 @@
         MAX_INPUT_BYTES,
         DTMF_MODES,
         DEAD_AIR,
+        COST_LIMITS,
+        SCHEDULE,
+        canonicalSchedule,
         TEST_CALL,
         FIELD_ERRORS,
         COMMON_ERRORS,
@@ -506,6 +579,7 @@
         validateLink,
         prepare,
         validateTestCallSeconds,
+        normalizeSendDigits,
         installSemanticRules,
         semanticValidateRules,
     };

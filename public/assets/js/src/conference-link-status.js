@@ -28,6 +28,8 @@
     // Stop reasons (status `stop`) that get their own explanation instead of last_error.
     const STOP_TEXTS = {
         meeting_ended: 'module_conflink_stop_meeting_ended',
+        call_limit: 'module_conflink_stop_call_limit',
+        daily_budget: 'module_conflink_stop_daily_budget',
     };
 
     // DTMF step events of the attempt log worth showing ("waiting" only opens a step).
@@ -214,6 +216,7 @@
     }
 
     /**
+<<<<<<< HEAD
      * Locale of the admin language (Core's SemanticLocalization mapping, e.g. ru → ru-RU), not
      * the browser's: times on the pages follow the language the administrator chose.
      */
@@ -223,6 +226,38 @@
             return SemanticLocalization.getUserLocale();
         }
         return typeof globalWebAdminLanguage !== 'undefined' && globalWebAdminLanguage ? globalWebAdminLanguage : '';
+=======
+     * What the live-call controls can do now: `live` when the external party is in the room
+     * (Send DTMF, Mute/Unmute), `muteAction` is the one the toggle offers, `muted` the status
+     * text (ConfBridge's own flag).
+     */
+    function roomControls(link, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        const l = link && typeof link === 'object' ? link : {};
+        const live = l.external_joined === true && ['connected', 'lingering'].indexOf(l.state) >= 0;
+        const wanted = l.muted === true;
+        return {
+            live,
+            muteAction: wanted ? 'unmute' : 'mute',
+            muteLabel: tr(wanted ? 'module_conflink_Unmute' : 'module_conflink_Mute'),
+            muted: live ? tr(l.external_muted === true ? 'module_conflink_MutedYes' : 'module_conflink_MutedNo') : DASH,
+        };
+    }
+
+    /** "12 min" or "12 of 60 min": today's call time against the daily budget (cost limits). */
+    function usedToday(link, t) {
+        const tr = typeof t === 'function' ? t : (key) => key;
+        const l = link && typeof link === 'object' ? link : {};
+        if (typeof l.used_today !== 'number' || !Number.isFinite(l.used_today) || l.used_today < 0) {
+            return DASH;
+        }
+        const used = Math.floor(l.used_today / 60);
+        const limit = typeof l.daily_minutes === 'number' && l.daily_minutes > 0 ? l.daily_minutes : 0;
+        if (limit > 0) {
+            return tr('module_conflink_UsedOf').replace('%used%', String(used)).replace('%limit%', String(limit));
+        }
+        return `${used} ${tr('module_conflink_Minutes')}`;
+>>>>>>> main
     }
 
     /** Semantic UI colour of the state label. */
@@ -237,6 +272,7 @@
             hanging_up: 'orange',
             failed: 'red',
             held: 'grey',
+            off_schedule: 'grey',
             disabled: 'grey',
             idle: '',
             absent: 'grey',
@@ -250,7 +286,7 @@
      * tests/php check that both say the same). Core's TokenManager adds the Bearer token.
      */
     const REST_URL = '/pbxcore/api/v3/module-conference-link/links';
-    const CONTROL_ACTIONS = ['dial', 'hangup'];
+    const CONTROL_ACTIONS = ['dial', 'hangup', 'dtmf', 'mute', 'unmute'];
 
     function statusUrl() {
         return `${REST_URL}:getStatus`;
@@ -302,8 +338,13 @@
     }
 
     return {
+<<<<<<< HEAD
         DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock,
         adminLocale, toDate, view, stateColor,
+=======
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
+        roomControls, usedToday,
+>>>>>>> main
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));

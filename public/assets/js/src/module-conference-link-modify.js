@@ -181,6 +181,21 @@ const ConferenceLinkModify = {
             }
             self.control('dial', { force: '1', seconds }, 'module_conflink_TestCallSent', $(e.currentTarget));
         });
+        $('#conflink-send-dtmf').on('click', (e) => {
+            e.preventDefault();
+            const digits = ConferenceLinkRules.normalizeSendDigits($('#conflink-dtmf-digits').val());
+            if (digits === null) {
+                self.showControlResult(false, self.t('module_conflink_error_send_digits'));
+                return;
+            }
+            self.control('dtmf', { digits }, 'module_conflink_DtmfSent', $(e.currentTarget));
+        });
+        $('#conflink-mute').on('click', (e) => {
+            e.preventDefault();
+            const $button = $(e.currentTarget);
+            const action = $button.attr('data-action') === 'unmute' ? 'unmute' : 'mute';
+            self.control(action, {}, action === 'mute' ? 'module_conflink_MuteSent' : 'module_conflink_UnmuteSent', $button);
+        });
     },
 
     /** Unsaved edits would not reach the worker: say so instead of calling with old data. */
@@ -199,7 +214,7 @@ const ConferenceLinkModify = {
             return;
         }
         $button.addClass('loading');
-        self.$controls().addClass('disabled').prop('disabled', true);
+        self.$controls().add(self.$roomControls()).addClass('disabled').prop('disabled', true);
         const show = (body) => {
             const result = ConferenceLinkStatus.controlResult(body, self.t(okKey), self.t);
             self.showControlResult(result.ok, result.text);
@@ -219,6 +234,23 @@ const ConferenceLinkModify = {
 
     $controls() {
         return $('#conflink-call-now, #conflink-hang-up, #conflink-test-call');
+    },
+
+    $roomControls() {
+        return $('#conflink-send-dtmf, #conflink-mute');
+    },
+
+    /** Send DTMF and Mute/Unmute act on the live call: enabled only with the external party in the room. */
+    renderRoomControls(link, workerOk) {
+        const self = ConferenceLinkModify;
+        const c = ConferenceLinkStatus.roomControls(link, self.t);
+        const enabled = workerOk && c.live;
+        self.$roomControls().toggleClass('disabled', !enabled).prop('disabled', !enabled);
+        const $mute = $('#conflink-mute');
+        $mute.attr('data-action', c.muteAction);
+        $mute.find('.conflink-mute-label').text(c.muteLabel);
+        $('#conflink-status-table').find('[data-status="muted"]').text(c.muted);
+        $('#conflink-status-table').find('[data-status="used_today"]').text(ConferenceLinkStatus.usedToday(link, self.t));
     },
 
     /** Calls go through the worker: while it does not answer, the buttons cannot work. */
@@ -312,6 +344,7 @@ const ConferenceLinkModify = {
             .addClass(ConferenceLinkStatus.stateColor(model.stateKey))
             .text(model.state);
         $table.find('[data-status="state"]').empty().append($state);
+        self.renderRoomControls(link, ok);
 
         const $body = $('#conflink-attempt-log tbody').empty();
         if (model.log.length === 0) {

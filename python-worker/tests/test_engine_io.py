@@ -1,0 +1,169 @@
+"""The engine's I/O paths on a FakeAmi: AMI loss, refused and lost Originates, hang-ups re-sent
+after a reconnect, events that arrive while a room list is in flight, room changes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from fakes import FakeAmi, FakeEngine, ManualClock
+
+from conflink.ami import AmiNotReady
+from conflink.config import parse_config
+
+ROOM = "354233"
+
+
+def doc(*links: dict[str, Any]) -> dict[str, Any]:
+    return {"version": 1, "ami": {"secret": "x"},
+            "links": list(links) or [{"id": "1", "room": ROOM, "endpoint": "SIP-TEST", "number": "100"}]}
+
+
+def engine_with(*links: dict[str, Any]) -> FakeEngine:
+    return FakeEngine(parse_config(doc(*links)), ManualClock())
+
+
+@pytest.mark.asyncio
+async def test_dial_refusals_name_the_reason() -> None:
+    engine = engine_with()
+    assert await engine.dial("9") == {"ok": False, "error": "no link with id '9'"}
+    assert await engine.hangup("9") == {"ok": False, "error": "no link with id '9'"}
+    engine.fake_ami.ready = False
+    assert await engine.dial("1", force=True) == {"ok": False, "error": "AMI is not connected"}
+
+
+@pytest.mark.asyncio
+async def test_ami_loss_stops_dialling_and_a_failed_send_is_not_an_attempt() -> None:
+    engine = engine_with()
+    engine.on_ami_ready(False)
+    engine.internals_join("1")
+    assert engine.fake_ami.actions("Originate") == []
+    assert engine.status()["links"][0]["attempts"] == 0
+
+    # AMI up as far as the machine knows, but the socket refuses: abort, not a failed attempt
+    engine.fake_ami.ready = True
+    machine = engine.machines["1"]
+
+    def refuse(action: dict[str, Any]) -> asyncio.Future[Any]:
+        raise AmiNotReady("socket gone")
+
+    engine.fake_ami.send = refuse  # type: ignore[method-assign]
+    engine._run(machine.set_ami(True, engine.clock.now))
+    assert machine.attempts == 0 and machine.call is None and not machine.ami_up
+
+
+@pytest.mark.asyncio
+async def test_originate_lost_with_the_connection_is_redialled_by_the_resync() -> None:
+    engine = engine_with({"id": "1", "room": ROOM, "endpoint": "SIP-TEST", "number": "100", "retry": {"backoff": [1]}})
+    engine.internals_join("1")
+    call_id = engine.last_call_id("1")
+    engine.fake_ami.originates[call_id].set_exception(AmiNotReady("AMI connection lost"))
+    await asyncio.sleep(0)  # the future's done-callback runs on the loop
+    assert engine.machines["1"].call is not None and engine.machines["1"].call.unconfirmed
+    engine.on_ami_ready(False)
+    await engine.resync("AMI ready")  # the channel list does not show it: gone, dial again
+    engine.clock.advance(1.0)
+    assert len(engine.fake_ami.actions("Originate")) == 2
+
+
+@pytest.mark.asyncio
+async def test_originate_refused_by_asterisk_counts_after_the_grace() -> None:
+    engine = engine_with()
+    engine.internals_join("1")
+    call_id = engine.last_call_id("1")
+    engine.fake_ami.originates[call_id].set_result({"Response": "Error", "Message": "Extension does not exist."})
+    await asyncio.sleep(0)
+    engine.clock.advance(1.1)
+    link = engine.status()["links"][0]
+    assert link["state"] == "backoff" and "Originate refused: Extension does not exist." in link["last_error"]
+
+
+@pytest.mark.asyncio
+async def test_hangup_decided_while_ami_was_down_is_sent_after_the_reconnect() -> None:
+    engine = engine_with()
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/SIP-TEST-1")
+    call_id = engine.last_call_id("1")
+    engine.fake_ami.snapshot_channels = [{"Uniqueid": call_id, "Channel": "PJSIP/SIP-TEST-1"}]
+    engine.fake_ami.ready = False
+    engine.on_ami_ready(False)
+    engine.fake_ami.member_left(ROOM, f"int-{ROOM}-0", "Local/x")  # the room empties meanwhile
+    assert engine.fake_ami.actions("Hangup") == []
+    engine.fake_ami.ready = True
+    await engine.resync("AMI ready")
+    assert [h["Channel"] for h in engine.fake_ami.actions("Hangup")] == ["PJSIP/SIP-TEST-1"]
+
+
+@pytest.mark.asyncio
+async def test_events_during_a_room_list_are_replayed_on_top_of_it() -> None:
+    engine = engine_with()
+    ami = engine.fake_ami
+    original = ami.list_events
+
+    async def list_then_join(action: dict[str, str], item_event: str) -> list[dict[str, str]] | None:
+        items = await original(action, item_event)
+        if action["Action"] == "ConfbridgeList":
+            ami.member_joined(ROOM, "late-1", "Local/late")  # arrives after Asterisk built the list
+        return items
+
+    ami.list_events = list_then_join  # type: ignore[method-assign]
+    await engine.resync("test", rooms=[ROOM])
+    assert engine.status()["links"][0]["internal_participants"] == 1
+    assert len(ami.actions("Originate")) == 1
+
+
+@pytest.mark.asyncio
+async def test_room_change_hangs_up_the_old_call_and_never_adopts_it() -> None:
+    engine = engine_with()
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/SIP-TEST-1")
+    old = engine.last_call_id("1")
+    reply = await engine.apply_config(parse_config(doc({"id": "1", "room": "777", "endpoint": "SIP-TEST",
+                                                         "number": "100"})))
+    assert any("room changed 354233 -> 777" in n for n in reply["notes"])
+    assert [h["Channel"] for h in engine.fake_ami.actions("Hangup")] == ["PJSIP/SIP-TEST-1"]
+    await engine.settle()
+    engine.fake_ami.snapshot_channels = [{"Uniqueid": old, "Channel": "PJSIP/SIP-TEST-1"}]
+    engine.fake_ami.member_joined("777", "int-777", "Local/777")
+    await engine.resync("test", rooms=["777"])
+    assert engine.machines["1"].call is None or engine.machines["1"].call.call_id != old
+
+
+@pytest.mark.asyncio
+async def test_a_call_of_an_unknown_link_is_hung_up_as_a_stray() -> None:
+    engine = engine_with()
+    engine.fake_ami.member_joined(ROOM, "conflink-9-abc", "PJSIP/SIP-TEST-9")
+    engine.fake_ami.snapshot_channels = [{"Uniqueid": "conflink-8-x", "Channel": "PJSIP/SIP-TEST-8"}]
+    await engine.resync("full")
+    assert sorted(h["Channel"] for h in engine.fake_ami.actions("Hangup")) == [
+        "PJSIP/SIP-TEST-8", "PJSIP/SIP-TEST-9", "PJSIP/SIP-TEST-9"]
+
+
+@pytest.mark.asyncio
+async def test_background_failures_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    engine = engine_with()
+
+    async def boom() -> None:
+        raise RuntimeError("bug")
+
+    async def gone() -> None:
+        raise AmiNotReady("lost")
+
+    engine._spawn(boom())
+    engine._spawn(gone())
+    await engine.settle()
+    assert "background task failed" in caplog.text and "AMI task interrupted" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_engine_stop_cancels_timers_and_tasks() -> None:
+    clock = ManualClock()
+    engine = FakeEngine(parse_config(doc({"id": "1", "room": ROOM, "endpoint": "E", "number": "1", "linger": 5})),
+                        clock)
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/E-1")
+    engine.fake_ami.member_left(ROOM, f"int-{ROOM}-0", "Local/x")
+    await engine.stop()
+    clock.advance(10)
+    assert engine.fake_ami.actions("Hangup") == [] and isinstance(engine.ami, FakeAmi)
