@@ -124,7 +124,6 @@ test('the DTMF steps of an attempt, grouped by step', () => {
     assert.equal(v.log[0].dtmf, '1/2: prompt heard 0.5 s');
 });
 
-<<<<<<< HEAD
 test('the pages take their locale from the admin language', () => {
     assert.equal(typeof Status.adminLocale, 'function');
     global.globalWebAdminLanguage = 'ru';
@@ -136,7 +135,8 @@ test('the pages take their locale from the admin language', () => {
         delete global.globalWebAdminLanguage;
         delete global.SemanticLocalization;
     }
-=======
+});
+
 test('room controls: live only with the external party in the room; the toggle follows muted', () => {
     const tr = (key) => ({ module_conflink_Mute: 'Mute', module_conflink_Unmute: 'Unmute',
         module_conflink_MutedYes: 'Yes', module_conflink_MutedNo: 'No' }[key] || key);
@@ -207,5 +207,4 @@ test('call time today against the daily budget; cost-limit stops read as text', 
     assert.equal(Status.usedToday({ used_today: -1 }, tr), Status.DASH);
     const v = Status.view({ state: 'failed', stop: 'daily_budget', last_error: 'daily_budget: …' }, tr, Date.now());
     assert.equal(v.last_error, 'Today\'s minutes are used up');
->>>>>>> main
 });

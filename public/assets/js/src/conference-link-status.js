@@ -216,7 +216,6 @@
     }
 
     /**
-<<<<<<< HEAD
      * Locale of the admin language (Core's SemanticLocalization mapping, e.g. ru → ru-RU), not
      * the browser's: times on the pages follow the language the administrator chose.
      */
@@ -226,7 +225,9 @@
             return SemanticLocalization.getUserLocale();
         }
         return typeof globalWebAdminLanguage !== 'undefined' && globalWebAdminLanguage ? globalWebAdminLanguage : '';
-=======
+    }
+
+    /**
      * What the live-call controls can do now: `live` when the external party is in the room
      * (Send DTMF, Mute/Unmute), `muteAction` is the one the toggle offers, `muted` the status
      * text (ConfBridge's own flag).
@@ -257,7 +258,6 @@
             return tr('module_conflink_UsedOf').replace('%used%', String(used)).replace('%limit%', String(limit));
         }
         return `${used} ${tr('module_conflink_Minutes')}`;
->>>>>>> main
     }
 
     /** Semantic UI colour of the state label. */
@@ -338,13 +338,8 @@
     }
 
     return {
-<<<<<<< HEAD
         DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock,
-        adminLocale, toDate, view, stateColor,
-=======
-        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
-        roomControls, usedToday,
->>>>>>> main
+        adminLocale, toDate, view, stateColor, roomControls, usedToday,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));
