@@ -408,7 +408,7 @@ def test_russian_pages(live: Live, browser: Browser) -> None:
     assert re.fullmatch(re.escape(RU["module_conflink_StatusUpdated"]) + r": \d{2}:\d{2}:\d{2}", text), text
     assert status_text(page, "state") == RU["module_conflink_state_idle"]
     assert RU["module_conflink_StatusHeader"] in page.locator("#conflink-status-panel").inner_text()
-    shot = screenshot(page, "link-ru", "#main-content-container")
+    shot = screenshot(page, "link-ru", "#conflink-status-panel")
     page.context.close()
     _keep(shot, "link-ru.png")
     assert_clean(site, browser)
