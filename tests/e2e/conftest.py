@@ -34,10 +34,18 @@ def e2e_endpoints(request: pytest.FixtureRequest) -> tuple[str, ...]:
 
 
 @pytest.fixture
+def e2e_dtmf_mode(request: pytest.FixtureRequest) -> str:
+    """PJSIP dtmf_mode of the lab's provider endpoints: indirect-parametrize (default info)."""
+    return str(getattr(request, "param", "info"))
+
+
+@pytest.fixture
 def e2e(
-    prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest, e2e_endpoints: tuple[str, ...]
+    prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest, e2e_endpoints: tuple[str, ...],
+    e2e_dtmf_mode: str,
 ) -> Iterator[E2E]:
-    lab = labmod.Lab(name=request.node.name[:40], endpoints=e2e_endpoints)
+    lab = labmod.Lab(name=request.node.name[:40], endpoints=e2e_endpoints,
+                     dtmf_modes=dict.fromkeys(e2e_endpoints, e2e_dtmf_mode))
     lab.start()
     ASTERISK_VERSIONS.add(lab.asterisk_version)
     env = E2E(lab, tmp_path, request.node.name)

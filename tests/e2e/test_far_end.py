@@ -319,3 +319,26 @@ def test_no_hold_music_reaches_the_far_end_while_the_room_lingers(tmp_path: Any,
             rec.close()
         for L in labs:
             L.stop()
+
+
+@pytest.mark.parametrize("e2e_endpoints", [2], indirect=True)
+def test_dtmf_mode_switches_the_channel(e2e: E2E) -> None:
+    """The lab's endpoints send DTMF as SIP INFO; a link with dtmf_mode=inband must not (its
+    digits go as tones in the audio), a link left on auto keeps the endpoint's INFO."""
+    s_auto = e2e.lab.sipp("answer-and-hold", endpoint=e2e.lab.endpoints[0])
+    s_inband = e2e.lab.sipp("answer-and-hold", endpoint=e2e.lab.endpoints[1])
+    e2e.write_config([
+        {"id": "1", "room": "811", "number": "100", "endpoint": e2e.lab.endpoints[0], "dtmf": "12#",
+         "dtmf_delay": 0},
+        {"id": "2", "room": "812", "number": "100", "endpoint": e2e.lab.endpoints[1], "dtmf": "12#",
+         "dtmf_delay": 0, "dtmf_mode": "inband"},
+    ])
+    e2e.start_worker()
+    e2e.lab.join("811")
+    e2e.lab.join("812")
+    e2e.wait_ext_join(room="811", timeout=15)
+    joined = e2e.wait_ext_join(room="812", timeout=15)
+    mode = e2e.lab.a.action({"Action": "Getvar", "Channel": joined["Channel"], "Variable": "PJSIP_DTMF_MODE()"})[0]
+    assert mode.get("Value") == "inband", mode
+    assert s_auto.digits() == "12#"
+    assert s_inband.infos() == [], "inband DTMF went out as SIP INFO"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import farend
+import pytest
 from e2e_support import E2E
 
 ROOM = "354233"
@@ -159,3 +161,43 @@ def push(e2e: E2E, **kw: Any) -> None:
     e2e.config = e2e.lab.write_worker_config(e2e.config_path, [link(**kw)], control_endpoint=endpoint)
     res = e2e.ctl("push-config", str(e2e.config_path))
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+RFC4733_EVENTS = "0123456789*#ABCD"
+
+
+def rfc4733_digits(recorder: Any) -> str:
+    """Digits in the RTP telephone-events (payload type 101) Asterisk sent: one per event run."""
+    out = []
+    ended = True
+    last = None
+    for p in recorder.between(0, float("inf")):
+        if p.pt != 101 or len(p.payload) < 4:
+            continue
+        event, end = p.payload[0], bool(p.payload[1] & 0x80)
+        # A new digit: another event, or the same one again after its end packets.
+        if event < len(RFC4733_EVENTS) and (event != last or (ended and not end)):
+            out.append(RFC4733_EVENTS[event])
+        ended, last = end, event
+    return "".join(out)
+
+
+@pytest.mark.parametrize("e2e_dtmf_mode", ["rfc4733"], indirect=True)
+def test_room_keys_and_dtmf_reach_an_rfc4733_far_end_as_rtp_events(e2e: E2E) -> None:
+    """With dtmf_mode=rfc4733 on the provider, the far end gets the keys as RTP events (no INFO)."""
+    recorder = farend.RtpRecorder()
+    try:
+        sipp = e2e.lab.sipp("answer-rfc4733", REC_PORT=recorder.port)
+        e2e.write_config([link()])
+        e2e.start_worker()
+        mark = e2e.lab.a.mark()
+        inside = e2e.lab.join(ROOM)
+        e2e.wait_ext_join(mark, ROOM)
+        press(e2e, inside.channel, "*6")
+        wait_for(lambda: rfc4733_digits(recorder) == "*6", f"RTP events *6 (got {rfc4733_digits(recorder)!r})")
+        res = e2e.ctl("dtmf", "1", "#9A")
+        assert res.returncode == 0, res.stdout + res.stderr
+        wait_for(lambda: rfc4733_digits(recorder) == "*6#9A", f"RTP events *6#9A (got {rfc4733_digits(recorder)!r})")
+        assert sipp.infos() == [], "no SIP INFO with rfc4733"
+    finally:
+        recorder.close()

@@ -664,12 +664,15 @@ class Lab:
         log_verbose: int = 3,
         keep: bool | None = None,
         moh_file: Path | None = None,
+        dtmf_modes: dict[str, str] | None = None,
     ):
         self.root = asterisk_root()
         # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
         self.moh_file = moh_file
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", name)
         self.endpoints = list(endpoints)
+        # PJSIP dtmf_mode per endpoint (default info: SIPp logs the digits as SIP INFO).
+        self.dtmf_modes = dict(dtmf_modes or {})
         self.rtp_ports = rtp_ports
         self._join_dialplan = join_dialplan
         self.log_verbose = log_verbose
@@ -812,7 +815,8 @@ class Lab:
     def _config_files(self) -> dict[str, str]:
         i = str(self.inner)
         verbose = f",verbose({self.log_verbose})" if self.log_verbose else ""
-        endpoints = "\n".join(render_template("pjsip-endpoint.conf", EP=ep, PORT=str(self.sipp_ports[ep]))
+        endpoints = "\n".join(render_template("pjsip-endpoint.conf", EP=ep, PORT=str(self.sipp_ports[ep]),
+                                               DTMF_MODE=self.dtmf_modes.get(ep, "info"))
                                for ep in self.endpoints)
         files = {
             "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir()),

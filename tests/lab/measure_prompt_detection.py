@@ -7,7 +7,7 @@ length as RTP; the far end's log says when the prompt began (its ACK), so its en
 Candidates, each in its own small context on the channel before any bridge:
 - talkdetect:   TALK_DETECT(set)=1000 → ChannelTalkingStart/Stop AMI events;
 - waitfor:      WaitForNoise(200,1,20) then WaitForSilence(1000,1,20) → UserEvent after each;
-- background:   BackgroundDetect(silence/10,1000,100,20000) → its `talk` extension;
+- background:   BackgroundDetect(<20 s of silence>,1000,100,20000) → its `talk` extension;
 - confbridge:   in a ConfBridge with talk_detection_events (dsp_silence_threshold 1000) →
                 ConfbridgeTalking off, and TALK_DETECT on the same channel alongside.
 Plus a far end that answers and sends no RTP at all, to see which ones report speech that
@@ -43,7 +43,7 @@ exten => _X!,1,WaitForNoise(200,1,20)
  same => n,Hangup()
 
 [m-background]
-exten => _X!,1,BackgroundDetect(silence/10,1000,100,20000)
+exten => _X!,1,BackgroundDetect(/tmp/conflink-measure-silence,1000,100,20000)
  same => n,UserEvent(Measure,Phase: nodetect)
  same => n,Hangup()
 exten => talk,1,UserEvent(Measure,Phase: talk)
@@ -66,6 +66,10 @@ def run(lengths: list[float], runs: int) -> None:
     jobs = [(v, length, r) for v in VARIANTS for length in lengths for r in range(runs)]
     jobs += [(v, 0.0, 0) for v in ("talkdetect", "waitfor")]  # no RTP at all
     work = Path(tempfile.mkdtemp(prefix="conflink-measure-"))
+    # BackgroundDetect plays a file while it listens: 20 s of mu-law silence inside the root.
+    from lab import asterisk_root
+
+    (asterisk_root() / "tmp/conflink-measure-silence.ulaw").write_bytes(fe.silence(20.0))
     endpoints = [f"SIP-M{i}" for i in range(len(jobs))]
     with Lab(name="measure", endpoints=endpoints, join_dialplan="[conflink-join]\nexten => _X!,1,Hangup()\n"
              + CONTEXTS) as L:
@@ -79,7 +83,7 @@ def run(lengths: list[float], runs: int) -> None:
                         "Exten": str(500 + i), "Priority": "1", "Async": "true", "ChannelId": cid,
                         "Timeout": "10000"})
             calls.append((variant, length, cid, sipp))
-        time.sleep(max(lengths) + 12)
+        time.sleep(max(lengths) + 24)  # WaitForNoise without RTP runs into its 20 s timeout
         rows: dict[tuple[str, float], dict[str, list[float]]] = {}
         for variant, length, cid, sipp in calls:
             acks = [m for m in sipp.messages() if m.direction == "in" and m.method == "ACK"]
@@ -88,7 +92,7 @@ def run(lengths: list[float], runs: int) -> None:
                 continue
             start = acks[0].t
             end = start + length
-            evs = [e for e in L.a.find_events() if str(e.get("Uniqueid", "")).startswith(cid)]
+            evs = [e for e in L.a.find_events() if e.get("Uniqueid") == cid]
             got: dict[str, list[float]] = rows.setdefault((variant, length), {})
 
             def add(key: str, t: float, got: dict[str, list[float]] = got, end: float = end) -> None:

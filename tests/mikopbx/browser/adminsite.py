@@ -77,7 +77,10 @@ class AdminSite:
         # Core's REST client reaches "the PBX" at localhost:<WebPort>: that is this server.
         rig.php_json(
             "MikoPBX\\Common\\Models\\PbxSettings::setValueByKey(MikoPBX\\Common\\Models\\PbxSettings::WEB_PORT, "
-            f"'{self.port}'); return true;"
+            f"'{self.port}');"
+            # Core's JWT secret is made on first use; the REST stand-in's auth:refresh (a real
+            # JWTHelper token) runs where models cannot be saved, so make it here.
+            "MikoPBX\\PBXCoreREST\\Lib\\Auth\\JWTHelper::generate(['userId' => 'rig']); return true;"
         )
         # Logged in = a refreshToken cookie Core can decrypt (Core's cookies service decrypts
         # with Core's CryptProvider key): made here with that same provider. Without it Core

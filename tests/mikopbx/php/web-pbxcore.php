@@ -7,12 +7,13 @@
  * entry point nor nchan is in Core's repository, so the rig answers here — and where a request
  * does real work, it runs the same Core code the worker would run:
  *
- *   POST /pbxcore/api/v3/auth:refresh           a token for Core's TokenManager (the rig's
- *                                               SecurityPlugin lets localhost in anyway)
+ *   POST /pbxcore/api/v3/auth:refresh           a token for Core's TokenManager: a real JWT
+ *                                               from Core's JWTHelper (admin role), which
+ *                                               Core's REST middleware validates
  *   *    /pbxcore/api/modules/<ID>/<action>     Core's PbxExtensionsProcessor::callBack, i.e.
- *                                               the module's moduleRestAPICallback (old style)
- *   *    /pbxcore/api/v3/<module resource>...   the module's REST v3 processor, found through
- *                                               Core's ControllerDiscovery and its attributes
+ *                                               a module's legacy moduleRestAPICallback
+ *   *    /pbxcore/api/v3/module-<name>/…        Core's REST front (rest-front.php): modules'
+ *                                               v3 controllers, routed and run by Core
  *   POST /pbxcore/api/v3/modules/<ID>:enable    Core's EnableModuleAction / DisableModuleAction
  *   POST /pbxcore/api/v3/modules/<ID>:disable   (PbxExtensionState, the module's hooks)
  *   advice:getList, license:sendPBXMetrics,     Core's background calls for features the rig
@@ -45,10 +46,6 @@ $path = (string)parse_url((string)$_SERVER['REQUEST_URI'], PHP_URL_PATH);
 $method = (string)($_SERVER['REQUEST_METHOD'] ?? 'GET');
 $input = (string)file_get_contents('php://input');
 
-if ($path === '/pbxcore/api/v3/auth:refresh') {
-    $reply(200, ['result' => true, 'data' => ['accessToken' => 'rig-' . bin2hex(random_bytes(8)), 'expiresIn' => 900]]);
-    return;
-}
 
 // Core's own background calls of every admin page, for features the rig has no part of
 // (system advice, licence metrics, page-view tracking): answered "nothing to report".
@@ -71,7 +68,8 @@ if (preg_match('#^/pbxcore/api/nchan/pub/([A-Za-z0-9_-]+)$#', $path, $m) === 1 &
 }
 
 // The providers of Core's REST application (PBXCoreREST\Config\RegisterDIServices, in its order)
-// but its router and dispatcher, which need the Micro application the rig does not run.
+// but its router and dispatcher, which need the Micro application (rest-front.php adds those):
+// Enable/DisableModuleAction need the module DB connections, the event bus and the REST client.
 $di = new Phalcon\Di\FactoryDefault();
 require_once $session['core'] . '/src/Common/Config/ClassLoader.php';
 foreach ([
@@ -92,6 +90,16 @@ foreach ([
 }
 $di->setShared('modelsEventFactory', Phalcon\Db\Event\Factory::class);
 
+if ($path === '/pbxcore/api/v3/auth:refresh') {
+    // A real access token from Core's JWTHelper, as Core's RefreshAction issues it for the
+    // logged-in admin: Core's REST AuthenticationMiddleware checks the pages' Bearer header.
+    $token = MikoPBX\PBXCoreREST\Lib\Auth\JWTHelper::generate(
+        ['userId' => 'admin', 'role' => MikoPBX\Common\Providers\AclProvider::ROLE_ADMINS, 'language' => 'en']
+    );
+    $reply(200, ['result' => true, 'data' => ['accessToken' => $token, 'expiresIn' => 900]]);
+    return;
+}
+
 if (preg_match('#^/pbxcore/api/modules/([A-Za-z0-9_]+)/([A-Za-z0-9_]+)$#', $path, $m) === 1) {
     $json = json_decode($input, true);
     $data = array_merge($_GET, $_POST, is_array($json) ? $json : []);
@@ -110,48 +118,6 @@ if (preg_match('#^/pbxcore/api/modules/([A-Za-z0-9_]+)/([A-Za-z0-9_]+)$#', $path
     return;
 }
 
-// REST v3 resources of enabled modules: Core's ControllerDiscovery finds them; the resource's
-// own #[ApiResource] / #[HttpMapping] say path, processor and which method is allowed how.
-// Core's router + BaseRestController::handleCustomRequest would queue the request for
-// WorkerApiCommands, which calls the processor: the rig calls it here with the same request.
-foreach (MikoPBX\PBXCoreREST\Lib\OpenAPI\ControllerDiscovery::discoverAll(true) as $class) {
-    $class = ltrim($class, '\\');
-    if (!str_starts_with($class, 'Modules\\')) {
-        continue;
-    }
-    $ref = new ReflectionClass($class);
-    $resource = ($ref->getAttributes(MikoPBX\PBXCoreREST\Attributes\ApiResource::class)[0] ?? null)?->newInstance();
-    $mapping = ($ref->getAttributes(MikoPBX\PBXCoreREST\Attributes\HttpMapping::class)[0] ?? null)?->newInstance();
-    if ($resource === null || $mapping === null || $resource->processor === null) {
-        continue;
-    }
-    $re = '#^' . preg_quote($resource->path, '#') . '(?:/([^/:]+))?:([A-Za-z0-9_]+)$#';
-    if (preg_match($re, $path, $m) !== 1) {
-        continue;
-    }
-    [$id, $operation] = [$m[1] ?? '', $m[2]];
-    if (!in_array($operation, $mapping->getOperationsForMethod($method), true)) {
-        $reply(405, ['result' => false, 'data' => [], 'messages' => ['error' => ["Method '{$operation}' is not allowed with HTTP {$method}"]]]);
-        return;
-    }
-    if ($mapping->requiresResourceId($operation) && $id === '') {
-        $reply(400, ['result' => false, 'data' => [], 'messages' => ['error' => ["Method '{$operation}' requires a resource ID"]]]);
-        return;
-    }
-    $json = json_decode($input, true);
-    $data = array_merge($_GET, $_POST, is_array($json) ? $json : []);
-    if ($id !== '') {
-        $data['id'] = $id;
-    }
-    $data['httpMethod'] = $method;
-    $res = ($resource->processor)::callBack([
-        'processor' => $resource->processor, 'data' => $data, 'action' => $operation,
-        'async' => false, 'asyncChannelId' => '', 'httpMethod' => $method,
-    ]);
-    $reply($res->httpCode ?? 200, $res->getResult());
-    return;
-}
-
 if (preg_match('#^/pbxcore/api/v3/modules/([A-Za-z0-9_]+):(enable|disable)$#', $path, $m) === 1 && $method === 'POST') {
     $channel = (string)($_SERVER['HTTP_X_ASYNC_RESPONSE_CHANNEL_ID'] ?? '');
     // The worker runs these under a Redis mutex against concurrent installs; the rig's
@@ -160,6 +126,17 @@ if (preg_match('#^/pbxcore/api/v3/modules/([A-Za-z0-9_]+):(enable|disable)$#', $
         ? EnableModuleAction::enableModule($m[1], $channel)
         : DisableModuleAction::disableModule($m[1], '', '', $channel);
     $fromResult($res);
+    return;
+}
+
+// Modules' REST v3 resources (e.g. ModuleConferenceLink's /pbxcore/api/v3/module-conference-link/links):
+// Core's REST front with Core's router, middleware, controllers and API worker job code.
+if (preg_match('#^/pbxcore/api/v3/module-[a-z0-9-]+/#', $path) === 1) {
+    require_once __DIR__ . '/rest-front.php';
+    $res = rig_rest_front($di, $method, (string)$_SERVER['REQUEST_URI'], $input);
+    http_response_code($res['status']);
+    header('Content-Type: application/json; charset=utf-8');
+    echo $res['body'];
     return;
 }
 

@@ -300,8 +300,8 @@
     }
 
     /**
-     * The normalised status (App/Lib/LinkStatus) out of a REST reply body — also the body of a
-     * 503 when the worker does not answer — or null when the body is not one.
+     * The normalised status (App/Lib/LinkStatus) out of a REST reply body (also when the
+     * worker does not answer: result false, data.ok false), or null when the body is not one.
      */
     function unwrapStatus(body) {
         const data = body && typeof body === 'object' ? body.data : null;
