@@ -145,6 +145,8 @@ test('room controls: live only with the external party in the room; the toggle f
     c = Status.roomControls({ state: 'connected', external_joined: true, muted: true, external_muted: true }, tr);
     assert.deepEqual(c, { live: true, muteAction: 'unmute', muteLabel: 'Unmute', muted: 'Yes' });
     assert.equal(Status.roomControls({ state: 'lingering', external_joined: true }, tr).live, true);
+    // Found muted in ConfBridge (not by this worker): the toggle offers Unmute.
+    assert.equal(Status.roomControls({ state: 'connected', external_joined: true, external_muted: true }, tr).muteAction, 'unmute');
     for (const link of [null, {}, { state: 'dialing', external_joined: false }, { state: 'hanging_up', external_joined: true },
         { state: 'connected', external_joined: 'yes' }]) {
         const off = Status.roomControls(link, tr);

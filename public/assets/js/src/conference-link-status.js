@@ -236,7 +236,8 @@
         const tr = typeof t === 'function' ? t : (key) => key;
         const l = link && typeof link === 'object' ? link : {};
         const live = l.external_joined === true && ['connected', 'lingering'].indexOf(l.state) >= 0;
-        const wanted = l.muted === true;
+        // Muted by us or found muted in ConfBridge (e.g. after a worker restart): offer Unmute.
+        const wanted = l.muted === true || l.external_muted === true;
         return {
             live,
             muteAction: wanted ? 'unmute' : 'mute',
