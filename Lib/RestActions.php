@@ -24,7 +24,7 @@ final class RestActions
 {
     public const ACTIONS = ['getStatus', 'ping', 'dial', 'hangup', 'dtmf', 'mute', 'unmute'];
 
-    /** HTTP status per conflink-ctl exit code: accepted, refused, bad request, worker absent. */
+    /** HTTP status of a control action per conflink-ctl exit code: accepted, refused, bad request, worker absent. */
     public const HTTP_CODES = [0 => 200, 1 => 422, 2 => 400, 3 => 503];
 
     public function __construct(private readonly WorkerClient $worker)
@@ -56,7 +56,9 @@ final class RestActions
             'success'  => $result->ok,
             'data'     => $reply,
             'error'    => $result->error,
-            'httpCode' => self::HTTP_CODES[$result->exitCode] ?? 500,
+            // getStatus describes the worker, "not answering" included: the request itself
+            // succeeded (and the pages' polls leave no failed request in the browser console).
+            'httpCode' => $action === 'getStatus' ? 200 : (self::HTTP_CODES[$result->exitCode] ?? 500),
         ];
     }
 

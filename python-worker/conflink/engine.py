@@ -745,6 +745,8 @@ class Engine:
                 continue
             calls = self.book.snapshot_calls(link_id, room, snap.ours, channels)
             self._run(machine.resync(snap.internals, calls, now, listed_at))
+            for uid in snap.ours:
+                machine.external_mute_seen(uid, uid in snap.muted)
         link_rooms = {link_id: m.link.room for link_id, m in self.machines.items()}
         for uid, channel in self.book.strays_in_room(room, snap.ours, link_rooms):
             log.warning("room=%s stray external call %s: hanging up", room, uid)

@@ -54,6 +54,7 @@ class RoomSnapshot:
 
     internals: set[str] = field(default_factory=set)
     ours: dict[str, str] = field(default_factory=dict)
+    muted: set[str] = field(default_factory=set)  # our calls the list shows muted (Muted: Yes)
 
     @classmethod
     def from_list(cls, items: Iterable[Any]) -> RoomSnapshot:
@@ -62,6 +63,8 @@ class RoomSnapshot:
             uid = field_of(item, "Uniqueid")
             if link_id_of(uid):
                 snap.ours[uid] = field_of(item, "Channel")
+                if field_of(item, "Muted").lower() == "yes":
+                    snap.muted.add(uid)
             elif uid:
                 snap.internals.add(uid)
         return snap

@@ -110,3 +110,26 @@ async def test_a_refused_mute_is_reported_as_an_error() -> None:
     reply = await engine.mute("1", True)
     assert reply == {"ok": False, "error": "Asterisk refused: No Channel by that name found in Conference."}
     await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_resync_reads_the_muted_flag_of_an_adopted_call() -> None:
+    clock = ManualClock()
+    engine = Engine(ami_factory=FakeAmi, clock=clock, scheduler=clock)
+    ami_doc = parse_config(doc())
+    # A call left by an earlier worker, muted in the room.
+    await engine.start(ami_doc)
+    ami = engine.ami
+    assert isinstance(ami, FakeAmi)
+    ami.snapshot_rooms[ROOM] = [
+        {"Event": "ConfbridgeList", "Uniqueid": "in-1", "Channel": "PJSIP/201-1", "Muted": "No"},
+        {"Event": "ConfbridgeList", "Uniqueid": "conflink-1-old", "Channel": EXT, "Muted": "Yes"},
+    ]
+    ami.snapshot_channels = [{"Event": "CoreShowChannel", "Uniqueid": "conflink-1-old", "Channel": EXT}]
+    await engine.resync("test")
+    link = engine.status()["links"][0]
+    assert link["external_call_id"] == "conflink-1-old" and link["external_muted"] is True
+    ami.snapshot_rooms[ROOM][1]["Muted"] = "No"
+    await engine.resync("test")
+    assert engine.status()["links"][0]["external_muted"] is False
+    await engine.stop()

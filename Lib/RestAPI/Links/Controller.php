@@ -56,13 +56,12 @@ class Controller extends BaseRestController
     #[ApiDataSchema(schemaClass: DataStructure::class, type: 'detail')]
     #[ApiOperation(
         summary: 'Live state of every link',
-        description: 'Asks the worker over its control socket (no process is started): state, participants, external channel, attempts, last error and the last attempts of each link. When the worker does not answer, data.error says why (its start problem in the self-check\'s own words, if any) and the status is 503.',
+        description: 'Asks the worker over its control socket (no process is started): state, participants, external channel, attempts, last error and the last attempts of each link. Always 200: when the worker does not answer, result and data.ok are false and data.error says why (data.start_problem: why it cannot start, in the self-check\'s own words).',
         operationId: 'getConferenceLinkStatus'
     )]
     #[ApiResponse(200, 'rest_response_200_get')]
     #[ApiResponse(401, 'rest_response_401_unauthorized', 'PBXApiResult')]
     #[ApiResponse(403, 'rest_response_403_forbidden', 'PBXApiResult')]
-    #[ApiResponse(503, 'The worker does not answer', 'PBXApiResult')]
     public function getStatus(): void
     {
         // Routed by BaseRestController to Processor.

@@ -7,14 +7,17 @@
  * entry point nor nchan is in Core's repository, so the rig answers here — and where a request
  * does real work, it runs the same Core code the worker would run:
  *
- *   POST /pbxcore/api/v3/auth:refresh           a token for Core's TokenManager (the rig's
- *                                               SecurityPlugin lets localhost in anyway)
+ *   POST /pbxcore/api/v3/auth:refresh           a token for Core's TokenManager: a real JWT
+ *                                               from Core's JWTHelper (admin role), which
+ *                                               Core's REST middleware validates
  *   *    /pbxcore/api/modules/<ID>/<action>     Core's PbxExtensionsProcessor::callBack, i.e.
- *                                               the module's moduleRestAPICallback
+ *                                               a module's legacy moduleRestAPICallback
+ *   *    /pbxcore/api/v3/module-<name>/…        Core's REST front (rest-front.php): modules'
+ *                                               v3 controllers, routed and run by Core
  *   POST /pbxcore/api/v3/modules/<ID>:enable    Core's EnableModuleAction / DisableModuleAction
  *   POST /pbxcore/api/v3/modules/<ID>:disable   (PbxExtensionState, the module's hooks)
  *   advice:getList, license:sendPBXMetrics,     Core's background calls for features the rig
- *   user-page-tracker:pageView                  lacks: an empty success
+ *   user-page-tracker:pageView|pageLeave        lacks: an empty success
  *   POST /pbxcore/api/nchan/pub/<channel>       nchan's publish: the message is appended to
  *                                               <session>/nchan/<channel>.jsonl; the browser test
  *                                               plays nchan's subscriber side (a routed WebSocket)
@@ -43,15 +46,11 @@ $path = (string)parse_url((string)$_SERVER['REQUEST_URI'], PHP_URL_PATH);
 $method = (string)($_SERVER['REQUEST_METHOD'] ?? 'GET');
 $input = (string)file_get_contents('php://input');
 
-if ($path === '/pbxcore/api/v3/auth:refresh') {
-    $reply(200, ['result' => true, 'data' => ['accessToken' => 'rig-' . bin2hex(random_bytes(8)), 'expiresIn' => 900]]);
-    return;
-}
 
 // Core's own background calls of every admin page, for features the rig has no part of
 // (system advice, licence metrics, page-view tracking): answered "nothing to report".
 if (in_array($path, ['/pbxcore/api/v3/advice:getList', '/pbxcore/api/v3/license:sendPBXMetrics',
-    '/pbxcore/api/v3/user-page-tracker:pageView'], true)) {
+    '/pbxcore/api/v3/user-page-tracker:pageView', '/pbxcore/api/v3/user-page-tracker:pageLeave'], true)) {
     $reply(200, ['result' => true, 'data' => [], 'messages' => []]);
     return;
 }
@@ -68,13 +67,37 @@ if (preg_match('#^/pbxcore/api/nchan/pub/([A-Za-z0-9_-]+)$#', $path, $m) === 1 &
     return;
 }
 
-// The same Core bootstrap as a worker process: CLI-free DI with Core's providers.
+// The providers of Core's REST application (PBXCoreREST\Config\RegisterDIServices, in its order)
+// but its router and dispatcher, which need the Micro application (rest-front.php adds those):
+// Enable/DisableModuleAction need the module DB connections, the event bus and the REST client.
 $di = new Phalcon\Di\FactoryDefault();
 require_once $session['core'] . '/src/Common/Config/ClassLoader.php';
-MikoPBX\Common\Config\RegisterDIServices::init($di);
+foreach ([
+    'Common\SentryErrorHandlerProvider', 'Common\WhoopsErrorHandlerProvider', 'Common\LoggerAuthProvider',
+    'Common\LoggerProvider', 'Common\RegistryProvider', 'Common\ModelsAnnotationsProvider',
+    'Common\ModelsMetadataProvider', 'Common\MainDatabaseProvider', 'Common\CDRDatabaseProvider',
+    'Common\RecordingStorageDatabaseProvider', 'Common\ModulesDBConnectionsProvider', 'Common\RedisClientProvider',
+    'Common\ManagedCacheProvider', 'Common\MutexProvider', 'Common\BeanstalkConnectionModelsProvider',
+    'Common\PBXConfModulesProvider', 'PBXCoreREST\ResponseProvider', 'PBXCoreREST\RequestProvider',
+    'PBXCoreREST\PublicEndpointsRegistryProvider', 'Common\CryptProvider', 'Common\AclProvider',
+    'Common\MessagesProvider', 'Common\LanguageProvider', 'Common\TranslationProvider',
+    'Common\PBXCoreRESTClientProvider', 'Common\EventBusProvider',
+] as $short) {
+    [$area, $name] = explode('\\', $short);
+    $provider = "MikoPBX\\{$area}\\Providers\\{$name}";
+    $di->remove($provider::SERVICE_NAME);
+    (new $provider())->register($di);
+}
 $di->setShared('modelsEventFactory', Phalcon\Db\Event\Factory::class);
-if (!$di->has('request') || !($di->getShared('request') instanceof MikoPBX\PBXCoreREST\Http\Request)) {
-    $di->setShared('request', MikoPBX\PBXCoreREST\Http\Request::class);
+
+if ($path === '/pbxcore/api/v3/auth:refresh') {
+    // A real access token from Core's JWTHelper, as Core's RefreshAction issues it for the
+    // logged-in admin: Core's REST AuthenticationMiddleware checks the pages' Bearer header.
+    $token = MikoPBX\PBXCoreREST\Lib\Auth\JWTHelper::generate(
+        ['userId' => 'admin', 'role' => MikoPBX\Common\Providers\AclProvider::ROLE_ADMINS, 'language' => 'en']
+    );
+    $reply(200, ['result' => true, 'data' => ['accessToken' => $token, 'expiresIn' => 900]]);
+    return;
 }
 
 if (preg_match('#^/pbxcore/api/modules/([A-Za-z0-9_]+)/([A-Za-z0-9_]+)$#', $path, $m) === 1) {
@@ -103,6 +126,17 @@ if (preg_match('#^/pbxcore/api/v3/modules/([A-Za-z0-9_]+):(enable|disable)$#', $
         ? EnableModuleAction::enableModule($m[1], $channel)
         : DisableModuleAction::disableModule($m[1], '', '', $channel);
     $fromResult($res);
+    return;
+}
+
+// Modules' REST v3 resources (e.g. ModuleConferenceLink's /pbxcore/api/v3/module-conference-link/links):
+// Core's REST front with Core's router, middleware, controllers and API worker job code.
+if (preg_match('#^/pbxcore/api/v3/module-[a-z0-9-]+/#', $path) === 1) {
+    require_once __DIR__ . '/rest-front.php';
+    $res = rig_rest_front($di, $method, (string)$_SERVER['REQUEST_URI'], $input);
+    http_response_code($res['status']);
+    header('Content-Type: application/json; charset=utf-8');
+    echo $res['body'];
     return;
 }
 

@@ -232,7 +232,8 @@ final class WorkerClientTest extends TestCase
         self::assertSame("no conflink-worker listening at {$endpoint} (connection refused)", $r->error);
 
         $rest = (new RestActions(new WorkerClient($this->paths)))->handle('getStatus', []);
-        self::assertSame(503, $rest['httpCode']);
+        self::assertSame(200, $rest['httpCode'], 'the status says the worker is down; the request worked');
+        self::assertSame(503, (new RestActions(new WorkerClient($this->paths)))->handle('hangup', ['id' => '7'])['httpCode']);
         self::assertFalse($rest['data']['ok']);
         self::assertSame('', $rest['data']['start_problem']);
 

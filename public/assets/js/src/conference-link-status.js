@@ -216,6 +216,18 @@
     }
 
     /**
+     * Locale of the admin language (Core's SemanticLocalization mapping, e.g. ru → ru-RU), not
+     * the browser's: times on the pages follow the language the administrator chose.
+     */
+    function adminLocale() {
+        /* global SemanticLocalization, globalWebAdminLanguage */
+        if (typeof SemanticLocalization !== 'undefined' && SemanticLocalization.getUserLocale) {
+            return SemanticLocalization.getUserLocale();
+        }
+        return typeof globalWebAdminLanguage !== 'undefined' && globalWebAdminLanguage ? globalWebAdminLanguage : '';
+    }
+
+    /**
      * What the live-call controls can do now: `live` when the external party is in the room
      * (Send DTMF, Mute/Unmute), `muteAction` is the one the toggle offers, `muted` the status
      * text (ConfBridge's own flag).
@@ -224,7 +236,8 @@
         const tr = typeof t === 'function' ? t : (key) => key;
         const l = link && typeof link === 'object' ? link : {};
         const live = l.external_joined === true && ['connected', 'lingering'].indexOf(l.state) >= 0;
-        const wanted = l.muted === true;
+        // Muted by us or found muted in ConfBridge (e.g. after a worker restart): offer Unmute.
+        const wanted = l.muted === true || l.external_muted === true;
         return {
             live,
             muteAction: wanted ? 'unmute' : 'mute',
@@ -288,8 +301,8 @@
     }
 
     /**
-     * The normalised status (App/Lib/LinkStatus) out of a REST reply body — also the body of a
-     * 503 when the worker does not answer — or null when the body is not one.
+     * The normalised status (App/Lib/LinkStatus) out of a REST reply body (also when the
+     * worker does not answer: result false, data.ok false), or null when the body is not one.
      */
     function unwrapStatus(body) {
         const data = body && typeof body === 'object' ? body.data : null;
@@ -326,8 +339,8 @@
     }
 
     return {
-        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
-        roomControls, usedToday,
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock,
+        adminLocale, toDate, view, stateColor, roomControls, usedToday,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));
