@@ -367,7 +367,7 @@ def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], ro
     }
 
 
-# Causes of a busy period without exactly one external call. The first four are Asterisk
+# Causes of a busy period without exactly one external call. All but the last two are Asterisk
 # being late, with the worker deciding right; the last two would be the worker's mistakes.
 CAUSES = {
     "dialled_joined_after_end": "dialled in time, the call reached the room only after the period ended",
