@@ -86,6 +86,9 @@ class Params:
     ramp: tuple[int, ...] = (5, 10, 20, 30, 45, 60, 80, 100)
     ramp_seconds: float = 15.0
     lag_limit_ms: float = 50.0
+    # and a fixed overload (the rooms busy at once of the scale runs before the capacity
+    # search), to see what the worker decides when Asterisk is seconds behind; 0 = skip
+    overload_busy: int = 100
 
     def scale(self, busy: int | None = None, seconds: float | None = None) -> ScaleParams:
         return ScaleParams(links=self.links, busy=busy or self.busy, per_period=self.per_period, step=self.step,
@@ -97,7 +100,7 @@ FULL = Params(cycles=60, poller_cycles=50, links=1000, busy=100, per_period=6, s
 SMOKE = Params(cycles=5, poller_cycles=2, links=50, busy=10, per_period=3, step=0.6, hold=1.2,
                load_seconds=3, idle_gap=0.5, rtp_ports=200, poller_idle_seconds=0, fsm_seconds=0.2,
                poll_interval=1.0, pause=0.1, restart_cycles=1, status_requests=5, status_down_requests=1,
-               status_links=20, ramp=(2,), ramp_seconds=2.0,
+               status_links=20, ramp=(2,), ramp_seconds=2.0, overload_busy=0,
                prompt_calls=4, prompt_concurrency=4)
 
 
@@ -248,6 +251,16 @@ def step_scale_double(run: Run) -> None:
             f"{s['bad_causes']['counts']}, worker faults {s['bad_causes']['worker_faults']}")
 
 
+def step_scale_overload(run: Run) -> None:
+    """A fixed overload, every bad period classified by its cause."""
+    busy = run.p.overload_busy
+    if busy <= 0:
+        return
+    run.r["scale_overload"] = s = ScaleLoad(run.lab, run.worker, run.p.scale(busy)).run()
+    run.say(f"overload at {busy} busy rooms: {s['periods_not_one_call']} bad periods, causes "
+            f"{s['bad_causes']['counts']}, worker faults {s['bad_causes']['worker_faults']}")
+
+
 def step_stop_scale_worker(run: Run) -> None:
     if run.scale_worker is not None:
         run.scale_worker.stop()
@@ -336,8 +349,8 @@ def step_profile(run: Run) -> None:
 StepFn = Callable[[Run], None]
 LAB_STEPS: list[StepFn] = [
     step_worker_latency, step_start_scale_worker, step_floor_latency, step_recipe_latency,
-    step_idle_window_end, step_capacity, step_scale, step_scale_double, step_stop_scale_worker, step_poller_idle,
-    step_soft_restart,
+    step_idle_window_end, step_capacity, step_scale, step_scale_double, step_scale_overload, step_stop_scale_worker,
+    step_poller_idle, step_soft_restart,
 ]
 OFFLINE_STEPS: list[StepFn] = [step_prompts, step_fsm, step_status_request, step_ratios, step_profile]
 
@@ -405,12 +418,19 @@ def write_outputs(run: Run, out: Path) -> str:
 
 
 SCALE_STEPS: list[StepFn] = [step_start_scale_worker, step_capacity, step_scale, step_scale_double,
-                              step_stop_scale_worker]
+                              step_scale_overload, step_stop_scale_worker]
 
 
 def scale_only(p: Params, out: Path) -> int:
     """The scale steps alone; their sections replace section 3 of an existing report."""
-    from report import section_capacity, section_scale, section_scale_double
+    from report import (
+        scale_targets,
+        section_capacity,
+        section_scale,
+        section_scale_double,
+        section_scale_overload,
+        target_row,
+    )
 
     run = Run(p=p, smoke=False, r=machine_facts(p))
     with Lab(name="bench", rtp_ports=p.rtp_ports, log_verbose=0) as L, contextlib.ExitStack() as stack:
@@ -425,12 +445,18 @@ def scale_only(p: Params, out: Path) -> int:
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
     (results / "latest-scale.json").write_text(json.dumps(run.r, indent=1, default=str))
-    sections = section_capacity(run.r, False) + section_scale(run.r, False) + section_scale_double(run.r, False)
+    sections = (section_capacity(run.r, False) + section_scale(run.r, False) + section_scale_double(run.r, False)
+                + section_scale_overload(run.r, False))
     text = out.read_text()
     start, end = text.index("## 3. Scale"), text.index("## 4.")
     stamp = (f"_Section 3 regenerated alone by `bench/run_bench.py --scale-only` on {run.r['date']} "
              f"(CPU: {run.r['cpu']}, {run.r['cores']} cores, shared with other work)._")
-    out.write_text(text[:start] + "\n".join([sections[0], "", stamp, *sections[1:]]) + "\n" + text[end:])
+    text = text[:start] + "\n".join([sections[0], "", stamp, *sections[1:]]) + "\n" + text[end:]
+    # and the scale rows of the targets table
+    lines = [ln for ln in text.split("\n") if not ln.startswith("| scale")]
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("| AMI requests at idle"))
+    lines[at + 1:at + 1] = [target_row(t) for t in scale_targets(run.r)]
+    out.write_text("\n".join(lines))
     print(f"written: {out} (section 3)")
     sc = run.r["scale"]
     return 1 if sc["two_externals_in_a_room"] or sc["leftover_conflink_channels"] or sc["leftover_rooms"] else 0
