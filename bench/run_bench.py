@@ -256,7 +256,12 @@ def step_scale_overload(run: Run) -> None:
     busy = run.p.overload_busy
     if busy <= 0:
         return
-    run.r["scale_overload"] = s = ScaleLoad(run.lab, run.worker, run.p.scale(busy)).run()
+    load = ScaleLoad(run.lab, run.worker, run.p.scale(busy))
+    run.r["scale_overload"] = s = load.run()
+    results = BENCH / "results"
+    results.mkdir(exist_ok=True)
+    (results / "scale-overload-inputs.json").write_text(json.dumps(load.check_inputs, default=str))
+    (results / "scale-overload-worker.log").write_text(run.worker.worker.log())
     run.say(f"overload at {busy} busy rooms: {s['periods_not_one_call']} bad periods, causes "
             f"{s['bad_causes']['counts']}, worker faults {s['bad_causes']['worker_faults']}")
 

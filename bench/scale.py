@@ -15,7 +15,7 @@ import statistics
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from conflink.rules import link_id_of
@@ -74,6 +74,7 @@ class ScaleLoad:
         self.periods = 0
         self.busy_samples: list[int] = []
         self.join_resp: dict[str, str] = {}
+        self.check_inputs: dict[str, Any] = {}
         self.sent_at: dict[str, float] = {}  # participant id -> when its Originate was written
         self.hangup_at: dict[str, float] = {}  # participant id -> when its Hangup was written
 
@@ -103,7 +104,11 @@ class ScaleLoad:
         load_s = t_load_end - self.t_start
         self._explain_never_joined()
         events = L.a.events[self.ami_mark:]
-        check = verify_scale(events, messages, self.rooms, W.proxy.actions())
+        actions = W.proxy.actions()
+        check = verify_scale(events, messages, self.rooms, actions)
+        # what the check read, for a second look at a surprising figure (bench/results only)
+        self.check_inputs = {"events": events, "worker_actions": actions, "rooms": self.rooms,
+                             "sip": [{k: v for k, v in asdict(m).items() if k != "raw"} for m in messages]}
         result = self._result(load_s, cpu0, cpu_load, req_load - req0, st, leftovers, rooms_left, check)
         result["asterisk_lag"] = self._asterisk_lag(events)
         result["planned_ops_per_s"] = self.p.planned_ops_per_s()
@@ -409,8 +414,13 @@ def classify_bad_periods(periods: dict[str, list[dict[str, Any]]], ext_times: di
 def _cause(room: str, ps: list[dict[str, Any]], i: int, pr: dict[str, Any], ext_times: dict[str, dict[str, float]],
            dialled: dict[str, float], room_dials: list[tuple[float, str]]) -> str:
     start, end = pr["start"], pr["end"] if pr["end"] is not None else float("inf")
+    # The worker's Originates are stamped by its proxy, the periods by the lab's own AMI reader
+    # thread, which under load stamps late (the worker may dial "before" the join it reacted
+    # to). After the previous period ended, the worker dials only for a new join: an Originate
+    # between the two periods is this period's.
+    prev_end = ps[i - 1]["end"] if i > 0 and ps[i - 1]["end"] is not None else float("-inf")
     if not pr["ext"]:
-        in_period = [uid for t, uid in room_dials if start - 0.002 <= t <= end]
+        in_period = [uid for t, uid in room_dials if prev_end < t <= end]
         if in_period:
             joined_later = any("join" in ext_times.get(uid, {}) for uid in in_period)
             return "dialled_joined_after_end" if joined_later else "dialled_never_joined"
@@ -420,7 +430,7 @@ def _cause(room: str, ps: list[dict[str, Any]], i: int, pr: dict[str, Any], ext_
         return "no_dial"
     calls = sorted(pr["ext"], key=lambda u: ext_times.get(u, {}).get("join", 0))
     for first, second in itertools.pairwise(calls):
-        if dialled.get(second, start) < start or dialled.get(first, start) < start:
+        if dialled.get(second, start) <= prev_end or dialled.get(first, start) <= prev_end:
             return "earlier_call_joined_late"
         if ext_times.get(first, {}).get("leave", float("inf")) <= dialled.get(second, 0) + 0.002:
             return "redialled_after_end"

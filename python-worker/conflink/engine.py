@@ -38,6 +38,7 @@ from .rules import (
     CallBook,
     JournalEntry,
     RoomSnapshot,
+    ended_members,
     expected_parties,
     link_id_of,
     rooms_that_differ,
@@ -77,6 +78,8 @@ class Engine:
         self.machines: dict[str, LinkMachine] = {}
         self.rooms: dict[str, list[str]] = {}
         self.room_internals: dict[str, set[str]] = {}
+        # BridgeUniqueid each internal joined (a room name can get a new bridge at once)
+        self.member_bridge: dict[str, str] = {}
         self.ami: AmiClient | None = None
         self.started_at = clock()
         self.reconcile_interval = reconcile_interval
@@ -310,8 +313,10 @@ class Engine:
             internals = self.room_internals.setdefault(room, set())
             if joined:
                 internals.add(uid)
+                self.member_bridge[uid] = _field(message, "BridgeUniqueid")
             else:
                 internals.discard(uid)
+                self.member_bridge.pop(uid, None)
                 if not internals:
                     del self.room_internals[room]
             for machine in self._machines_of(room):
@@ -335,12 +340,18 @@ class Engine:
         self._on_confbridge(message, False)
 
     def _on_end(self, message: Any) -> None:
-        # A conference ends only when nobody is left: drop any internal we still count.
+        # A conference ends only when nobody is left in it: drop the internals we still count
+        # in THAT bridge (a late End must not empty the room's next bridge).
         room = _field(message, "Conference")
         now = self._clock()
-        for uid in list(self.room_internals.pop(room, set())):
+        members = self.room_internals.get(room, set())
+        for uid in ended_members(members, self.member_bridge, _field(message, "BridgeUniqueid")):
+            members.discard(uid)
+            self.member_bridge.pop(uid, None)
             for machine in self._machines_of(room):
                 self._run(machine.internal_left(uid, now))
+        if not members:
+            self.room_internals.pop(room, None)
 
     def _on_newchannel(self, message: Any) -> None:
         uid = _field(message, "Uniqueid")
@@ -735,6 +746,8 @@ class Engine:
         now = self._clock()
         snap = RoomSnapshot.from_list(items).replay(self._journals.get(room, []))
         self.book.forget_old(now)
+        for uid in self.room_internals.get(room, set()) - snap.internals:
+            self.member_bridge.pop(uid, None)  # gone without a Leave we saw
         if snap.internals:
             self.room_internals[room] = set(snap.internals)
         else:

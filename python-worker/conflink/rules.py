@@ -6,6 +6,7 @@ across links (no I/O, no clock: `now` is passed in).
 - calls that must be hung up as strays (unknown link, or in a room the link is not in);
 - calls dialled into a link's previous room (never adopted into the new one);
 - events that arrived while a room list was in flight, replayed on top of the snapshot;
+- which members a late ConfbridgeEnd removes (only those of the bridge that ended);
 - the party count the reconcile expects per room.
 """
 
@@ -82,6 +83,15 @@ class RoomSnapshot:
             else:
                 self.internals.discard(uid)
         return self
+
+
+def ended_members(members: Iterable[str], bridges: Mapping[str, str], ended_bridge: str) -> list[str]:
+    """The members a ConfbridgeEnd of `ended_bridge` removes: those that joined that bridge.
+
+    A room name gets a new bridge as soon as someone joins after the last one left; under
+    load the old bridge's End arrives after that join. Members of unknown bridge (learned
+    from a room list) and an End without a BridgeUniqueid remove everyone, as before."""
+    return [uid for uid in members if not ended_bridge or bridges.get(uid, "") in ("", ended_bridge)]
 
 
 def expected_parties(internals: int, machines: Iterable[LinkMachine]) -> int:

@@ -221,3 +221,32 @@ async def test_talk_events_of_our_call_reach_its_machine_and_others_are_ignored(
     engine.on_ami_event("ChannelTalkingStop", {"Event": "ChannelTalkingStop", "Uniqueid": call_id})
     assert not call.talking
     engine.on_ami_event("UserEvent", {"Event": "UserEvent", "UserEvent": "junk", "Uniqueid": call_id})
+
+
+@pytest.mark.asyncio
+async def test_a_late_conference_end_does_not_empty_the_rooms_new_bridge() -> None:
+    # Seen under overload: the last member leaves, someone joins at once (a new bridge of the
+    # same name), then the OLD bridge's ConfbridgeEnd arrives. It used to drop every internal
+    # of the room and hang up the call of the new busy period.
+    engine = engine_with()
+    ami, ev = engine.fake_ami, engine.on_ami_event
+
+    def member(event: str, uid: str, bridge: str, channel: str) -> None:
+        ev(event, {"Event": event, "Conference": ROOM, "Uniqueid": uid, "Channel": channel, "BridgeUniqueid": bridge})
+
+    member("ConfbridgeJoin", "in-1", "B1", "L/1")
+    first = engine.last_call_id("1")
+    member("ConfbridgeJoin", first, "B1", "PJSIP/SIP-TEST-1")
+    member("ConfbridgeLeave", "in-1", "B1", "L/1")  # room empty: the call is hung up
+    assert [h["Channel"] for h in ami.actions("Hangup")] == ["PJSIP/SIP-TEST-1"]
+    ami.channel_hungup(first, "PJSIP/SIP-TEST-1")
+    member("ConfbridgeJoin", "in-2", "B2", "L/2")  # the room's next bridge, at once
+    second = engine.last_call_id("1")
+    assert second != first
+    member("ConfbridgeJoin", second, "B2", "PJSIP/SIP-TEST-2")
+    ev("ConfbridgeEnd", {"Event": "ConfbridgeEnd", "Conference": ROOM, "BridgeUniqueid": "B1"})  # late
+    assert engine.status()["links"][0]["internal_participants"] == 1
+    assert len(ami.actions("Hangup")) == 1
+    ev("ConfbridgeEnd", {"Event": "ConfbridgeEnd", "Conference": ROOM, "BridgeUniqueid": "B2"})
+    assert engine.status()["links"][0]["internal_participants"] == 0
+    assert [h["Channel"] for h in ami.actions("Hangup")][-1] == "PJSIP/SIP-TEST-2"

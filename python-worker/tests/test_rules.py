@@ -117,3 +117,11 @@ def test_dialled_rooms_are_bounded() -> None:
     for i in range(CALL_ROOMS_MAX + 5):
         book.dialled(f"conflink-1-{i}", "5")
     assert len(book.dialled_rooms) == CALL_ROOMS_MAX and "conflink-1-0" not in book.dialled_rooms
+
+
+def test_a_late_end_removes_only_the_members_of_the_bridge_that_ended() -> None:
+    from conflink.rules import ended_members
+
+    bridges = {"old": "B1", "new": "B2", "listed": ""}
+    assert sorted(ended_members(["old", "new", "listed"], bridges, "B1")) == ["listed", "old"]
+    assert sorted(ended_members(["old", "new"], bridges, "")) == ["new", "old"]
