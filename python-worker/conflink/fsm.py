@@ -510,8 +510,14 @@ class LinkMachine:
         """A step report of the join dialplan (UserEvent ConflinkDtmf): `prompt` = a `p` step
         begins and waits for our release; `sent` = its digits went out."""
         call = self._own(call_id)
-        if call is None or call.joined:
+        if call is None:
             return []
+        if call.joined:
+            # The last step's report may come after the ConfbridgeJoin (Asterisk publishes
+            # them on different topics): still log it; nothing else changes.
+            if phase == "sent":
+                self._dtmf_log(call, now, "sent", f"{digits} digit(s)")
+            return self._take()
         if call.answered_at is None:
             call.answered_at = now
         steps, offset = dtmf_plan(self.link.dtmf)
@@ -637,7 +643,9 @@ class LinkMachine:
             self._cancel(kind)
         record = self._record_for(call_id)
         duration = now - call.joined_at if call.joined_at is not None else None
-        if failure is None or (failure.category == "failed" and call.pending_failure is not None):
+        # Our own hang-up (join deadline) ends with cause 16 like any normal clearing: the
+        # reason we recorded before it is the real one.
+        if failure is None or (failure.category in ("failed", "normal") and call.pending_failure is not None):
             failure = call.pending_failure or failure  # keep the more specific reason
         if call.hangup_reason is not None and call.far_silent:
             # Our dead-air hang-up: a failed attempt, redialled with the usual back-off and budget.
