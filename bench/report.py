@@ -203,6 +203,13 @@ def section_scale(r: dict[str, Any], smoke: bool) -> list[str]:
         f"| first join → INVITE under load, median / p95 / p99 / max ms | "
         f"{f(s['join_invite_load']['median'])} / {f(s['join_invite_load']['p95'])} / "
         f"{f(s['join_invite_load']['p99'])} / {f(s['join_invite_load']['max'])} |",
+        *([f"| of which first join → the worker's Originate at its proxy, median / p95 / p99 / max ms | "
+           f"{f(s['join_originate_load']['median'])} / {f(s['join_originate_load']['p95'])} / "
+           f"{f(s['join_originate_load']['p99'])} / {f(s['join_originate_load']['max'])} |",
+           f"| of which Originate → INVITE at SIPp (Asterisk), median / p95 / p99 / max ms | "
+           f"{f(s['originate_invite_load']['median'])} / {f(s['originate_invite_load']['p95'])} / "
+           f"{f(s['originate_invite_load']['p99'])} / {f(s['originate_invite_load']['max'])} |"]
+          if "join_originate_load" in s else []),
         f"| last leave → BYE under load, median / p95 / p99 / max ms | "
         f"{f(s['leave_bye_load']['median'])} / {f(s['leave_bye_load']['p95'])} / "
         f"{f(s['leave_bye_load']['p99'])} / {f(s['leave_bye_load']['max'])} |",

@@ -334,7 +334,12 @@ def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], ro
             bye_by_call.setdefault(m.call_id, m.t)
     bad_periods = [(r, i) for r, ps in periods.items() for i, pr in enumerate(ps) if len(pr["ext"]) != 1]
     room_mismatch = [r for r in want if len(invites_by_room.get(r, [])) != len(periods.get(r, []))]
-    join_inv, leave_bye, lone = [], [], []
+    dials: dict[str, list[float]] = defaultdict(list)  # room -> the worker's Originates (proxy times)
+    for t, action, detail in worker_actions or []:
+        link = link_id_of(detail) if action == "originate" else None
+        if link is not None and link.isdigit():
+            dials[str(SCALE_ROOM_BASE + int(link))].append(t)
+    join_inv, join_orig, orig_inv, leave_bye, lone = [], [], [], [], []
     for room, ps in periods.items():
         invs = sorted(invites_by_room.get(room, []), key=lambda m: m.t)
         for pr in ps:
@@ -342,6 +347,10 @@ def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], ro
             if inv is None:
                 continue
             join_inv.append(inv.t - pr["start"])
+            orig = next((t for t in sorted(dials.get(room, [])) if t >= pr["start"] - 0.002), None)
+            if orig is not None and orig <= inv.t:
+                join_orig.append(orig - pr["start"])  # the worker's share
+                orig_inv.append(inv.t - orig)  # Asterisk's: Originate → INVITE on the wire
             if pr["end"] is not None and inv.call_id in bye_by_call and bye_by_call[inv.call_id] >= pr["end"]:
                 leave_bye.append(bye_by_call[inv.call_id] - pr["end"])
             if pr["end"] is not None and pr["ext_leave"] is not None:
@@ -351,16 +360,19 @@ def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], ro
         "invites": sum(len(v) for v in invites_by_room.values()),
         "byes_in": len(bye_by_call), "periods_not_one_call": len(bad_periods),
         "rooms_invites_mismatch": len(room_mismatch), "two_externals_in_a_room": two_ext,
-        "join_invite_load": summary(join_inv), "leave_bye_load": summary(leave_bye),
+        "join_invite_load": summary(join_inv), "join_originate_load": summary(join_orig),
+        "originate_invite_load": summary(orig_inv), "leave_bye_load": summary(leave_bye),
         "external_alone_load": summary(lone),
         "bad_causes": classify_bad_periods(periods, ext_times, worker_actions or []),
     }
 
 
-# Causes of a busy period without exactly one external call. The first four are Asterisk
+# Causes of a busy period without exactly one external call. All but the last two are Asterisk
 # being late, with the worker deciding right; the last two would be the worker's mistakes.
 CAUSES = {
     "dialled_joined_after_end": "dialled in time, the call reached the room only after the period ended",
+    "dialled_never_joined": "dialled in time, the call never reached the room (hung up when the period ended, "
+                            "or refused)",
     "previous_call_still_in": "the previous period's call was still in the room (its hang-up not done yet)",
     "earlier_call_joined_late": "a call dialled for an earlier period joined late, next to this period's",
     "redialled_after_end": "the first call ended (failed or dropped) and the worker dialled again",
@@ -400,7 +412,8 @@ def _cause(room: str, ps: list[dict[str, Any]], i: int, pr: dict[str, Any], ext_
     if not pr["ext"]:
         in_period = [uid for t, uid in room_dials if start - 0.002 <= t <= end]
         if in_period:
-            return "dialled_joined_after_end"
+            joined_later = any("join" in ext_times.get(uid, {}) for uid in in_period)
+            return "dialled_joined_after_end" if joined_later else "dialled_never_joined"
         if any(ext_times.get(u, {}).get("join", 0) <= start <= ext_times.get(u, {}).get("leave", float("inf"))
                for p in ps[:i] for u in p["ext"]):
             return "previous_call_still_in"

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
-from lab import Lab, LabError, Sipp, Worker, free_port_block, write_yaml
+from lab import Lab, LabError, Sipp, Worker, free_port_block, observe, write_yaml
+from lab import wait_until as lab_wait_until
 
 CTL = [sys.executable, "-m", "conflink.ctl"]
 TOKEN = "e2e-control-token"
@@ -49,15 +50,20 @@ def links_by_id(st: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, what: str, worker: Worker | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
+    """lab.wait_until that returns what `pred` returned, with the worker's log on failure."""
+    got: Any = None
+
+    def holds() -> bool:
+        nonlocal got
         got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            tail = worker.log()[-3000:] if worker is not None else ""
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{tail}")
-        time.sleep(0.1)
+        return bool(got)
+
+    try:
+        lab_wait_until(holds, timeout, what, interval=0.1)
+    except AssertionError as exc:
+        tail = worker.log()[-3000:] if worker is not None else ""
+        raise AssertionError(f"{exc}\n{tail}") from None
+    return got
 
 
 @dataclass
@@ -122,7 +128,7 @@ def test_change_one_link_keeps_other_call_then_invalid_config_changes_nothing(tw
     assert r.returncode == 0, (r.stdout, r.stderr)
     assert r.stdout.startswith("ok")
     assert yaml.safe_load(read_bytes(s.config_path)) == new
-    time.sleep(2.0)  # time enough for a wrongly sent hang-up to reach SIPp
+    observe(2.0, "a wrongly sent hang-up would reach SIPp")
     assert s.sipp_a.byes() == [], "link 1's call got a BYE after link 2 was changed"
     lk = links_by_id(status(s.config_path))
     assert lk["1"]["external_channel"] == s.channels["1"] and lk["1"]["external_joined"]
@@ -154,7 +160,7 @@ def test_change_one_link_keeps_other_call_then_invalid_config_changes_nothing(tw
     )
     assert (r.returncode, r.stdout.strip()) == (1, "error: unauthorized")
     assert read_bytes(s.config_path) == on_disk
-    time.sleep(1.0)
+    observe(1.0, "a refused push must not change the calls")
     lk = links_by_id(status(s.config_path))
     assert sorted(lk) == ["1", "2"]
     assert lk["1"]["external_channel"] == s.channels["1"]
@@ -181,7 +187,7 @@ def test_removing_a_live_link_hangs_up_only_its_call(two_links_up: Setup) -> Non
         "link 2's call to leave room 7002",
         s.worker,
     )
-    time.sleep(1.0)
+    observe(1.0, "a BYE to link 1's call or a redial of the removed link would show up")
     assert s.sipp_a.byes() == [], "link 1's call got a BYE when link 2 was removed"
     st = status(s.config_path)
     assert [lk["id"] for lk in st["links"]] == ["1"]

@@ -71,10 +71,7 @@ def test_two_labs_run_at_once_with_their_own_ports_and_scenarios(lab_pair) -> No
     # back in A: hang-up handler stand-in ran when the leg ended; BYE reached SIPp
     a.hangup(a.conflink_channels()[0]["Channel"])
     sa.wait_for(lambda: sa.byes("in"), 1, timeout=5)
-    deadline = time.monotonic() + 3
-    while cid not in a.hangup_handler_runs() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert cid in a.hangup_handler_runs()
+    labmod.wait_until(lambda: cid in a.hangup_handler_runs(), 3, "the hang-up handler stand-in ran")
     a.leave(h)
     assert a.confbridge_list("500") == []
 

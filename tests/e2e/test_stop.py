@@ -7,6 +7,7 @@ import signal
 import time
 
 from e2e_support import E2E
+from lab import observe
 
 
 def link() -> dict[str, object]:
@@ -39,10 +40,10 @@ def test_sigusr1_restart_keeps_the_call_for_the_next_worker(e2e: E2E) -> None:
     os.kill(w1.pid, signal.SIGUSR1)
     w1.proc.wait(timeout=3)
     assert time.monotonic() - t0 < 2.0 and w1.proc.returncode == 0
-    time.sleep(0.5)
+    observe(0.5, "a BYE sent by the stopping worker would reach SIPp")
     assert sipp.byes() == [], "a restart must not hang up the call"
     e2e.start_worker()
-    time.sleep(2.0)
+    observe(2.0, "a second call of the restarted worker would show up")
     assert len(sipp.invites()) == 1, "the restarted worker dialled a second call"
     assert [c["Uniqueid"] for c in e2e.lab.conflink_channels()] == [ext["Uniqueid"]]
     e2e.lab.leave(h)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from conftest import Env, record
+from lab import observe
 from tcpproxy import AmiCutProxy
 
 ROOM_A = "720001"
@@ -42,7 +43,7 @@ def test_cut_after_originate_sent_before_response(env: Env, proxy: AmiCutProxy) 
     reconnect_s = _wait_reconnected(env, proxy, 2)
     ext = env.wait_ext_join(mark, room=ROOM_A, timeout=15)
     lk = env.wait_link("a", lambda lk: lk["state"] == "connected", 10, "connected")
-    time.sleep(3.0)  # room for a wrong second dial to show up
+    observe(3.0, "room for a wrong second dial to show up")
     invites = len(sipp.invites())
     chans = env.lab.conflink_channels()
     lk = env.link("a")
@@ -108,8 +109,8 @@ def test_cut_while_idle_keeps_calls_and_makes_none(env: Env, proxy: AmiCutProxy)
     for i in range(cuts):
         assert proxy.cut(f"idle cut {i}") == 1
         reconnects.append(_wait_reconnected(env, proxy, 2 + i))
-        time.sleep(0.5)
-    time.sleep(2.0)
+        observe(0.5, "the connection idles between cuts")
+    observe(2.0, "a dial caused by the cuts would show up")
     st = env.status()
     a = next(lk for lk in st["links"] if lk["id"] == "a")
     b = next(lk for lk in st["links"] if lk["id"] == "b")
@@ -156,7 +157,7 @@ def test_leave_and_join_during_the_gap(env: Env, proxy: AmiCutProxy) -> None:
     env.lone_limit_extra[ROOM_A] = max(0.0, t_back - t_leave)
     record("ami_cut", "gap: AMI outage after the leave (s)", round(max(0.0, t_back - t_leave), 2))
     assert hb.join_t < t_back and t_leave < t_back, "the room changes did not happen during the outage"
-    time.sleep(2.0)
+    observe(2.0, "a wrong dial or a lone call after the outage would show up")
     chans = env.lab.conflink_channels()
     record("ami_cut", "gap: INVITEs (2 expected)", len(sipp.invites()))
     record("ami_cut", "gap: seconds from cut to lone call gone", round(gone, 2))

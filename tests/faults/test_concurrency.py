@@ -7,6 +7,7 @@ import statistics
 import time
 
 from conftest import Env, record
+from lab import observe, wait_until
 
 ROOMS = 10
 PARTICIPANTS = 10
@@ -17,14 +18,11 @@ STAGGER_S = 0.15
 
 
 def _rooms_empty(env: Env, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def empty() -> bool:
         resp = env.lab.a.action({"Action": "ConfbridgeListRooms"})
-        rooms = [m for m in resp if m.get("Event") == "ConfbridgeListRooms"]
-        if not rooms and not env.lab.conflink_channels():
-            return
-        assert time.monotonic() < deadline, f"rooms not empty after the round: {[r.get('Conference') for r in rooms]}"
-        time.sleep(0.1)
+        return not [m for m in resp if m.get("Event") == "ConfbridgeListRooms"] and not env.lab.conflink_channels()
+
+    wait_until(empty, timeout, "every room empty and no external call left after the round", interval=0.1)
 
 
 def test_simultaneous_joins_make_one_call_per_room(env: Env) -> None:
@@ -50,13 +48,13 @@ def test_simultaneous_joins_make_one_call_per_room(env: Env) -> None:
             # ten Originates in one write per room; rooms STAGGER_S apart, because bursts of
             # several rooms at the same instant only measure Asterisk's own queueing
             bursts.append(env.burst_join(r, PARTICIPANTS))
-            time.sleep(STAGGER_S)
+            observe(STAGGER_S, "pacing: rooms a moment apart")
         for handles, start, _ in bursts:
             env.await_joins(handles, start)
         # each room's external call joins once; then give a second call every chance to show up
         for r in rooms:
             env.wait_ext_join(mark, room=r, timeout=15)
-        time.sleep(0.5)
+        observe(0.5, "a second call in a room would show up")
         chans = env.lab.conflink_channels()
         for (handles, _, _sent), r in zip(bursts, rooms, strict=True):
             trials += 1

@@ -16,11 +16,11 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import lab as labmod
 from conftest import Env, record
+from lab import observe
 
 ROOM = "760001"
 NOBODY_CONNECT = (
@@ -135,4 +135,4 @@ def test_tcp_socket_is_loopback_only(env: Env) -> None:
            [sum(refused_push), sum(refused_start)])
     assert all(refused_push) and all(refused_start), (refused_push, refused_start)
     assert w.running() and env.ctl("ping").returncode == 0
-    time.sleep(0.1)
+    observe(0.1, "a late crash of the worker would show up")

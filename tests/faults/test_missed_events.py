@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from conftest import Env, record
+from lab import observe
 from tcpproxy import AmiCutProxy
 
 ROOM = "354233"
@@ -38,7 +39,7 @@ def test_reconcile_recovers_a_missed_join_and_a_missed_leave(env: Env, proxy: Am
     leave_late = bye.t - t_leave
     assert 0.2 < leave_late < INTERVAL + 2.0, f"missed leave found after {leave_late:.1f} s"
     proxy.drop_events(None)
-    time.sleep(1.0)
+    observe(1.0, "a redial after the recovered leave would show up")
     assert len(sipp.invites()) == 1 and env.lab.conflink_channels() == []
     assert proxy.accepted == 1, "the reconcile must not need a reconnect"
     st = env.status()

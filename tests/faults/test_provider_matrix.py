@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import Env, close_env, make_env, record
+from lab import observe
 
 FAULTS = Path(__file__).resolve().parent
 REJECT = str(FAULTS / "sipp" / "reject-then-answer.xml")
@@ -114,10 +115,10 @@ def _run(env: Env) -> dict[str, Result]:
         for c in CASES:
             if c.refill and c.name in stop_t and c.name not in refill_t:
                 env.lab.leave(handles[c.name])
-                time.sleep(0.3)
+                observe(0.3, "the room stays empty a moment: a new busy period, not the same one")
                 handles[c.name] = env.lab.join(rooms[c.name])
                 refill_t[c.name] = time.time()
-        time.sleep(0.2)
+        observe(0.2, "sampling interval of the status")
     final = {lk["id"]: lk for lk in env.status()["links"]}
     out: dict[str, Result] = {}
     for c in CASES:

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from conftest import Env, record
+from lab import observe
 
 FAULTS = Path(__file__).resolve().parent
 ROOM = "730001"
@@ -41,7 +42,7 @@ def test_asterisk_restart_mid_meeting(env: Env) -> None:
         st = env.status()
         readies.append(st["ami"]["connects"] - connects_before)
         assert st["ami"]["ready"], st["ami"]
-        time.sleep(2.0)  # a second call would show up here
+        observe(2.0, "a second call would show up here")
         new_invites = len(sipp.invites()) - invites_before
         chans = env.lab.conflink_channels()
         assert new_invites == 1, f"restart {cycle}: {new_invites} INVITEs after internals came back\n{env.dump()}"
@@ -54,7 +55,7 @@ def test_asterisk_restart_mid_meeting(env: Env) -> None:
     before = len(sipp.invites())
     env.restart_asterisk()
     env.wait_ready(15)
-    time.sleep(2.0)
+    observe(2.0, "a dial into the empty room after the restart would show up")
     assert len(sipp.invites()) == before, "a call was dialled for an empty room after a restart"
     assert env.link("r")["state"] == "idle"
     record("asterisk_restart", "restarts", CYCLES + 1)
@@ -76,13 +77,13 @@ def test_worker_sigkill_mid_meeting_adopts_the_call(env: Env) -> None:
     env.wait_link("k", lambda lk: lk["state"] == "connected", 10, "connected")
     os.kill(w.pid, signal.SIGKILL)
     w.proc.wait(timeout=5)
-    time.sleep(0.5)
+    observe(0.5, "the call must stay up while no worker runs")
     t0 = time.monotonic()
     env.start_worker()
     lk = env.wait_link("k", lambda lk: lk["external_call_id"] == ext["Uniqueid"] and lk["external_joined"],
                        10, "adopted")
     adopt_s = time.monotonic() - t0
-    time.sleep(3.0)
+    observe(3.0, "a second call next to the adopted one would show up")
     lk = env.link("k")
     invites = len(sipp.invites())
     record("worker_kill", "mid_meeting: INVITEs after restart (1 = original only)", invites)
@@ -109,7 +110,7 @@ def test_worker_sigkill_while_ringing(env: Env) -> None:
     w.proc.wait(timeout=5)
     env.start_worker()
     lk = env.wait_link("k", lambda lk: lk["external_call_id"] is not None, 10, "adopted ringing call")
-    time.sleep(3.0)
+    observe(3.0, "a second call next to the adopted ringing one would show up")
     chans = env.lab.conflink_channels()
     invites = len(sipp.invites())
     lk = env.link("k")
@@ -138,7 +139,7 @@ def test_worker_sigkill_while_ringing_then_answered(env: Env) -> None:
     env.start_worker()
     ext = env.wait_ext_join(mark, room=ROOM, timeout=15)
     lk = env.wait_link("k", lambda lk: lk["state"] == "connected", 10, "connected")
-    time.sleep(2.0)
+    observe(2.0, "a second call next to the adopted one would show up")
     lk = env.link("k")
     record("worker_kill", "ringing_then_answered: INVITEs", len(sipp.invites()))
     assert len(sipp.invites()) == 1, env.dump()

@@ -74,6 +74,14 @@ def settle(rig: Rig, timeout: float = 20.0) -> None:
         time.sleep(0.2)
 
 
+def diagnostics(rig: Rig) -> str:
+    """What a failed push assertion needs: ctl runs, the processes, the worker's log tail."""
+    ctl = rig.host / CTL_LOG
+    log = rig.path(f"{rig.logs_dir}/{MODULE}/conflink-worker.log")
+    return (f"ctl runs: {ctl.read_text() if ctl.exists() else '-'}\nprocesses: {rig.processes()}\n"
+            f"worker log: {log.read_text()[-1500:] if log.exists() else '-'}")
+
+
 def pushes(rig: Rig) -> int:
     f = rig.host / CTL_LOG
     return sum(1 for ln in f.read_text().split("\n") if " push-config " in f" {ln} ") if f.exists() else 0
@@ -158,7 +166,7 @@ def test_core_model_saves_reach_the_worker_config_once_per_batch(pbx: dict) -> N
     out = batch(rig)
     print(f"{PHONES} phone saves: {t1 - t0:.1f} s; WorkerModelsEvents batch: {time.monotonic() - t1:.1f} s")
     assert out["jobs"] >= PHONES + 1 and out["problems"] == [], {k: v for k, v in out.items() if k != "planned"}
-    assert out["pushes"] == 1, out
+    assert out["pushes"] == 1, (out["executed"], diagnostics(rig))
     assert [(lk["room"], lk["number"]) for lk in links_in_config(rig)] == [("3311", "5550100")]
     assert not rig.path(f"/var/run/custom_modules/{MODULE}/config.dirty").exists()
 
@@ -186,7 +194,8 @@ def test_core_model_saves_reach_the_worker_config_once_per_batch(pbx: dict) -> N
     assert [(lk["room"], lk["endpoint"]) for lk in links_in_config(rig)] == [("3311", used)]
 
     # The module's own settings row: the manager is reloaded (its AMI user), pushed at the batch end.
-    php(rig, f"$s = Modules\\{MODULE}\\Models\\ConferenceLinkSettings::findFirst(); $s->control_port = '7392';"
+    php(rig, f"$s = Modules\\{MODULE}\\Models\\ConferenceLinkSettings::findFirst();"
+             f"$s->control_port = '{labmod.free_port_block()}';"
              "return $s->save();")
     before = pushes(rig)
     out = batch(rig)

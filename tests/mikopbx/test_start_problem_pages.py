@@ -58,6 +58,16 @@ def test_list_and_link_pages_show_the_self_checks_words(rig: Rig, module_zip: Pa
         time.sleep(0.2)
     words = problem_file.read_text()
     assert "conflink self-check: FAILED" in words and removed[0] in words, words
+    # Each failed attempt rewrites the record (a new file): count them for a while. Core's
+    # supervisor backs off (1, 2, 5 … s between attempts), it does not spin.
+    writes, t_end = {problem_file.stat().st_mtime_ns}, time.monotonic() + 6.0
+    while time.monotonic() < t_end:
+        try:
+            writes.add(problem_file.stat().st_mtime_ns)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    assert 2 <= len(writes) <= 5, f"{len(writes)} start attempts in about 6 s"
 
     with AdminSite(rig) as site, browser(site.base_url) as b:
         # Logged in as on a PBX: Core's AssetProvider adds the logged-in scripts (accordion…)
