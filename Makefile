@@ -40,8 +40,8 @@ lint: deps
 	@echo "php -l: $(words $(PHP_FILES)) file(s) clean"
 
 # One run measures coverage too; the floors are where the code stands (raise them, never lower).
-COVERAGE_FLOORS = fsm:95 engine:89 config:92 control:90 rules:100 causes:95 sched:85 ami:85
-COVERAGE_TOTAL ?= 84
+COVERAGE_FLOORS = fsm:96 engine:91 config:92 control:90 rules:100 causes:95 sched:85 ami:85 worker:80
+COVERAGE_TOTAL ?= 89
 test-unit: deps
 	$(PYTEST) -q python-worker/tests --cov=conflink --cov-report=
 	@for pair in $(COVERAGE_FLOORS); do \

@@ -377,6 +377,7 @@ class Engine:
         link_id = link_id_of(uid)
         machine = self.machines.get(link_id) if link_id else None
         if machine is not None:
+            machine.external_channel(uid, _field(message, "Channel"))
             self._run(machine.far_end_talking(uid, talking, self._clock()))
 
     def _on_talking_start(self, message: Any) -> None:
@@ -391,6 +392,7 @@ class Engine:
         machine = self.machines.get(link_id) if link_id else None
         report = parse_dtmf_event({k: _field(message, k) for k in ("UserEvent", "Step", "Phase", "Digits")})
         if machine is not None and report is not None:
+            machine.external_channel(uid, _field(message, "Channel"))  # in case Newchannel was missed
             segment, phase, digits = report
             self._run(machine.dtmf_event(uid, segment, phase, digits, self._clock()))
 

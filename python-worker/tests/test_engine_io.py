@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from fakes import FakeAmi, FakeEngine, ManualClock
+from fakes import FakeAmi, FakeEngine, ManualClock, wait_until
 
 from conflink.ami import AmiNotReady
 from conflink.config import parse_config
@@ -59,8 +59,9 @@ async def test_originate_lost_with_the_connection_is_redialled_by_the_resync() -
     engine.internals_join("1")
     call_id = engine.last_call_id("1")
     engine.fake_ami.originates[call_id].set_exception(AmiNotReady("AMI connection lost"))
-    await asyncio.sleep(0)  # the future's done-callback runs on the loop
-    assert engine.machines["1"].call is not None and engine.machines["1"].call.unconfirmed
+    call = engine.machines["1"].call
+    assert call is not None
+    await wait_until(lambda: call.unconfirmed, "the lost Originate noted")  # its done-callback runs on the loop
     engine.on_ami_ready(False)
     await engine.resync("AMI ready")  # the channel list does not show it: gone, dial again
     engine.clock.advance(1.0)
@@ -73,7 +74,9 @@ async def test_originate_refused_by_asterisk_counts_after_the_grace() -> None:
     engine.internals_join("1")
     call_id = engine.last_call_id("1")
     engine.fake_ami.originates[call_id].set_result({"Response": "Error", "Message": "Extension does not exist."})
-    await asyncio.sleep(0)
+    call = engine.machines["1"].call
+    assert call is not None
+    await wait_until(lambda: call.pending_failure is not None, "the refusal noted")
     engine.clock.advance(1.1)
     link = engine.status()["links"][0]
     assert link["state"] == "backoff" and "Originate refused: Extension does not exist." in link["last_error"]
@@ -167,3 +170,54 @@ async def test_engine_stop_cancels_timers_and_tasks() -> None:
     await engine.stop()
     clock.advance(10)
     assert engine.fake_ami.actions("Hangup") == [] and isinstance(engine.ami, FakeAmi)
+
+
+@pytest.mark.asyncio
+async def test_room_controls_report_refusals_of_asterisk_and_of_the_link() -> None:
+    engine = engine_with()
+    assert (await engine.send_dtmf("9", "1"))["error"] == "no link with id '9'"
+    assert (await engine.mute("9", True))["error"] == "no link with id '9'"
+    assert (await engine.send_dtmf("1", "1"))["error"] == "no live external call in the room"
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/SIP-TEST-1")
+    ami = engine.fake_ami
+    original = ami.send
+
+    def refuse_playdtmf(action: dict[str, Any]) -> asyncio.Future[Any]:
+        future = original(action)
+        if action["Action"] == "PlayDTMF":
+            future = asyncio.get_running_loop().create_future()
+            future.set_result({"Response": "Error", "Message": "Channel not found"})
+        return future
+
+    ami.send = refuse_playdtmf  # type: ignore[method-assign]
+    reply = await engine.send_dtmf("1", "12")
+    assert reply["ok"] is False and "Channel not found" in reply["error"], reply
+
+    def lose(action: dict[str, Any]) -> asyncio.Future[Any]:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future.set_exception(AmiNotReady("AMI connection lost"))
+        return future
+
+    ami.send = lose  # type: ignore[method-assign]
+    reply = await engine.mute("1", True)
+    assert reply == {"ok": False, "error": "AMI: AMI connection lost"}
+    ami.ready = False
+    assert (await engine.mute("1", False))["error"] == "AMI is not connected"
+    assert (await engine.send_dtmf("1", "1"))["error"] == "AMI is not connected"
+
+
+@pytest.mark.asyncio
+async def test_talk_events_of_our_call_reach_its_machine_and_others_are_ignored() -> None:
+    engine = engine_with()
+    engine.internals_join("1")
+    engine.external_joins("1", "PJSIP/SIP-TEST-1")
+    call_id = engine.last_call_id("1")
+    for name in ("ChannelTalkingStart", "ChannelTalkingStop"):
+        engine.on_ami_event(name, {"Event": name, "Uniqueid": "not-ours"})
+    engine.on_ami_event("ChannelTalkingStart", {"Event": "ChannelTalkingStart", "Uniqueid": call_id})
+    call = engine.machines["1"].call
+    assert call is not None and call.talking
+    engine.on_ami_event("ChannelTalkingStop", {"Event": "ChannelTalkingStop", "Uniqueid": call_id})
+    assert not call.talking
+    engine.on_ami_event("UserEvent", {"Event": "UserEvent", "UserEvent": "junk", "Uniqueid": call_id})

@@ -124,6 +124,19 @@ test('the DTMF steps of an attempt, grouped by step', () => {
     assert.equal(v.log[0].dtmf, '1/2: prompt heard 0.5 s');
 });
 
+test('the pages take their locale from the admin language', () => {
+    assert.equal(typeof Status.adminLocale, 'function');
+    global.globalWebAdminLanguage = 'ru';
+    try {
+        assert.equal(Status.adminLocale(), 'ru');
+        global.SemanticLocalization = { getUserLocale: () => 'ru-RU' };
+        assert.equal(Status.adminLocale(), 'ru-RU', "Core's mapping first");
+    } finally {
+        delete global.globalWebAdminLanguage;
+        delete global.SemanticLocalization;
+    }
+});
+
 test('room controls: live only with the external party in the room; the toggle follows muted', () => {
     const tr = (key) => ({ module_conflink_Mute: 'Mute', module_conflink_Unmute: 'Unmute',
         module_conflink_MutedYes: 'Yes', module_conflink_MutedNo: 'No' }[key] || key);

@@ -67,14 +67,28 @@ if (preg_match('#^/pbxcore/api/nchan/pub/([A-Za-z0-9_-]+)$#', $path, $m) === 1 &
     return;
 }
 
-// The same Core bootstrap as a worker process: CLI-free DI with Core's providers.
+// The providers of Core's REST application (PBXCoreREST\Config\RegisterDIServices, in its order)
+// but its router and dispatcher, which need the Micro application (rest-front.php adds those):
+// Enable/DisableModuleAction need the module DB connections, the event bus and the REST client.
 $di = new Phalcon\Di\FactoryDefault();
 require_once $session['core'] . '/src/Common/Config/ClassLoader.php';
-MikoPBX\Common\Config\RegisterDIServices::init($di);
-$di->setShared('modelsEventFactory', Phalcon\Db\Event\Factory::class);
-if (!$di->has('request') || !($di->getShared('request') instanceof MikoPBX\PBXCoreREST\Http\Request)) {
-    $di->setShared('request', MikoPBX\PBXCoreREST\Http\Request::class);
+foreach ([
+    'Common\SentryErrorHandlerProvider', 'Common\WhoopsErrorHandlerProvider', 'Common\LoggerAuthProvider',
+    'Common\LoggerProvider', 'Common\RegistryProvider', 'Common\ModelsAnnotationsProvider',
+    'Common\ModelsMetadataProvider', 'Common\MainDatabaseProvider', 'Common\CDRDatabaseProvider',
+    'Common\RecordingStorageDatabaseProvider', 'Common\ModulesDBConnectionsProvider', 'Common\RedisClientProvider',
+    'Common\ManagedCacheProvider', 'Common\MutexProvider', 'Common\BeanstalkConnectionModelsProvider',
+    'Common\PBXConfModulesProvider', 'PBXCoreREST\ResponseProvider', 'PBXCoreREST\RequestProvider',
+    'PBXCoreREST\PublicEndpointsRegistryProvider', 'Common\CryptProvider', 'Common\AclProvider',
+    'Common\MessagesProvider', 'Common\LanguageProvider', 'Common\TranslationProvider',
+    'Common\PBXCoreRESTClientProvider', 'Common\EventBusProvider',
+] as $short) {
+    [$area, $name] = explode('\\', $short);
+    $provider = "MikoPBX\\{$area}\\Providers\\{$name}";
+    $di->remove($provider::SERVICE_NAME);
+    (new $provider())->register($di);
 }
+$di->setShared('modelsEventFactory', Phalcon\Db\Event\Factory::class);
 
 if ($path === '/pbxcore/api/v3/auth:refresh') {
     // A real access token from Core's JWTHelper, as Core's RefreshAction issues it for the

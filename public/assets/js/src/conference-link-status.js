@@ -216,6 +216,18 @@
     }
 
     /**
+     * Locale of the admin language (Core's SemanticLocalization mapping, e.g. ru → ru-RU), not
+     * the browser's: times on the pages follow the language the administrator chose.
+     */
+    function adminLocale() {
+        /* global SemanticLocalization, globalWebAdminLanguage */
+        if (typeof SemanticLocalization !== 'undefined' && SemanticLocalization.getUserLocale) {
+            return SemanticLocalization.getUserLocale();
+        }
+        return typeof globalWebAdminLanguage !== 'undefined' && globalWebAdminLanguage ? globalWebAdminLanguage : '';
+    }
+
+    /**
      * What the live-call controls can do now: `live` when the external party is in the room
      * (Send DTMF, Mute/Unmute), `muteAction` is the one the toggle offers, `muted` the status
      * text (ConfBridge's own flag).
@@ -327,8 +339,8 @@
     }
 
     return {
-        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock, toDate, view, stateColor,
-        roomControls, usedToday,
+        DASH, LOG_LIMIT, FAR_END, STOP_TEXTS, DTMF_EVENTS, farEndView, dtmfSummary, formatSeconds, formatSince, formatClock,
+        adminLocale, toDate, view, stateColor, roomControls, usedToday,
         REST_URL, statusUrl, controlUrl, unwrapStatus, workerWarning, controlResult,
     };
 }));

@@ -114,8 +114,9 @@ const ConferenceLinkIndex = {
             if (ok) {
                 link = response.links && response.links[id] ? response.links[id] : { state: 'absent' };
             }
-            const model = ConferenceLinkStatus.view(link, self.t, Date.now());
+            const model = ConferenceLinkStatus.view(link, self.t, Date.now(), ConferenceLinkStatus.adminLocale());
             const $label = $('<span class="ui small label"></span>')
+                .attr('data-state', model.stateKey)
                 .addClass(ConferenceLinkStatus.stateColor(model.stateKey))
                 .text(model.stateKey === 'connected' && model.since !== ConferenceLinkStatus.DASH
                     ? `${model.state} · ${model.since}` : model.state);

@@ -329,7 +329,7 @@ const ConferenceLinkModify = {
         $message.toggleClass('hidden', warning === '').text(warning);
         self.setControlsEnabled(ok);
 
-        const locale = self.locale();
+        const locale = ConferenceLinkStatus.adminLocale();
         const model = ConferenceLinkStatus.view(
             link || (ok ? { state: 'absent' } : null),
             self.t,
@@ -359,15 +359,6 @@ const ConferenceLinkModify = {
         $('#conflink-status-updated').text(
             `${self.t('module_conflink_StatusUpdated')}: ${ConferenceLinkStatus.formatClock(new Date(), locale)}`,
         );
-    },
-
-    /** The admin language's locale (Core's own mapping), not the browser's. */
-    locale() {
-        if (typeof SemanticLocalization !== 'undefined' && SemanticLocalization.getUserLocale) {
-            return SemanticLocalization.getUserLocale();
-        }
-        return typeof globalWebAdminLanguage !== 'undefined' && globalWebAdminLanguage
-            ? globalWebAdminLanguage : 'en';
     },
 };
 
