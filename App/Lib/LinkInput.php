@@ -30,7 +30,7 @@ final class LinkInput
         return array_values(array_diff(LinkValidator::FIELDS, ['id']));
     }
 
-    public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
+    public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled', 'announce'];
 
     /**
      * Value of every editable field on a new link: the validator's column defaults, and ''

@@ -70,6 +70,7 @@ final class UiHelpersTest extends TestCase
             'daily_minutes'        => '0',
             'schedule'             => '',
             'schedule_end'         => 'linger',
+            'announce'             => '0',
         ], LinkInput::defaults());
     }
 
