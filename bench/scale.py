@@ -367,10 +367,12 @@ def verify_scale(events: list[dict[str, Any]], messages: list[labmod.SipMsg], ro
     }
 
 
-# Causes of a busy period without exactly one external call. The first four are Asterisk
+# Causes of a busy period without exactly one external call. All but the last two are Asterisk
 # being late, with the worker deciding right; the last two would be the worker's mistakes.
 CAUSES = {
     "dialled_joined_after_end": "dialled in time, the call reached the room only after the period ended",
+    "dialled_never_joined": "dialled in time, the call never reached the room (hung up when the period ended, "
+                            "or refused)",
     "previous_call_still_in": "the previous period's call was still in the room (its hang-up not done yet)",
     "earlier_call_joined_late": "a call dialled for an earlier period joined late, next to this period's",
     "redialled_after_end": "the first call ended (failed or dropped) and the worker dialled again",
@@ -410,7 +412,8 @@ def _cause(room: str, ps: list[dict[str, Any]], i: int, pr: dict[str, Any], ext_
     if not pr["ext"]:
         in_period = [uid for t, uid in room_dials if start - 0.002 <= t <= end]
         if in_period:
-            return "dialled_joined_after_end"
+            joined_later = any("join" in ext_times.get(uid, {}) for uid in in_period)
+            return "dialled_joined_after_end" if joined_later else "dialled_never_joined"
         if any(ext_times.get(u, {}).get("join", 0) <= start <= ext_times.get(u, {}).get("leave", float("inf"))
                for p in ps[:i] for u in p["ext"]):
             return "previous_call_still_in"

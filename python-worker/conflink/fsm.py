@@ -207,6 +207,18 @@ class MuteExternal:
 
 
 @dataclass(frozen=True, slots=True)
+class Announce:
+    """Play `what` (a config.ANNOUNCE_SOUNDS key) into the room, for the people there."""
+
+    link_id: str
+    room: str
+    what: str
+    # Stop this link's announcements still playing first ("connected" cuts "connecting" short,
+    # so nothing is left playing when the far end enters the room).
+    interrupt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class UsageChanged:
     """Today's call time or cost-limit stop changed: the engine persists it (worker restarts)."""
 
@@ -219,7 +231,7 @@ class UsageChanged:
 
 Action = (
     Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision | SetVar | SendDigits | MuteExternal
-    | UsageChanged
+    | UsageChanged | Announce
 )
 
 
@@ -392,6 +404,8 @@ class LinkMachine:
         if call is not None and call.answered_at is None:
             call.answered_at = now
             self._note(f"external call {call_id} answered, sending DTMF then joining")
+            if self.link.announce and not call.test and self.internals:
+                self._emit(Announce(self.link.id, self.link.room, "connected", interrupt=True))
         return self._step(now)
 
     def external_joined(self, call_id: str, channel: str | None, now: float) -> list[Action]:
@@ -688,6 +702,9 @@ class LinkMachine:
             failure = failure or Failure("failed", "call ended before joining the room")
             self._finish(record, "failed", failure.text, None)
             self.last_error = failure.text
+            if self.link.announce and self.internals:
+                what = {"busy": "busy", "no_answer": "no_answer"}.get(failure.category, "failed")
+                self._emit(Announce(self.link.id, self.link.room, "not_found" if failure.permanent else what))
             if failure.permanent:
                 self._stop(StopKind.PERMANENT, f"number will not work: {failure.text}")
             else:
@@ -1139,6 +1156,9 @@ class LinkMachine:
         self.call = Call(call_id=call_id, started=now, test=test)
         self.attempt_log.append(AttemptRecord(time=now, call_id=call_id))
         self._emit(Originate(self.link.id, call_id, self.link))
+        if self.link.announce and not test and self.attempts == 1:
+            # Once per busy period, beside the dial (never before it).
+            self._emit(Announce(self.link.id, self.link.room, "connecting"))
         self._start(JOIN_DEADLINE, self._join_deadline(), now)
         kind = "test call" if test else f"attempt {self.attempts} of {self._max_attempts()}"
         self._note(f"dialling {self.link.number} via {self.link.endpoint} ({kind}, {call_id})")

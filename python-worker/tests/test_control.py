@@ -574,15 +574,17 @@ async def test_server_survives_raising_and_bad_handlers(tmp_path: Path) -> None:
 async def test_slow_request_does_not_block_others(tmp_path: Path) -> None:
     ep = f"tcp://127.0.0.1:{free_port()}"
     release = asyncio.Event()
+    slow_in = asyncio.Event()
 
     async def handler(request: dict[str, Any]) -> dict[str, Any]:
         if request.get("cmd") == "slow":
+            slow_in.set()
             await release.wait()
         return {"ok": True, "cmd": request.get("cmd")}
 
     async with ControlServer(ep, handler):
         slow = asyncio.create_task(req(ep, {"cmd": "slow"}))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(slow_in.wait(), 5)  # the slow one is being handled
         assert await req(ep, {"cmd": "fast"}, wait=1) == {"ok": True, "cmd": "fast"}
         release.set()
         assert await slow == {"ok": True, "cmd": "slow"}
@@ -602,8 +604,6 @@ async def test_close_while_client_waits(tmp_path: Path) -> None:
     await server.start()
     waiting = asyncio.create_task(req(ep, {"cmd": "x"}, wait=1))
     await asyncio.wait_for(started.wait(), 3)
-    t0 = time.monotonic()
-    await server.close()
-    assert time.monotonic() - t0 < 1
+    await asyncio.wait_for(server.close(), 5)  # does not wait for the 30 s handler
     with pytest.raises(asyncio.TimeoutError):
         await waiting

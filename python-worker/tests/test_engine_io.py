@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from fakes import FakeAmi, FakeEngine, ManualClock
+from fakes import FakeAmi, FakeEngine, ManualClock, wait_until
 
 from conflink.ami import AmiNotReady
 from conflink.config import parse_config
@@ -59,8 +59,9 @@ async def test_originate_lost_with_the_connection_is_redialled_by_the_resync() -
     engine.internals_join("1")
     call_id = engine.last_call_id("1")
     engine.fake_ami.originates[call_id].set_exception(AmiNotReady("AMI connection lost"))
-    await asyncio.sleep(0)  # the future's done-callback runs on the loop
-    assert engine.machines["1"].call is not None and engine.machines["1"].call.unconfirmed
+    call = engine.machines["1"].call
+    assert call is not None
+    await wait_until(lambda: call.unconfirmed, "the lost Originate noted")  # its done-callback runs on the loop
     engine.on_ami_ready(False)
     await engine.resync("AMI ready")  # the channel list does not show it: gone, dial again
     engine.clock.advance(1.0)
@@ -73,7 +74,9 @@ async def test_originate_refused_by_asterisk_counts_after_the_grace() -> None:
     engine.internals_join("1")
     call_id = engine.last_call_id("1")
     engine.fake_ami.originates[call_id].set_result({"Response": "Error", "Message": "Extension does not exist."})
-    await asyncio.sleep(0)
+    call = engine.machines["1"].call
+    assert call is not None
+    await wait_until(lambda: call.pending_failure is not None, "the refusal noted")
     engine.clock.advance(1.1)
     link = engine.status()["links"][0]
     assert link["state"] == "backoff" and "Originate refused: Extension does not exist." in link["last_error"]

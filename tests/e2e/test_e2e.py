@@ -48,7 +48,8 @@ def test_first_join_one_invite_dtmf_in_order_then_bye(e2e: E2E) -> None:
     invite = sipp.wait_for(sipp.invites, 1, timeout=5)[0]
     e2e.record("join_to_invite", invite.t - h.join_t)
     assert invite.ruri_user == "100"
-    assert invite.t >= h.join_t
+    # causality against our own send time: the reader thread's join_t stamp may come late
+    assert invite.t >= h.sent_t
 
     # the digits arrive at the far end, in order, after dtmf_delay, then the call joins the room
     infos = sipp.wait_for(lambda: sipp.infos(invite.call_id), len(DTMF_DIGITS), timeout=10)

@@ -77,6 +77,8 @@ class Env(LabDriver):
             )
         start = a.mark()
         t = time.time()
+        for h in handles:
+            h.sent_t = t
         a._sock.sendall("".join(chunks).encode())
         return handles, start, t
 

@@ -78,6 +78,8 @@ MODULES = [
     # the join context's far-end handling (p steps, talk events) and the measurement dialplans
     "func_talkdetect", "app_waitforcond", "app_userevent", "func_cut", "app_waitforsilence", "app_talkdetect",
     "res_musiconhold", "app_playback",
+    # announcements into the room (the core sounds are GSM files)
+    "codec_gsm",
 ]
 
 _LIVE: set[Any] = set()  # everything started and not yet stopped, for the atexit safety net
@@ -648,6 +650,10 @@ class JoinHandle:
     room: str
     channel: str = ""  # name of the channel in the ConfBridge (Local/...;2)
     uniqueid: str = ""
+    # time.time() just before its Originate was written: the earliest moment anything caused
+    # by the join can happen. join_t is when the lab's AMI reader thread stamped the
+    # ConfbridgeJoin; under load that stamp can be later than the worker's reaction to it.
+    sent_t: float = 0.0
     join_t: float = 0.0  # time.time() of its ConfbridgeJoin
     leave_t: float = 0.0  # time.time() of its ConfbridgeLeave
 
@@ -878,7 +884,7 @@ class Lab:
         return f"{prefix}{self._seq}-{uuid.uuid4().hex[:6]}"
 
     def _originate_internal(self, room: str) -> JoinHandle:
-        h = JoinHandle(id=self._next_id(INTERNAL_PREFIX), room=room)
+        h = JoinHandle(id=self._next_id(INTERNAL_PREFIX), room=room, sent_t=time.time())
         resp = self.a.action({
             "Action": "Originate", "Channel": f"Local/{room}@{ROOM_CONTEXT}", "Application": "Wait",
             "Data": "3600", "Async": "true", "ChannelId": h.id, "CallerID": f"lab <{1000 + self._seq}>",
