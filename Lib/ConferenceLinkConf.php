@@ -58,7 +58,7 @@ class ConferenceLinkConf extends ConfigClass
      */
     public function extensionGenContexts(): string
     {
-        return (new DialplanBuilder())->build();
+        return (new DialplanBuilder())->buildAll();
     }
 
     /**

@@ -197,6 +197,7 @@ final class ConfigRenderer
             'schedule'         => '[' . implode(', ', array_map([self::class, 'quote'],
                 array_values(array_filter(explode("\n", $v['schedule']), 'strlen')))) . ']',
             'schedule_end'     => self::quote($v['schedule_end']),
+            'announce'         => self::bool($v['announce']),
         ];
         foreach ($farEnd as $key => $text) {
             if ($v[$key] !== LinkValidator::DEFAULTS[$key]) {

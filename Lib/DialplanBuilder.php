@@ -47,6 +47,9 @@ final class DialplanBuilder
     /** Upper bound for the DTMF delay the dialplan honours (validator allows 0–60 s). */
     public const MAX_DTMF_DELAY_MS = 60000;
 
+    /** Upper bound for the wait before joining while "connected" is announced. */
+    public const MAX_ANNOUNCE_WAIT_MS = 5000;
+
     /** Pause between DTMF tones in milliseconds (SendDTMF's default, stated explicitly). */
     public const DTMF_INTER_DIGIT_MS = 250;
 
@@ -112,6 +115,7 @@ final class DialplanBuilder
     public function build(): string
     {
         $maxDelay = self::MAX_DTMF_DELAY_MS;
+        $maxAnnounce = self::MAX_ANNOUNCE_WAIT_MS;
         $gap      = self::DTMF_INTER_DIGIT_MS;
         [$silDefault, $silMin, $silMax] = self::PROMPT_SILENCE_MS;
         [$toDefault, $toMin, $toMax]    = self::PROMPT_TIMEOUT_MS;
@@ -171,7 +175,12 @@ final class DialplanBuilder
             "    same => n,UserEvent({$event},{$stepHdr},Phase: sent,Digits: \${LEN(\${CONFLINK_DIGITS})})",
             '    same => n(next),Set(CONFLINK_STEP=$[${CONFLINK_STEP} + 1])',
             '    same => n,GotoIf($[${CONFLINK_STEP} <= ${CONFLINK_STEPS}]?step)',
-            '    same => n(join),Set(CONFBRIDGE(user,quiet)=yes)',
+            // Announcements on (CONFLINK_ANNOUNCE_MS): the room hears "connected" before this call
+            // is in it, so the far end never does (ConfBridge cannot keep a sound from a member).
+            '    same => n(join),Set(CONFLINK_ANNOUNCE_MS=0${FILTER(0-9,${CONFLINK_ANNOUNCE_MS})})',
+            "    same => n,ExecIf(\$[\${CONFLINK_ANNOUNCE_MS} > {$maxAnnounce}]?Set(CONFLINK_ANNOUNCE_MS={$maxAnnounce}))",
+            '    same => n,ExecIf($[${CONFLINK_ANNOUNCE_MS} > 0]?Wait($[${CONFLINK_ANNOUNCE_MS} / 1000]))',
+            '    same => n,Set(CONFBRIDGE(user,quiet)=yes)',
             '    same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=no)',
             '    same => n,Set(CONFBRIDGE(user,announce_only_user)=no)',
             '    same => n,Set(CONFBRIDGE(user,talk_detection_events)=yes)',
@@ -181,5 +190,33 @@ final class DialplanBuilder
         ];
 
         return implode("\n", $lines) . "\n";
+    }
+
+    /**
+     * The announcer's context, `<join context>-announce` (link key `announce`): the worker
+     * originates Local/<room>@<this>/n with Application=Playback; this half joins the room
+     * quietly, the other half plays the sound into it, and when it ends both hang up. Its
+     * Uniqueid starts conflinkann-: the worker counts it as neither a participant nor a call.
+     */
+    public function buildAnnounce(): string
+    {
+        $lines = [
+            "[{$this->context}-announce]",
+            '; ModuleConferenceLink: plays an announcement into room ${EXTEN} (its other half runs Playback).',
+            'exten => _X!,1,Set(CONFBRIDGE(user,quiet)=yes)',
+            '    same => n,Set(CONFBRIDGE(user,music_on_hold_when_empty)=no)',
+            '    same => n,Set(CONFBRIDGE(user,announce_only_user)=no)',
+            '    same => n,ConfBridge(${EXTEN})',
+            '    same => n,Hangup()',
+            '',
+        ];
+
+        return implode("\n", $lines) . "\n";
+    }
+
+    /** Every context of the module: the join context, then the announcer's. */
+    public function buildAll(): string
+    {
+        return $this->build() . $this->buildAnnounce();
     }
 }

@@ -40,7 +40,7 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_max_attempts_range    max_attempts: not an integer 0–100
  *   module_conflink_error_backoff_format        backoff: not a comma-separated list of 1–20 numbers
  *   module_conflink_error_backoff_range         backoff: an item outside 1–3600
- *   module_conflink_error_checkbox              redial_on_drop / enabled: not a yes/no value
+ *   module_conflink_error_checkbox              redial_on_drop / enabled / announce: not a yes/no value
  *   module_conflink_error_description_too_long  description: more than 255 characters
  *   module_conflink_error_description_chars     description: control characters or invalid UTF-8
  *   module_conflink_error_prompt_silence_range  prompt_silence: not a number 0.2–5
@@ -111,13 +111,15 @@ final class LinkValidator
         // schedule: one window per line ('' = always); schedule_end: what a window's end does to a call
         'schedule'         => '',
         'schedule_end'     => 'linger',
+        // announcements into the room (off)
+        'announce'         => '0',
     ];
 
     /** Columns added in 0.2.0: NULL (a row from before them) reads as the default. */
     public const NEW_IN_0_2 = [
         'preset', 'meeting_id', 'participant_id', 'passcode',
         'prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown',
-        'room_keys', 'max_call_minutes', 'daily_minutes', 'schedule', 'schedule_end',
+        'room_keys', 'max_call_minutes', 'daily_minutes', 'schedule', 'schedule_end', 'announce',
     ];
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
@@ -185,6 +187,7 @@ final class LinkValidator
         'daily_minutes',
         'schedule',
         'schedule_end',
+        'announce',
     ];
 
     /** One schedule window (conflink.config PATTERNS schedule_window), at most SCHEDULE_MAX_WINDOWS. */
@@ -404,8 +407,11 @@ final class LinkValidator
             }
         }
 
-        foreach (['redial_on_drop', 'enabled'] as $field) {
+        foreach (['redial_on_drop', 'enabled', 'announce'] as $field) {
             $raw  = array_key_exists($field, $input) ? $input[$field] : self::DEFAULTS[$field];
+            if ($raw === null && in_array($field, self::NEW_IN_0_2, true)) {
+                $raw = self::DEFAULTS[$field];
+            }
             $flag = self::normaliseCheckbox($raw);
             if ($flag === null) {
                 $errors[$field] = self::ERROR_PREFIX . 'checkbox';

@@ -275,4 +275,6 @@ return [
     'module_conflink_error_schedule_end' => 'A call up when the window ends: choose hang up or keep.',
     'module_conflink_state_off_schedule' => 'Outside the schedule',
     'module_conflink_stop_off_schedule' => 'Outside the schedule; dials when the next window opens.',
+    'module_conflink_announce' => 'Announcements in the room',
+    'module_conflink_announce_help' => 'People in the room hear “please hold while I try to connect your call” while it is dialled, “has joined the conference” when it answers (the remote party waits about two seconds before it enters the room, so it never hears them) and why it could not be reached (busy, not in service, not answering). In the PBX’s language; the call is never delayed.',
 ];

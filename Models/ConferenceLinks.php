@@ -229,6 +229,14 @@ class ConferenceLinks extends ModulesModelsBase
      */
     public ?string $schedule_end = 'linger';
 
+    /**
+     * Announcements into the room (1/0): "connecting", "connected", "could not be reached",
+     * heard by the people in the room only, in the PBX's language.
+     *
+     * @Column(type="integer", nullable=true, default="0")
+     */
+    public $announce = '0';
+
     public function initialize(): void
     {
         $this->setSource('m_ConferenceLinks');

@@ -26,4 +26,4 @@ if ($argc > 1) {
     exit(2);
 }
 
-fwrite(STDOUT, (new DialplanBuilder())->build());
+fwrite(STDOUT, (new DialplanBuilder())->buildAll());

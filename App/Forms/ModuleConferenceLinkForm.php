@@ -104,6 +104,7 @@ class ModuleConferenceLinkForm extends BaseForm
 
         $this->addCheckBox('redial_on_drop', $values['redial_on_drop'] === '1');
         $this->addCheckBox('enabled', $values['enabled'] === '1');
+        $this->addCheckBox('announce', $values['announce'] === '1');
 
         // Core's addTextArea sizes the area from the value, else from the placeholder, and
         // warns when it has neither (an empty note): the placeholder is not optional here.

@@ -30,7 +30,7 @@ final class LinkInput
         return array_values(array_diff(LinkValidator::FIELDS, ['id']));
     }
 
-    public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
+    public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled', 'announce'];
 
     /**
      * Value of every editable field on a new link: the validator's column defaults, and ''
@@ -81,7 +81,10 @@ final class LinkInput
         $values = [];
         foreach (self::fields() as $field) {
             $value = $record[$field] ?? null;
-            $values[$field] = ($value === null || $value === '') && !in_array($field, ['dtmf', 'callerid', 'description', 'room_keys', 'schedule'], true)
+            // NULL (a new link, or a column added after the row was saved) takes the default;
+            // '' is a value of its own for the fields where empty means "none" or "off".
+            $keepsEmpty = in_array($field, ['dtmf', 'callerid', 'description', 'room_keys', 'schedule'], true);
+            $values[$field] = $value === null || ($value === '' && !$keepsEmpty)
                 ? self::defaults()[$field]
                 : (string)$value;
         }

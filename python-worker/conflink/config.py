@@ -46,6 +46,22 @@ PATTERNS: dict[str, str] = {
 # What happens to a call still up when its schedule window ends: hung up after the link's
 # linger, or kept until the room empties.
 SCHEDULE_ENDS = ("linger", "keep")
+# Announcements into the room (link key `announce`): Asterisk core sound per event, played in
+# the PBX's default language (MikoPBX sets asterisk.conf defaultlanguage from its own).
+ANNOUNCE_SOUNDS = {
+    "connecting": "pls-hold-while-try",
+    "connected": "confbridge-has-joined",
+    "busy": "all-circuits-busy-now",
+    "not_found": "ss-noservice",
+    "no_answer": "number-not-answering",
+    "failed": "cannot-complete-as-dialed",
+}
+# The external call waits this long before entering the room after "connected" is announced,
+# so the far end never hears it (ConfBridge cannot keep a sound from one member).
+ANNOUNCE_JOIN_WAIT_MS = 1800
+# Uniqueid prefix of the announcer (a Local channel in the room): not "conflink-", so it is
+# neither one of our external calls nor counted as a participant (rules.is_announcer).
+ANNOUNCER_PREFIX = "conflinkann-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +247,7 @@ class LinkConfig:
     daily_minutes: int = 0
     schedule: tuple[Window, ...] = ()
     schedule_end: str = "linger"
+    announce: bool = False
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
@@ -418,7 +435,7 @@ _LINK_KEYS = {
     "ring_timeout", "arm_delay", "linger", "retry",
     "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
     # room controls (issue 12)
-    "room_keys", "max_call_minutes", "daily_minutes", "schedule", "schedule_end",
+    "room_keys", "max_call_minutes", "daily_minutes", "schedule", "schedule_end", "announce",
 }
 
 
@@ -450,6 +467,7 @@ def _parse_link(value: object, path: str) -> LinkConfig:
         daily_minutes=int(_limit(doc.get("daily_minutes", 0), f"{path}.daily_minutes", "daily_minutes")),
         schedule=_schedule(doc.get("schedule", []), f"{path}.schedule"),
         schedule_end=_choice(doc.get("schedule_end", "linger"), f"{path}.schedule_end", SCHEDULE_ENDS),
+        announce=_boolean(doc.get("announce", False), f"{path}.announce"),
     )
 
 

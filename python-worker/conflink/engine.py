@@ -16,9 +16,10 @@ from typing import Any, ClassVar
 from . import __version__
 from .ami import AmiClient, AmiNotReady
 from .causes import Failure, classify
-from .config import Config, LinkConfig
+from .config import ANNOUNCE_JOIN_WAIT_MS, ANNOUNCE_SOUNDS, ANNOUNCER_PREFIX, Config, LinkConfig
 from .fsm import (
     Action,
+    Announce,
     CancelTimer,
     Decision,
     Hangup,
@@ -40,6 +41,7 @@ from .rules import (
     RoomSnapshot,
     ended_members,
     expected_parties,
+    is_announcer,
     link_id_of,
     rooms_that_differ,
 )
@@ -97,6 +99,10 @@ class Engine:
         self._all_gone: asyncio.Event | None = None  # set while a final stop waits for hang-ups
         self._resync_lock = asyncio.Lock()
         self._digit_locks: dict[str, asyncio.Lock] = {}  # per link: one digit sequence at a time
+        self._announce_seq = 0
+        # Announcers in flight: Uniqueid (;1) → [link id, ConfBridge channel (;2) once joined,
+        # hang it up as soon as it joins].
+        self._announcers: dict[str, list[Any]] = {}
         self.counters = {"originates": 0, "hangups": 0, "resyncs": 0, "reconciles": 0, "events": 0}
 
     # ------------------------------------------------------------------ lifecycle
@@ -304,6 +310,9 @@ class Engine:
         channel = _field(message, "Channel")
         if not room or not uid:
             return
+        if is_announcer(uid):
+            self._announcer_seen(uid, _field(message, "Channel"), joined)
+            return
         journal = self._journals.get(room)
         if journal is not None:
             journal.append(("join" if joined else "leave", uid, channel))
@@ -478,6 +487,8 @@ class Engine:
             elif isinstance(action, VerifyRoom):
                 if self.ami is not None and self.ami.ready:
                     self._spawn(self.resync(f"verify link {action.link_id}", rooms=[action.room]))
+            elif isinstance(action, Announce):
+                self._announce(action)
             elif isinstance(action, UsageChanged):
                 self.usage.put(action.link_id, LinkUsage(action.day, action.used_seconds, action.limited,
                                                          action.limited_text))
@@ -548,6 +559,55 @@ class Engine:
             log.warning("link=%s %s refused: %s", action.link_id,
                         "mute" if action.muted else "unmute", _field(head, "Message"))
 
+    def _announce(self, action: Announce) -> None:
+        """A Local channel plays the sound into the room: its ;2 half joins the ConfBridge (quiet,
+        through the join context's `-announce` twin), its ;1 half plays, then both hang up."""
+        config = self.config
+        ami = self.ami
+        sound = ANNOUNCE_SOUNDS.get(action.what)
+        if config is None or ami is None or not ami.ready or sound is None:
+            return
+        if action.interrupt:
+            for entry in self._announcers.values():
+                if entry[0] == action.link_id:
+                    entry[2] = True  # hung up now, or the moment it joins
+                    self._hangup_announcer(entry)
+        self._announce_seq += 1
+        request: dict[str, str | list[str]] = {
+            "Action": "Originate", "Async": "true",
+            "Channel": f"Local/{action.room}@{config.dialplan.join_context}-announce/n",
+            "Application": "Playback", "Data": sound, "Timeout": "5000",
+            "ChannelId": f"{ANNOUNCER_PREFIX}{action.link_id}-{self._announce_seq}",
+        }
+        try:
+            future = ami.send(request)
+        except AmiNotReady:
+            return
+        uid = str(request["ChannelId"])
+        self._announcers[uid] = [action.link_id, "", False]
+        # A Playback that never got into the room (or whose leave was missed) is forgotten.
+        self._scheduler.call_later(60.0, self._announcers.pop, uid, None)
+        # Its answer matters to nobody; retrieve it so a failure is not logged as unhandled.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        log.info("link=%s room=%s announcing %s (%s)", action.link_id, action.room, action.what, sound)
+
+    def _announcer_seen(self, uid: str, channel: str, joined: bool) -> None:
+        entry = self._announcers.get(uid.removesuffix(";2"))
+        if entry is None:
+            return
+        if not joined:
+            self._announcers.pop(uid.removesuffix(";2"), None)
+            return
+        entry[1] = channel
+        if entry[2]:
+            self._hangup_announcer(entry)
+
+    def _hangup_announcer(self, entry: list[Any]) -> None:
+        ami = self.ami
+        if entry[1] and ami is not None and ami.ready:
+            with contextlib.suppress(AmiNotReady):
+                ami.send({"Action": "Hangup", "Channel": entry[1], "Cause": "16"})
+
     def _set_var(self, action: SetVar) -> None:
         ami = self.ami
         if ami is None or not ami.ready or not action.channel:
@@ -588,6 +648,9 @@ class Engine:
                 f"CONFLINK_DTMF_MODE={link.dtmf_mode}",
             ],
         }
+        if link.announce:
+            # The call waits for "connected" to be over before joining (the far end never hears it).
+            request["Variable"] = [*request["Variable"], f"CONFLINK_ANNOUNCE_MS={ANNOUNCE_JOIN_WAIT_MS}"]
         if link.callerid:
             request["CallerID"] = f"{link.callerid} <{link.callerid}>"
         try:

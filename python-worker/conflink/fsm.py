@@ -207,6 +207,18 @@ class MuteExternal:
 
 
 @dataclass(frozen=True, slots=True)
+class Announce:
+    """Play `what` (a config.ANNOUNCE_SOUNDS key) into the room, for the people there."""
+
+    link_id: str
+    room: str
+    what: str
+    # Stop this link's announcements still playing first ("connected" cuts "connecting" short,
+    # so nothing is left playing when the far end enters the room).
+    interrupt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class UsageChanged:
     """Today's call time or cost-limit stop changed: the engine persists it (worker restarts)."""
 
@@ -219,7 +231,7 @@ class UsageChanged:
 
 Action = (
     Originate | Hangup | StartTimer | CancelTimer | VerifyRoom | Decision | SetVar | SendDigits | MuteExternal
-    | UsageChanged
+    | UsageChanged | Announce
 )
 
 
@@ -392,6 +404,8 @@ class LinkMachine:
         if call is not None and call.answered_at is None:
             call.answered_at = now
             self._note(f"external call {call_id} answered, sending DTMF then joining")
+            if self.link.announce and not call.test and self.internals:
+                self._emit(Announce(self.link.id, self.link.room, "connected", interrupt=True))
         return self._step(now)
 
     def external_joined(self, call_id: str, channel: str | None, now: float) -> list[Action]:
@@ -510,8 +524,14 @@ class LinkMachine:
         """A step report of the join dialplan (UserEvent ConflinkDtmf): `prompt` = a `p` step
         begins and waits for our release; `sent` = its digits went out."""
         call = self._own(call_id)
-        if call is None or call.joined:
+        if call is None:
             return []
+        if call.joined:
+            # The last step's report may come after the ConfbridgeJoin (Asterisk publishes
+            # them on different topics): still log it; nothing else changes.
+            if phase == "sent":
+                self._dtmf_log(call, now, "sent", f"{digits} digit(s)")
+            return self._take()
         if call.answered_at is None:
             call.answered_at = now
         steps, offset = dtmf_plan(self.link.dtmf)
@@ -637,7 +657,9 @@ class LinkMachine:
             self._cancel(kind)
         record = self._record_for(call_id)
         duration = now - call.joined_at if call.joined_at is not None else None
-        if failure is None or (failure.category == "failed" and call.pending_failure is not None):
+        # Our own hang-up (join deadline) ends with cause 16 like any normal clearing: the
+        # reason we recorded before it is the real one.
+        if failure is None or (failure.category in ("failed", "normal") and call.pending_failure is not None):
             failure = call.pending_failure or failure  # keep the more specific reason
         if call.hangup_reason is not None and call.far_silent:
             # Our dead-air hang-up: a failed attempt, redialled with the usual back-off and budget.
@@ -680,6 +702,9 @@ class LinkMachine:
             failure = failure or Failure("failed", "call ended before joining the room")
             self._finish(record, "failed", failure.text, None)
             self.last_error = failure.text
+            if self.link.announce and self.internals:
+                what = {"busy": "busy", "no_answer": "no_answer"}.get(failure.category, "failed")
+                self._emit(Announce(self.link.id, self.link.room, "not_found" if failure.permanent else what))
             if failure.permanent:
                 self._stop(StopKind.PERMANENT, f"number will not work: {failure.text}")
             else:
@@ -1131,6 +1156,9 @@ class LinkMachine:
         self.call = Call(call_id=call_id, started=now, test=test)
         self.attempt_log.append(AttemptRecord(time=now, call_id=call_id))
         self._emit(Originate(self.link.id, call_id, self.link))
+        if self.link.announce and not test and self.attempts == 1:
+            # Once per busy period, beside the dial (never before it).
+            self._emit(Announce(self.link.id, self.link.room, "connecting"))
         self._start(JOIN_DEADLINE, self._join_deadline(), now)
         kind = "test call" if test else f"attempt {self.attempts} of {self._max_attempts()}"
         self._note(f"dialling {self.link.number} via {self.link.endpoint} ({kind}, {call_id})")

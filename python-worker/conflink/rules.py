@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .config import ANNOUNCER_PREFIX
 from .fsm import LinkMachine, SnapshotCall
 
 CALL_PREFIX = "conflink-"
@@ -33,6 +34,11 @@ def link_id_of(uniqueid: str) -> str | None:
     body = uniqueid[len(CALL_PREFIX):]
     link_id, sep, suffix = body.rpartition("-")
     return link_id if sep and link_id and suffix else None
+
+
+def is_announcer(uniqueid: str) -> bool:
+    """Our announcement player in a room (config.ANNOUNCER_PREFIX): neither a participant nor a call."""
+    return uniqueid.startswith(ANNOUNCER_PREFIX)
 
 
 def field_of(message: Any, name: str) -> str:
@@ -62,6 +68,8 @@ class RoomSnapshot:
         snap = cls()
         for item in items:
             uid = field_of(item, "Uniqueid")
+            if is_announcer(uid):
+                continue
             if link_id_of(uid):
                 snap.ours[uid] = field_of(item, "Channel")
                 if field_of(item, "Muted").lower() == "yes":
@@ -73,6 +81,8 @@ class RoomSnapshot:
     def replay(self, journal: Iterable[JournalEntry]) -> RoomSnapshot:
         """Apply, in order, the joins/leaves that arrived while the list was in flight."""
         for kind, uid, channel in journal:
+            if is_announcer(uid):
+                continue
             if link_id_of(uid):
                 if kind == "join":
                     self.ours[uid] = channel

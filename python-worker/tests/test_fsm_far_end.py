@@ -358,3 +358,28 @@ def test_config_limits_of_the_far_end_keys() -> None:
             assert f"links[0].{key}" in str(exc)
         else:
             raise AssertionError(f"{key}={value!r} accepted")
+
+
+def test_the_last_steps_report_after_the_join_is_still_logged() -> None:
+    sim = FarSim(dtmf="p1#")
+    sim.join("a")
+    sim.answer()
+    sim.step(2, "prompt")
+    sim.talk(True)
+    sim.talk(False)
+    sim.joined()  # ConfbridgeJoin overtook the UserEvent
+    sim.step(2, "sent", 2)
+    sim.step(3, "prompt")  # a stray late prompt report changes nothing
+    assert sim.events() == ["waiting", "prompt_heard", "silence", "sent"]
+    assert PROMPT not in sim.timers and sim.m.far_end() == "in_meeting"
+
+
+def test_join_deadline_reason_survives_the_normal_clearing_of_our_hangup() -> None:
+    sim = FarSim(dtmf="p1#")
+    sim.join("a")
+    sim.answer()
+    sim.advance(sim.timers["join_deadline"] - sim.now + 0.01)
+    assert len(sim.hangups) == 1
+    sim.gone(NORMAL)
+    assert sim.m.attempt_log[-1].result == "failed"
+    assert "did not reach the room" in sim.m.attempt_log[-1].cause

@@ -201,3 +201,41 @@ def test_room_keys_and_dtmf_reach_an_rfc4733_far_end_as_rtp_events(e2e: E2E) -> 
         assert sipp.infos() == [], "no SIP INFO with rfc4733"
     finally:
         recorder.close()
+
+
+def test_announcements_play_into_the_room_not_to_the_far_end_and_are_not_participants(e2e: E2E) -> None:
+    """announce: the room hears "connecting" beside the dial and "connected" before the far end
+    joins (the announcer has left the room when the external call enters it); a busy far end is
+    announced as such; the announcer is neither counted as a participant nor dialled for."""
+    def played(sound: str) -> int:
+        return (e2e.lab.dir / "log" / "full").read_text(errors="replace").count(f"Playing '{sound}.")
+
+    def announcer_events(start: int, kind: str) -> list[dict[str, Any]]:
+        return [e for e in e2e.lab.confbridge_events(start, ROOM)
+                if e["Event"] == kind and str(e.get("Uniqueid", "")).startswith("conflinkann-")]
+
+    sipp = e2e.lab.sipp("answer-and-hold")
+    e2e.write_config([link(announce=True, retry={"max_attempts": 1, "backoff": [1]})])
+    e2e.start_worker()
+    mark = e2e.lab.a.mark()
+    inside = e2e.lab.join(ROOM)
+    ext = e2e.wait_ext_join(mark, ROOM, timeout=15)
+    wait_for(lambda: played("pls-hold-while-try") == 1 and played("confbridge-has-joined") == 1, "both played")
+    leaves = announcer_events(mark, "ConfbridgeLeave")
+    joins = announcer_events(mark, "ConfbridgeJoin")
+    assert len(joins) == 2 and len(leaves) == 2, (joins, leaves)
+    assert max(e["_t"] for e in leaves) <= ext["_t"], "the announcer left before the far end joined"
+    st = e2e.status()["links"][0]
+    assert st["internal_participants"] == 1 and st["attempts"] == 1 and len(sipp.invites()) == 1
+
+    # The room empties; a busy far end next time: "connecting", then "busy" (one attempt).
+    e2e.lab.leave(inside)
+    sipp.wait_for(lambda: sipp.byes("in"), 1, timeout=5)
+    sipp.stop()
+    busy = e2e.lab.sipp("busy-486")
+    e2e.lab.join(ROOM)
+    busy.wait_for(busy.finals, 1, timeout=5)
+    wait_for(lambda: played("all-circuits-busy-now") == 1, "busy announced")
+    assert played("pls-hold-while-try") == 2
+    wait_for(lambda: e2e.status()["links"][0]["stop"] == "gave_up", "gave up after one attempt")
+    assert e2e.status()["links"][0]["internal_participants"] == 1

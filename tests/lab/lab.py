@@ -78,6 +78,8 @@ MODULES = [
     # the join context's far-end handling (p steps, talk events) and the measurement dialplans
     "func_talkdetect", "app_waitforcond", "app_userevent", "func_cut", "app_waitforsilence", "app_talkdetect",
     "res_musiconhold", "app_playback",
+    # announcements into the room (the core sounds are GSM files)
+    "codec_gsm",
 ]
 
 _LIVE: set[Any] = set()  # everything started and not yet stopped, for the atexit safety net

@@ -133,7 +133,12 @@ def _extract(archive: Path, dest: Path, keep: tuple[str, ...]) -> None:
             if not (member.isfile() or member.isdir()):
                 continue
             member.name = str(rel)
-            tf.extract(member, dest, filter="data")
+            # Names are checked above; the "data" filter also drops odd modes where Python has it
+            # (3.11.4+; Debian 12's 3.11.2 has not).
+            if hasattr(tarfile, "data_filter"):
+                tf.extract(member, dest, filter="data")
+            else:
+                tf.extract(member, dest)
 
 
 def _fetch_pin(pin: Pin, dest: Path, work: Path) -> str:

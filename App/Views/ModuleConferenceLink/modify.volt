@@ -130,6 +130,13 @@
             {{ form.render('room_keys') }}
             <div class="conflink-help">{{ t._('module_conflink_room_keys_help') }}</div>
         </div>
+        <div class="field">
+            <div class="ui checkbox" id="announce-checkbox">
+                {{ form.render('announce') }}
+                <label for="announce">{{ t._('module_conflink_announce') }}</label>
+            </div>
+            <div class="conflink-help">{{ t._('module_conflink_announce_help') }}</div>
+        </div>
     </div>
 
     <h4 class="ui dividing header">{{ t._('module_conflink_SectionLimits') }}</h4>

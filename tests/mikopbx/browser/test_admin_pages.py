@@ -355,6 +355,85 @@ def test_status_panel_follows_the_call_and_the_buttons_act(live: Live, browser: 
     assert_clean(site, browser)
 
 
+def test_room_controls_and_the_new_link_fields(live: Live, browser: Browser) -> None:
+    """Issue 12 on the link page: keys from the room, cost limit and schedule fields saved (a bad
+    schedule refused by the page), then Send DTMF and Mute/Unmute on the live call."""
+    site, lab, rig, sipp = live.site, live.lab, live.rig, live.sipp
+    if not pbx.links(rig):  # run alone: the link the earlier test adds through the page
+        pbx.add_link(rig, live.room["uniqid"], live.provider, NUMBER)
+    link_id = pbx.links(rig)[0]["id"]
+    browser.log.lines.clear()
+    site.clear_php_problems()
+    page = open_page(browser, site, f"{MODULE_URL}/modify/{link_id}")
+    page_until(page, "state idle", lambda: status_text(page, "state") == EN["module_conflink_state_idle"], timeout=30)
+    assert page.input_value("#room_keys") == "*6" and page.input_value("#daily_minutes") == "0"
+    assert page.locator("#conflink-send-dtmf").is_disabled() and page.locator("#conflink-mute").is_disabled()
+
+    def type_in(selector: str, text: str) -> None:
+        page.fill(selector, text)
+        page.locator(selector).press("End")  # Core's Form checks for changes on key events
+
+    type_in("#schedule", "mon-fri 8-18")
+    page.click("#submitbutton")
+    field = page.locator(".field:has(#schedule)")
+    page_until(page, "the schedule field's error", lambda: "error" in (field.get_attribute("class") or ""))
+    assert EN["module_conflink_error_schedule_format"] in page.locator("#conflink-form").inner_text()
+    type_in("#schedule", "Mon-Sun 00:00-24:00")
+    type_in("#daily_minutes", "120")
+    type_in("#room_keys", "#9")
+    page.click("#submitbutton")
+    def saved() -> dict[str, Any] | None:
+        r = pbx.links(rig)[0]
+        return r if str(r["daily_minutes"]) == "120" else None
+
+    row = until("the fields saved", saved)
+    assert row["room_keys"] == "#9" and row["schedule"] == "mon-sun 00:00-24:00"
+    # The worker has the pushed limits: its status says today's minutes against the budget.
+    page_until(page, "call time against the budget", lambda: status_text(page, "used_today") ==
+               EN["module_conflink_UsedOf"].replace("%used%", "0").replace("%limit%", "120"), timeout=40)
+
+    h = lab.join(pbx.ROOM["extension"])
+    page_until(page, "state connected",
+               lambda: status_text(page, "state") == EN["module_conflink_state_connected"], timeout=30)
+    page_until(page, "room controls on", lambda: not page.locator("#conflink-send-dtmf").is_disabled())
+    before = sipp.digits()
+    page.fill("#conflink-dtmf-digits", "12#")
+    page.click("#conflink-send-dtmf")
+    page_until(page, "the DTMF result", lambda: page.locator("#conflink-control-result.positive").is_visible()
+               and page.locator("#conflink-control-result").inner_text().strip() == EN["module_conflink_DtmfSent"])
+    until("the far end got 12#", lambda: sipp.digits() == before + "12#")
+    # The configured keys from the room (#9) pressed by the participant reach the far end too.
+    for digit in "#9":
+        lab.a.action({"Action": "PlayDTMF", "Channel": h.channel, "Digit": digit, "Duration": "120",
+                      "Receive": "true"})
+    until("the far end got #9", lambda: sipp.digits() == before + "12##9")
+    page.fill("#conflink-dtmf-digits", "1w")
+    page.click("#conflink-send-dtmf")
+    page_until(page, "bad digits refused", lambda: page.locator("#conflink-control-result.negative").is_visible())
+    assert page.locator("#conflink-control-result").inner_text().strip() == EN["module_conflink_error_send_digits"]
+
+    ext = status_text(page, "external_channel")
+    page_until(page, "mute enabled", lambda: not page.locator("#conflink-mute").is_disabled())
+    page.click("#conflink-mute")
+    until("ConfBridge mutes it", lambda: {m.get("Channel"): m.get("Muted") for m in lab.confbridge_list(
+        pbx.ROOM["extension"])}.get(ext) == "Yes")
+    page_until(page, "muted on the panel", lambda: status_text(page, "muted") == EN["module_conflink_MutedYes"]
+               and page.locator("#conflink-mute").inner_text().strip() == EN["module_conflink_Unmute"])
+    page.click("#conflink-mute")
+    until("ConfBridge unmutes it", lambda: {m.get("Channel"): m.get("Muted") for m in lab.confbridge_list(
+        pbx.ROOM["extension"])}.get(ext) == "No")
+    page_until(page, "unmuted on the panel", lambda: status_text(page, "muted") == EN["module_conflink_MutedNo"])
+    shot = screenshot(page, "link-room-controls-en", "#conflink-status-panel")
+    _keep(shot, "link-room-controls-en.png")
+
+    lab.leave(h)
+    page_until(page, "idle after the participant left",
+               lambda: status_text(page, "state") == EN["module_conflink_state_idle"], timeout=30)
+    page_until(page, "room controls off", lambda: page.locator("#conflink-send-dtmf").is_disabled())
+    page.context.close()
+    assert_clean(site, browser)
+
+
 def test_module_toggle_stops_and_starts_the_worker(live: Live, browser: Browser) -> None:
     site, rig = live.site, live.rig
     if not pbx.links(rig):  # run alone: the link the earlier test adds through the page

@@ -70,6 +70,7 @@ final class UiHelpersTest extends TestCase
             'daily_minutes'        => '0',
             'schedule'             => '',
             'schedule_end'         => 'linger',
+            'announce'             => '0',
         ], LinkInput::defaults());
     }
 
@@ -81,6 +82,11 @@ final class UiHelpersTest extends TestCase
         self::assertSame('0', $values['max_attempts']);
         self::assertSame('0', $values['enabled']);
         self::assertSame('1', LinkInput::forForm([])['enabled']);
+        // Keys from the room: a new link starts with *6; '' saved by the admin means off.
+        self::assertSame('*6', LinkInput::forForm([])['room_keys']);
+        self::assertSame('*6', LinkInput::forForm(['room_keys' => null])['room_keys']);
+        self::assertSame('', LinkInput::forForm(['room_keys' => ''])['room_keys']);
+        self::assertSame('', LinkInput::forForm(['schedule' => ''])['schedule']);
     }
 
     public function testRoomOptionsByUniqidInNumberOrderAndKeepAMissingCurrentValue(): void

@@ -147,7 +147,24 @@ final class DialplanBuilderTest extends TestCase
         self::assertSame(0, proc_close($proc));
         $hook = (new ConferenceLinkConf())->extensionGenContexts();
         self::assertSame($hook, $cli);
-        self::assertSame((new DialplanBuilder())->build(), $hook);
+        self::assertSame((new DialplanBuilder())->buildAll(), $hook);
+    }
+
+    public function testAnnouncerContextJoinsTheRoomQuietlyAndTheJoinWaitIsBounded(): void
+    {
+        $text = (new DialplanBuilder('ctx-1'))->buildAnnounce();
+        self::assertStringStartsWith("[ctx-1-announce]\n", $text);
+        foreach (explode("\n", $text) as $line) {
+            self::assertMatchesRegularExpression('/^(|\[ctx-1-announce\]|;.*|exten => _X!,1,\S.*|    same => n,\S.*)$/', $line);
+        }
+        $apps = self::priorities($text);
+        self::assertSame(['Set(CONFBRIDGE(user,quiet)=yes)', 'Set(CONFBRIDGE(user,music_on_hold_when_empty)=no)',
+            'Set(CONFBRIDGE(user,announce_only_user)=no)', 'ConfBridge(${EXTEN})', 'Hangup()'], $apps);
+        $join = self::priorities((new DialplanBuilder())->build());
+        $wait = self::indexOf($join, 'ExecIf($[${CONFLINK_ANNOUNCE_MS} > 0]?Wait($[${CONFLINK_ANNOUNCE_MS} / 1000]))');
+        self::assertLessThan(self::indexOf($join, 'ConfBridge(${EXTEN})'), $wait);
+        self::assertContains('Set(CONFLINK_ANNOUNCE_MS=0${FILTER(0-9,${CONFLINK_ANNOUNCE_MS})})', $join, 'filtered before use');
+        self::assertContains('ExecIf($[${CONFLINK_ANNOUNCE_MS} > 5000]?Set(CONFLINK_ANNOUNCE_MS=5000))', $join, 'bounded');
     }
 
     public function testCliRejectsArguments(): void

@@ -94,7 +94,7 @@ for text in json.load(sys.stdin):
                     "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown,
                     "room_keys": l.room_keys, "max_call_minutes": l.max_call_minutes,
                     "daily_minutes": l.daily_minutes, "schedule_windows": len(l.schedule),
-                    "schedule_end": l.schedule_end})
+                    "schedule_end": l.schedule_end, "announce": l.announce})
     except ConfigError as exc:
         out.append(str(exc))
 print(json.dumps(out))
@@ -189,8 +189,25 @@ PY;
             'daily_minutes' => (int)$d['daily_minutes'],
             'schedule_windows' => 0,
             'schedule_end' => $d['schedule_end'],
+            'announce' => $d['announce'] === '1',
         ], $read[count($documents) - 2], 'the worker\'s defaults are the PHP defaults');
         self::assertSame('p123456789#p*p1234#', $read[count($documents) - 1]['dtmf'], 'a preset sequence with p passes the worker');
+    }
+
+    /** announce: a checked box reaches the worker as true, an unchecked one as its default false. */
+    public function testAnnounceAgreesWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $documents = [];
+        foreach (['on', '1', '0', ''] as $value) {
+            $php = $validator->check(['announce' => $value] + ConfigRendererTest::LINKS[0]);
+            self::assertTrue($php->isValid(), $value);
+            $documents[] = (new ConfigRenderer())->render([$php->values + ConfigRendererTest::LINKS[0]],
+                ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS, ConfigRendererTest::SETTINGS)->yaml;
+        }
+        $read = self::workerReads($documents);
+        self::assertSame([true, true, false, false], array_column($read, 'announce'));
+        self::assertStringNotContainsString('announce:', $documents[2], 'the default is not written');
     }
 
     /** Schedules: what PHP accepts (and normalises) the worker reads as the same windows. */

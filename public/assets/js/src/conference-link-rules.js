@@ -53,9 +53,10 @@
         'daily_minutes',
         'schedule',
         'schedule_end',
+        'announce',
     ];
 
-    const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled'];
+    const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled', 'announce'];
 
     const DEFAULTS = {
         conference_uniqid: '',
@@ -86,6 +87,7 @@
         daily_minutes: '0',
         schedule: '',
         schedule_end: 'linger',
+        announce: '0',
     };
 
     // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
@@ -302,7 +304,7 @@
      */
     function validateField(field, value, context) {
         const ctx = context || {};
-        if (field === 'redial_on_drop' || field === 'enabled') {
+        if (CHECKBOX_FIELDS.indexOf(field) !== -1) {
             return normalizeCheckbox(value) === null ? err('checkbox') : null;
         }
         if (field === 'id') {
@@ -505,6 +507,7 @@
         daily_minutes: ['daily_minutes_range'],
         schedule: ['schedule_format', 'schedule_too_many'],
         schedule_end: ['schedule_end'],
+        announce: ['checkbox'],
     };
     // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
     Presets.FIELDS.forEach((field) => {
