@@ -455,7 +455,8 @@ def scale_only(p: Params, out: Path) -> int:
     text = out.read_text()
     start, end = text.index("## 3. Scale"), text.index("## 4.")
     stamp = (f"_Section 3 regenerated alone by `bench/run_bench.py --scale-only` on {run.r['date']} "
-             f"(CPU: {run.r['cpu']}, {run.r['cores']} cores, shared with other work)._")
+             f"(CPU: {run.r['cpu']}, {run.r['cores']} cores, shared with other work: see \"Scale\" under "
+             "Reading the figures)._")
     text = text[:start] + "\n".join([sections[0], "", stamp, *sections[1:]]) + "\n" + text[end:]
     # and the scale rows of the targets table
     lines = [ln for ln in text.split("\n") if not ln.startswith("| scale")]
