@@ -103,8 +103,10 @@ final class LinkValidator
         'dtmf_mode'      => 'auto',
         'dead_air'       => '0',
         'end_cooldown'   => '120',
-        // room controls: the keys a person in the room presses to send them to the far end.
-        'room_keys'      => '*6',
+        // room controls: the keys a person in the room presses to send them to the far end;
+        // off here (the worker's default: a 0.1.0 row keeps today's behaviour), a new link
+        // in the form starts with *6 (App/Lib/LinkInput::NEW_LINK).
+        'room_keys'      => '',
         // cost limits, minutes; 0 = none
         'max_call_minutes' => '0',
         'daily_minutes'    => '0',

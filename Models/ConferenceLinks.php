@@ -192,11 +192,12 @@ class ConferenceLinks extends ModulesModelsBase
     /**
      * Keys from the room: a person in the room presses them and the external call sends them
      * to the far end (0-9 * # A-D, up to 8; '' = off). *6 toggles the line's mute in Zoom,
-     * Teams, Webex and Meet.
+     * Teams, Webex and Meet. Off for a row from 0.1.0 (today's behaviour); the form starts a
+     * new link with *6 (App/Lib/LinkInput::NEW_LINK).
      *
-     * @Column(type="string", nullable=true, default="*6")
+     * @Column(type="string", nullable=true, default="")
      */
-    public ?string $room_keys = '*6';
+    public ?string $room_keys = '';
 
     /**
      * Cost limit: the longest one external call may last, minutes (0 = no limit). Reached: the

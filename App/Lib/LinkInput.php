@@ -33,12 +33,29 @@ final class LinkInput
     public const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled', 'announce'];
 
     /**
-     * Value of every editable field on a new link: the validator's column defaults, and ''
-     * for the fields the admin must fill in.
+     * Where a new link in the form starts apart from the column defaults: keys from the room
+     * on (*6), while a row from 0.1.0 (the column default, '') keeps them off.
+     */
+    public const NEW_LINK = ['room_keys' => '*6'];
+
+    /**
+     * Value of every editable field on a new link: the validator's column defaults with
+     * NEW_LINK on top, and '' for the fields the admin must fill in.
      *
      * @return array<string, string>
      */
     public static function defaults(): array
+    {
+        return array_merge(self::columnDefaults(), self::NEW_LINK);
+    }
+
+    /**
+     * Value of every editable field of a saved row where it is NULL or absent (a column added
+     * after the row was saved): the column defaults, so an upgraded row keeps its behaviour.
+     *
+     * @return array<string, string>
+     */
+    public static function columnDefaults(): array
     {
         return array_merge(array_fill_keys(self::fields(), ''), LinkValidator::DEFAULTS);
     }
@@ -61,7 +78,8 @@ final class LinkInput
             }
             $raw = $post[$field] ?? null;
             if ($raw === null) {
-                $values[$field] = self::defaults()[$field];
+                // Not sent: the column default, so a save never turns on what the row had off.
+                $values[$field] = self::columnDefaults()[$field];
                 continue;
             }
             // Arrays (field[]=…) go through untouched: the validator names them (not_text).
@@ -71,13 +89,16 @@ final class LinkInput
     }
 
     /**
-     * Values of an existing record (or defaults for a new one) for the form.
+     * Values of an existing record (NULL columns: the column defaults) or of a new one (no id:
+     * defaults(), NEW_LINK included) for the form.
      *
      * @param array<string, mixed> $record
      * @return array<string, string>
      */
     public static function forForm(array $record): array
     {
+        $isNew = !isset($record['id']) || $record['id'] === '';
+        $defaults = $isNew ? self::defaults() : self::columnDefaults();
         $values = [];
         foreach (self::fields() as $field) {
             $value = $record[$field] ?? null;
@@ -85,7 +106,7 @@ final class LinkInput
             // '' is a value of its own for the fields where empty means "none" or "off".
             $keepsEmpty = in_array($field, ['dtmf', 'callerid', 'description', 'room_keys', 'schedule'], true);
             $values[$field] = $value === null || ($value === '' && !$keepsEmpty)
-                ? self::defaults()[$field]
+                ? $defaults[$field]
                 : (string)$value;
         }
         return $values;

@@ -119,8 +119,9 @@ DEAD_AIR = _bounds("dead_air")  # seconds of silence (RTP flowing) before hang-u
 END_COOLDOWN = _bounds("end_cooldown")  # seconds to wait after the far end ended a long call
 # Keys from the room: an internal participant presses `room_keys` and the external call
 # sends it to the far end (Zoom, Teams, Webex and Meet toggle the line's mute with *6).
+# Off by default so a 0.1.0 config forwards nothing; the admin UI starts new links with *6.
 DIGIT_CHARS = frozenset("0123456789*#ABCD")
-ROOM_KEYS_DEFAULT = "*6"
+ROOM_KEYS_DEFAULT = ""
 ROOM_KEYS_MAX = 8
 # Digits sent to the far end by a control command (`dtmf`): the same characters, no pauses.
 SEND_DIGITS_MAX = 32

@@ -16,8 +16,10 @@ def parse_link(**link: Any) -> Any:
 
 
 def test_room_keys_default_and_values() -> None:
-    assert ROOM_KEYS_DEFAULT == "*6"
-    assert parse_link().room_keys == "*6"
+    # Off when absent: a 0.1.0 config forwards nothing (new links get *6 from the admin UI).
+    assert ROOM_KEYS_DEFAULT == ""
+    assert parse_link().room_keys == ""
+    assert parse_link(room_keys="*6").room_keys == "*6"
     assert parse_link(room_keys="").room_keys == ""
     assert parse_link(room_keys="#9ABCD*0").room_keys == "#9ABCD*0"
 

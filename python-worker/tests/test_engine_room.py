@@ -43,8 +43,18 @@ def plays(ami: FakeAmi) -> list[tuple[str, str]]:
 
 
 @pytest.mark.asyncio
-async def test_star6_pressed_in_the_room_is_played_to_the_far_end() -> None:
+async def test_a_config_without_room_keys_plays_nothing_as_in_0_1_0() -> None:
     engine, ami, _ = await in_call()
+    for digit in "*6*6":
+        ami.on_event("DTMFEnd", dtmf_event("in-1", digit))
+    await engine.settle()
+    assert plays(ami) == []
+    await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_star6_pressed_in_the_room_is_played_to_the_far_end() -> None:
+    engine, ami, _ = await in_call(room_keys="*6")
     for digit in "*6":
         ami.on_event("DTMFEnd", dtmf_event("in-1", digit))
     await wait_until(lambda: len(plays(ami)) == 2, "both digits played")
@@ -56,7 +66,7 @@ async def test_star6_pressed_in_the_room_is_played_to_the_far_end() -> None:
 
 @pytest.mark.asyncio
 async def test_digits_sent_to_a_channel_or_by_the_external_leg_are_not_room_keys() -> None:
-    engine, ami, call_id = await in_call()
+    engine, ami, call_id = await in_call(room_keys="*6")
     for digit in "*6":
         ami.on_event("DTMFEnd", dtmf_event("in-1", digit, direction="Sent"))
         ami.on_event("DTMFEnd", dtmf_event(call_id, digit))

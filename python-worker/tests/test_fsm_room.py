@@ -31,9 +31,14 @@ def press(sim: Sim, uid: str, digits: str, gap: float = 0.2) -> list:
     return out
 
 
-def test_room_keys_default_star6_go_to_the_far_end_on_the_live_call() -> None:
+def test_room_keys_off_by_default_so_a_0_1_0_config_forwards_nothing() -> None:
     sim = connected()
-    assert sim.m.link.room_keys == "*6"
+    assert sim.m.link.room_keys == ""
+    assert sent(press(sim, "in-1", "*6*6#9")) == []
+
+
+def test_room_keys_star6_go_to_the_far_end_on_the_live_call() -> None:
+    sim = connected(room_keys="*6")
     out = sent(press(sim, "in-1", "*6"))
     assert out == [SendDigits("1", sim.call_id, "PJSIP/SIP-TEST-00000001", "*6")]
     # The sequence is consumed: one more 6 is not a second *6.
@@ -42,7 +47,7 @@ def test_room_keys_default_star6_go_to_the_far_end_on_the_live_call() -> None:
 
 
 def test_room_keys_need_one_participant_and_no_long_pause() -> None:
-    sim = connected()
+    sim = connected(room_keys="*6")
     # Two people pressing * and 6 are not one sequence.
     assert sent(press(sim, "in-1", "*") + press(sim, "in-2", "6")) == []
     # A * long ago does not count.
@@ -60,7 +65,7 @@ def test_room_keys_are_configurable_and_can_be_off() -> None:
 
 
 def test_room_keys_without_a_call_in_the_room_send_nothing() -> None:
-    sim = Sim()
+    sim = Sim(room_keys="*6")
     sim.join("in-1")
     assert sim.m.state == "dialing"
     assert sent(press(sim, "in-1", "*6")) == []  # still dialling: not in the room yet

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conflink.config import LinkConfig
+from conflink.config import ANNOUNCER_PREFIX, LinkConfig
 from conflink.fsm import LinkMachine, SnapshotCall
 from conflink.rules import (
     GONE_MEMORY_SECONDS,
@@ -41,6 +41,14 @@ def test_snapshot_splits_ours_from_internals_and_replays_the_journal_in_order() 
         ("leave", "conflink-1-a", ""), ("join", "conflink-1-b", "PJSIP/x-2"),
     ])
     assert snap.internals == {"in-1", "in-2"} and snap.ours == {"conflink-1-b": "PJSIP/x-2"}
+
+
+def test_the_announcer_is_neither_a_participant_nor_a_call_in_the_list_or_the_journal() -> None:
+    announcer = ANNOUNCER_PREFIX + "1-3;2"
+    snap = RoomSnapshot.from_list([{"Uniqueid": announcer, "Channel": "Local/5@x-announce"}])
+    assert snap.internals == set() and snap.ours == {}
+    snap.replay([("join", announcer, "Local/5@x-announce"), ("join", "in-1", "Local/1")])
+    assert snap.internals == {"in-1"} and snap.ours == {}
 
 
 def _machine(joined: bool | None) -> LinkMachine:

@@ -44,7 +44,7 @@ def press(e2e: E2E, channel: str, digits: str) -> None:
 
 def test_keys_from_the_room_dtmf_mute_unmute_and_drop(e2e: E2E) -> None:
     sipp = e2e.lab.sipp("answer-and-hold")
-    e2e.write_config([link()])
+    e2e.write_config([link(room_keys="*6")])  # a new link's keys (the worker's default is off)
     e2e.start_worker()
     mark = e2e.lab.a.mark()
     inside = e2e.lab.join(ROOM)
@@ -188,7 +188,7 @@ def test_room_keys_and_dtmf_reach_an_rfc4733_far_end_as_rtp_events(e2e: E2E) -> 
     recorder = farend.RtpRecorder()
     try:
         sipp = e2e.lab.sipp("answer-rfc4733", REC_PORT=recorder.port)
-        e2e.write_config([link()])
+        e2e.write_config([link(room_keys="*6")])
         e2e.start_worker()
         mark = e2e.lab.a.mark()
         inside = e2e.lab.join(ROOM)

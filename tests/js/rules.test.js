@@ -24,6 +24,13 @@ test('defaults match the column defaults', () => {
     assert.deepEqual(Rules.prepare({}), Object.assign({}, Rules.DEFAULTS, { redial_on_drop: '0', enabled: '0' }));
 });
 
+test('keys from the room: off as a column default (0.1.0 rows), *6 on a new link', () => {
+    assert.equal(Rules.DEFAULTS.room_keys, '');
+    assert.equal(Rules.prepare({}).room_keys, '');
+    assert.deepEqual(Rules.NEW_LINK, { room_keys: '*6' });
+    assert.equal(Rules.validateField('room_keys', Rules.NEW_LINK.room_keys, context), null);
+});
+
 test('prepare trims like PHP trim(), keeps NBSP, turns unchecked boxes into 0', () => {
     const p = Rules.prepare({ dst_number: ' \t123\n', description: '\u00a0x\u00a0', enabled: false, redial_on_drop: 'on' });
     assert.equal(p.dst_number, '123');

@@ -17,6 +17,7 @@ from pathlib import Path
 import lab as labmod
 import pytest
 import yaml
+from conflink.config import parse_config
 from rig import REPO, Rig, build_module_zip, build_release_zip
 
 # 0.1.0, the previous release: this commit on main (tags are not relied on).
@@ -256,6 +257,14 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
         assert (link["preset"], link["meeting_id"], link["passcode"], link["dtmf_mode"]) == ("custom", "", "", "auto")
         assert (str(link["prompt_silence"]), str(link["prompt_timeout"])) == ("1", "20")
         assert (int(link["dead_air"]), int(link["end_cooldown"])) == (0, 120)
+        # Keys from the room stay off on a 0.1.0 link (only a new link starts with *6), in
+        # the row and in what the form shows.
+        assert link["room_keys"] == ""
+        shown = rig.php_json(
+            f"return Modules\\{MODULE}\\App\\Lib\\LinkInput::forForm("
+            f"Modules\\{MODULE}\\Models\\ConferenceLinks::findFirstById({link_id})->toArray())['room_keys'];"
+        )
+        assert shown == ""
     assert by_id[orphan]["conference_uniqid"] == ""
     db = sqlite3.connect(rig.path(f"{rig.module_dir}/db/module.db"))
     try:
@@ -271,6 +280,8 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
         assert not {"prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
                     "room_keys", "max_call_minutes", "daily_minutes", "schedule", "schedule_end",
                     "announce"} & set(lk)
+    # ...and the worker reads that as "forward no keys from the room", as 0.1.0 did.
+    assert [lk.room_keys for lk in parse_config(doc).links] == ["", ""]
     # installDB() runs again on every re-install: a second run changes nothing.
     assert rig.php_json(f"return (new Modules\\{MODULE}\\Setup\\PbxExtensionSetup('{MODULE}'))->installDB();") is True
     assert settings_row(rig) == now

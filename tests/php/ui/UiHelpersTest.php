@@ -82,10 +82,18 @@ final class UiHelpersTest extends TestCase
         self::assertSame('0', $values['max_attempts']);
         self::assertSame('0', $values['enabled']);
         self::assertSame('1', LinkInput::forForm([])['enabled']);
-        // Keys from the room: a new link starts with *6; '' saved by the admin means off.
+        // Keys from the room: a new link starts with *6; '' saved by the admin means off; a
+        // saved row from 0.1.0 (NULL, or the column default '') keeps them off.
         self::assertSame('*6', LinkInput::forForm([])['room_keys']);
         self::assertSame('*6', LinkInput::forForm(['room_keys' => null])['room_keys']);
         self::assertSame('', LinkInput::forForm(['room_keys' => ''])['room_keys']);
+        self::assertSame('', LinkInput::forForm(['id' => '7', 'room_keys' => null])['room_keys']);
+        self::assertSame('', LinkInput::forForm(['id' => 7])['room_keys']);
+        self::assertSame('', LinkInput::forForm(['id' => '7', 'room_keys' => ''])['room_keys']);
+        self::assertSame('*6', LinkInput::forForm(['id' => '7', 'room_keys' => '*6'])['room_keys']);
+        self::assertSame('60', LinkInput::forForm(['id' => '7', 'ring_timeout' => null])['ring_timeout']);
+        // A POST without the field takes the column default: a save never turns the keys on.
+        self::assertSame('', LinkInput::fromPost([])['room_keys']);
         self::assertSame('', LinkInput::forForm(['schedule' => ''])['schedule']);
     }
 

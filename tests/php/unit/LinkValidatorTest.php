@@ -48,7 +48,8 @@ final class LinkValidatorTest extends TestCase
             'enabled'              => '1',
             'description'          => '',
         ], array_diff_key($r->values, array_flip(LinkValidator::NEW_IN_0_2)));
-        // The 0.2.0 columns take defaults that keep 0.1.0 behaviour: custom, today's timing.
+        // The 0.2.0 columns take defaults that keep 0.1.0 behaviour: custom, today's timing,
+        // no keys forwarded from the room.
         $new = [];
         foreach (LinkValidator::NEW_IN_0_2 as $column) {
             $new[$column] = $r->values[$column] ?? null;
@@ -56,7 +57,7 @@ final class LinkValidatorTest extends TestCase
         self::assertSame([
             'preset' => 'custom', 'meeting_id' => '', 'participant_id' => '', 'passcode' => '',
             'prompt_silence' => '1', 'prompt_timeout' => '20', 'dtmf_mode' => 'auto',
-            'dead_air' => '0', 'end_cooldown' => '120', 'room_keys' => '*6',
+            'dead_air' => '0', 'end_cooldown' => '120', 'room_keys' => '',
             'max_call_minutes' => '0', 'daily_minutes' => '0', 'schedule' => '', 'schedule_end' => 'linger',
             'announce' => '0',
         ], $new);

@@ -82,13 +82,17 @@
         dtmf_mode: 'auto',
         dead_air: '0',
         end_cooldown: '120',
-        room_keys: '*6',
+        // off: the worker's default, so a row from 0.1.0 keeps today's behaviour
+        room_keys: '',
         max_call_minutes: '0',
         daily_minutes: '0',
         schedule: '',
         schedule_end: 'linger',
         announce: '0',
     };
+
+    // Where a new link in the form starts apart from DEFAULTS (LinkInput::NEW_LINK).
+    const NEW_LINK = { room_keys: '*6' };
 
     // Columns added in 0.2.0: NULL there means the default (LinkValidator::NEW_IN_0_2).
     const NEW_IN_0_2 = FIELDS.slice(FIELDS.indexOf('preset'));
@@ -560,6 +564,7 @@
         FIELDS,
         CHECKBOX_FIELDS,
         DEFAULTS,
+        NEW_LINK,
         PATTERNS,
         RANGES,
         BACKOFF,
