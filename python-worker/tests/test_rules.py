@@ -134,10 +134,3 @@ def test_a_late_end_removes_only_the_members_of_the_bridge_that_ended() -> None:
     assert sorted(ended_members(["old", "new", "listed"], bridges, "B1")) == ["listed", "old"]
     assert sorted(ended_members(["old", "new"], bridges, "")) == ["new", "old"]
 
-
-def test_the_announcer_is_neither_a_member_nor_a_call_in_lists_and_replays() -> None:
-    from conflink.config import ANNOUNCER_PREFIX
-
-    ann = f"{ANNOUNCER_PREFIX}1-x"
-    snap = RoomSnapshot.from_list([{"Uniqueid": ann, "Channel": "Local/a"}]).replay([("join", ann, "Local/a")])
-    assert snap.internals == set() and snap.ours == {}
