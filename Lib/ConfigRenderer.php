@@ -37,7 +37,6 @@ final class ConfigRenderer
     private const SECRET_RE = '/^[\x20-\x7E]{1,128}$/D';
     private const TOKEN_RE = '/^[\x21-\x7E]{1,256}$/D';
     private const HOST_RE = '/^[A-Za-z0-9.:-]{1,253}$/D';
-    private const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
     public const CONTROL_RE = '~^(?:tcp://(?:127\.0\.0\.1|localhost|\[::1\]):([0-9]{1,5})|ipc:///[\x21-\x7E]{1,99})$~D';
 
     /**
@@ -66,7 +65,7 @@ final class ConfigRenderer
         $seen      = [];
         foreach ($links as $row) {
             $id = (string)($row['id'] ?? '');
-            if (preg_match(self::LINK_ID_RE, $id) !== 1 || isset($seen[$id])) {
+            if (preg_match(LinkValidator::LINK_ID_RE, $id) !== 1 || isset($seen[$id])) {
                 $skipped[] = ['id' => $id, 'errors' => ['id' => LinkValidator::ERROR_PREFIX . 'id']];
                 continue;
             }

@@ -114,7 +114,7 @@ final class RestActions
         if (is_int($link)) {
             $link = (string)$link;
         }
-        if (!is_string($link) || preg_match('/^[A-Za-z0-9_]{1,32}$/D', $link) !== 1) {
+        if (!is_string($link) || preg_match(LinkValidator::LINK_ID_RE, $link) !== 1) {
             return CtlResult::localError('id: required, the link id (1-32 of A-Z a-z 0-9 _)');
         }
 

@@ -29,7 +29,6 @@ final class WorkerClient
     /** Length of a forced (test) call the worker accepts, seconds (one source: conflink.config.LIMITS). */
     public const MIN_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][0];
     public const MAX_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][1];
-    private const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
     public const DIGITS_ERROR = 'digits: 1-32 of 0-9 * # A-D';
 
     public function __construct(private readonly ModulePaths $paths, private readonly float $timeout = self::DEFAULT_TIMEOUT)
@@ -58,7 +57,7 @@ final class WorkerClient
      */
     public function dial(string $linkId, bool $force = false, ?string $seconds = null): CtlResult
     {
-        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+        if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
             return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
         }
         $payload = ['cmd' => 'dial', 'link' => $linkId, 'force' => $force];
@@ -75,7 +74,7 @@ final class WorkerClient
 
     public function hangup(string $linkId): CtlResult
     {
-        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+        if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
             return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
         }
 
@@ -85,7 +84,7 @@ final class WorkerClient
     /** Send `digits` (0-9 * # A-D, LinkValidator::SEND_DIGITS_RE) to the far end on the live call. */
     public function dtmf(string $linkId, string $digits): CtlResult
     {
-        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+        if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
             return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
         }
         if (preg_match(LinkValidator::SEND_DIGITS_RE, $digits) !== 1) {
@@ -98,7 +97,7 @@ final class WorkerClient
     /** Mute (true) or unmute (false) the external party in the room. */
     public function mute(string $linkId, bool $muted): CtlResult
     {
-        if (preg_match(self::LINK_ID_RE, $linkId) !== 1) {
+        if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
             return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
         }
 

@@ -77,6 +77,7 @@ final class LimitsAgreementTest extends TestCase
     {
         $p = self::workerLimits()['patterns'];
         self::assertSame($p['room'], self::body(LinkValidator::ROOM_RE));
+        self::assertSame($p['link_id'], self::body(LinkValidator::LINK_ID_RE));
         self::assertSame($p['number'], self::body(LinkValidator::NUMBER_RE));
         self::assertSame($p['endpoint'], self::body(LinkValidator::ENDPOINT_RE));
         self::assertSame($p['callerid'], self::body(LinkValidator::CALLERID_RE));
