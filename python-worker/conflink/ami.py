@@ -184,11 +184,16 @@ class AmiClient:
         log.info("AMI connected to %s:%s", self.config.host, self.config.port)
 
     def _logged_in(self, manager: Any) -> None:
+        self._note_logged_in()
+        log.info("AMI logged in as %s%s", self.config.username, "" if self.booted else "; waiting for FullyBooted")
+
+    def _note_logged_in(self) -> None:
+        # Also reached from FullyBooted, which can overtake on_login: ready must never be seen
+        # with the previous refusal still standing.
         self.logged_in = True
         self.auth_failed = False
         self.last_error = ""
         self._backoff = BACKOFF_START
-        log.info("AMI logged in as %s%s", self.config.username, "" if self.booted else "; waiting for FullyBooted")
 
     def _disconnected(self, manager: Any, exc: Any) -> None:
         was_ready = self.ready
@@ -211,7 +216,8 @@ class AmiClient:
                 # Events flow only to an authenticated session; on_login is call_soon'd by
                 # panoramisk, so this event can arrive before it runs.
                 if not self.booted:
-                    self.logged_in = self.booted = True
+                    self._note_logged_in()
+                    self.booted = True
                     self._set_ready(True)
                 return
             if name == "Shutdown":

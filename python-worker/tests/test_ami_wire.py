@@ -208,6 +208,27 @@ async def test_refused_login_is_reported_and_retried_slowly(asterisk: FakeAsteri
 
 
 @pytest.mark.asyncio
+async def test_ready_after_a_refusal_never_shows_the_old_refusal(asterisk: FakeAsterisk) -> None:
+    # FullyBooted comes in the Login answer's segment and is dispatched before panoramisk's
+    # call_soon'd on_login: the readiness it announces must already have the refusal cleared.
+    asterisk.accept_login = False
+    seen: list[tuple[bool, bool, str]] = []
+    client: AmiClient | None = None
+
+    def on_ready(ready: bool) -> None:
+        assert client is not None
+        seen.append((ready, client.auth_failed, client.last_error))
+
+    client = AmiClient(AmiConfig(port=asterisk.port, username="u", secret="s"), lambda *_: None, on_ready)
+    await client.start()
+    await until(lambda: client.auth_failed, "login refused")
+    asterisk.accept_login = True
+    await until(lambda: any(r for r, _, _ in seen), "ready", within=5)
+    assert [s for s in seen if s[0]] == [(True, False, "")]
+    client.stop()
+
+
+@pytest.mark.asyncio
 async def test_pending_actions_fail_on_loss_then_reconnect_with_backoff(asterisk: FakeAsterisk) -> None:
     client, rec = await connected(asterisk)
     asterisk.silent.add("coreshowchannels")
