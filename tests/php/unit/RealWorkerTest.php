@@ -36,25 +36,16 @@ final class RealWorkerTest extends TestCase
         Support::removeAll();
     }
 
-    private static function freePort(): int
-    {
-        $s = stream_socket_server('tcp://127.0.0.1:0');
-        self::assertIsResource($s);
-        $port = (int)substr((string)strrchr((string)stream_socket_get_name($s, false), ':'), 1);
-        fclose($s);
-        return $port;
-    }
-
     public function testSuperviseConfigureQueryStop(): void
     {
         $top   = dirname(__DIR__, 3);
         $dir   = Support::tempDir('real');
         $paths = new ModulePaths($top, "{$dir}/etc", "{$dir}/run", "{$dir}/log");
         $settings = [
-            'ami_port'         => (string)self::freePort(), // nothing listens: AMI stays down
+            'ami_port'         => (string)Support::freePort(), // nothing listens: AMI stays down
             'ami_username'     => 'conflink_test',
             'ami_secret'       => 'secret12345',
-            'control_endpoint' => 'tcp://127.0.0.1:' . self::freePort(),
+            'control_endpoint' => 'tcp://127.0.0.1:' . Support::freePort(),
             'control_token'    => bin2hex(random_bytes(16)),
         ];
         $links = [['id' => '7', 'conference_uniqid' => 'CONFERENCE-1', 'provider_uniqid' => 'SIP-1', 'dst_number' => '+4930123']];

@@ -43,21 +43,12 @@ final class StartProblemTest extends TestCase
         Support::removeAll();
     }
 
-    private static function freePort(): int
-    {
-        $s = stream_socket_server('tcp://127.0.0.1:0');
-        self::assertIsResource($s);
-        $port = (int)substr((string)strrchr((string)stream_socket_get_name($s, false), ':'), 1);
-        fclose($s);
-        return $port;
-    }
-
     /** @return array{ModulePaths, \ArrayObject<int, array{string, bool}>} */
     private function supervise(string $dir, float $startWindow = ChildSupervisor::START_WINDOW): array
     {
         $paths    = new ModulePaths(dirname(__DIR__, 3), "{$dir}/etc", "{$dir}/run", "{$dir}/log");
-        $settings = ['ami_port' => (string)self::freePort(), 'ami_username' => 'u', 'ami_secret' => 'secret12345',
-            'control_endpoint' => 'tcp://127.0.0.1:' . self::freePort(), 'control_token' => 'tok-' . bin2hex(random_bytes(4))];
+        $settings = ['ami_port' => (string)Support::freePort(), 'ami_username' => 'u', 'ami_secret' => 'secret12345',
+            'control_endpoint' => 'tcp://127.0.0.1:' . Support::freePort(), 'control_token' => 'tok-' . bin2hex(random_bytes(4))];
         AtomicFile::write($paths->configFile(), (new ConfigRenderer())->render([], [], [], $settings)->yaml);
         $log       = new \ArrayObject();
         $this->sup = new ChildSupervisor(

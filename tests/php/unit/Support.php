@@ -33,6 +33,18 @@ final class Support
         return $path;
     }
 
+    /** A loopback TCP port that was free a moment ago (the kernel's pick). */
+    public static function freePort(): int
+    {
+        $s = stream_socket_server('tcp://127.0.0.1:0');
+        if ($s === false) {
+            throw new \RuntimeException('cannot bind a loopback port');
+        }
+        $port = (int)substr((string)strrchr((string)stream_socket_get_name($s, false), ':'), 1);
+        fclose($s);
+        return $port;
+    }
+
     public static function removeAll(): void
     {
         foreach (self::$dirs as $dir) {

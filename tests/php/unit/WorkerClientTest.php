@@ -51,15 +51,6 @@ final class WorkerClientTest extends TestCase
         return $py;
     }
 
-    private static function freePort(): int
-    {
-        $s = stream_socket_server('tcp://127.0.0.1:0');
-        self::assertIsResource($s);
-        $port = (int)substr((string)strrchr((string)stream_socket_get_name($s, false), ':'), 1);
-        fclose($s);
-        return $port;
-    }
-
     /** Config file naming the endpoint and token, as ConfigRenderer writes it. */
     private function writeConfig(string $endpoint, string $token): void
     {
@@ -70,7 +61,7 @@ final class WorkerClientTest extends TestCase
     /** Starts the fake worker; returns its endpoint. */
     private function fakeWorker(array $reply, string $token = 'tok-123', ?string $endpoint = null): string
     {
-        $endpoint ??= 'tcp://127.0.0.1:' . self::freePort();
+        $endpoint ??= 'tcp://127.0.0.1:' . Support::freePort();
         file_put_contents("{$this->dir}/reply.json", json_encode($reply));
         $proc = proc_open(
             [self::python(), dirname(__DIR__) . '/fixtures/fake_worker.py', '--endpoint', $endpoint,
@@ -222,7 +213,7 @@ final class WorkerClientTest extends TestCase
 
     public function testDeadWorkerFailsFastAndSaysSo(): void
     {
-        $endpoint = 'tcp://127.0.0.1:' . self::freePort();
+        $endpoint = 'tcp://127.0.0.1:' . Support::freePort();
         $this->writeConfig($endpoint, 'tok');
         $t0 = microtime(true);
         $r  = (new WorkerClient($this->paths))->status();
