@@ -197,8 +197,9 @@ final class LinkValidator
     public const SCHEDULE_MAX_WINDOWS = 14;
     public const SCHEDULE_ENDS = ['linger', 'keep'];
 
-    /** A link id in the worker's config (conflink.config PATTERNS['link_id']). */
-    public const LINK_ID_RE = '/^[A-Za-z0-9_]{1,32}$/D';
+    /** A link id in the worker's config (conflink.config PATTERNS['link_id']); the bare form is for REST routes. */
+    public const LINK_ID_PATTERN = '[A-Za-z0-9_]{1,32}';
+    public const LINK_ID_RE = '/^' . self::LINK_ID_PATTERN . '$/D';
     public const ROOM_RE = '/^[0-9]{1,20}$/D';
     public const NUMBER_RE = '/^[0-9+*#]{1,32}$/D';
     public const DTMF_INPUT_RE = '/^[0-9*#A-Dabcdw Wp]{0,64}$/D';

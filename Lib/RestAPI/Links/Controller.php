@@ -18,6 +18,7 @@ use MikoPBX\PBXCoreREST\Attributes\HttpMapping;
 use MikoPBX\PBXCoreREST\Attributes\ResourceSecurity;
 use MikoPBX\PBXCoreREST\Attributes\SecurityType;
 use MikoPBX\PBXCoreREST\Controllers\BaseRestController;
+use Modules\ModuleConferenceLink\Lib\LinkValidator;
 
 /**
  * REST v3 resource of the module's links, found by core's ControllerDiscovery (enabled
@@ -47,7 +48,7 @@ use MikoPBX\PBXCoreREST\Controllers\BaseRestController;
     resourceLevelMethods: ['dial', 'hangup', 'dtmf', 'mute', 'unmute'],
     collectionLevelMethods: ['getStatus', 'ping'],
     customMethods: ['getStatus', 'ping', 'dial', 'hangup', 'dtmf', 'mute', 'unmute'],
-    idPattern: '[A-Za-z0-9_]{1,32}'
+    idPattern: LinkValidator::LINK_ID_PATTERN
 )]
 class Controller extends BaseRestController
 {

@@ -10,6 +10,7 @@ declare(strict_types=1);
 namespace Modules\ModuleConferenceLink\Lib\RestAPI\Links;
 
 use MikoPBX\PBXCoreREST\Lib\Common\OpenApiSchemaProvider;
+use Modules\ModuleConferenceLink\Lib\LinkValidator;
 
 /**
  * OpenAPI description of the links resource: the request parameters and the status shape
@@ -49,7 +50,7 @@ class DataStructure implements OpenApiSchemaProvider
     {
         return [
             'request' => [
-                'id'      => ['type' => 'string', 'in' => 'path', 'pattern' => '^[A-Za-z0-9_]{1,32}$', 'description' => 'Link id', 'example' => '7'],
+                'id'      => ['type' => 'string', 'in' => 'path', 'pattern' => '^' . LinkValidator::LINK_ID_PATTERN . '$', 'description' => 'Link id', 'example' => '7'],
                 'force'   => ['type' => 'boolean', 'description' => 'Dial even when the room is empty (a test call)', 'default' => false],
                 'seconds' => ['type' => 'number', 'minimum' => 0, 'maximum' => 86400, 'description' => 'With force: hang up after this many seconds', 'example' => 20],
                 'digits'  => ['type' => 'string', 'pattern' => '^[0-9*#ABCD]{1,32}$', 'description' => 'DTMF digits to send to the far end', 'example' => '*6'],
