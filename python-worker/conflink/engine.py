@@ -334,7 +334,11 @@ class Engine:
         if not joined:
             return  # the Hangup event that follows tells us why it ended
         owner = self.machines.get(link_id)
-        if self.book.on_join(uid, room, owner.link.room if owner else None) == "hang_up":
+        verdict = self.book.on_join(uid, room, owner.link.room if owner else None)
+        if verdict == "ignore":
+            log.info("room=%s late join of ended call %s ignored", room, uid)
+            return
+        if verdict == "hang_up":
             if uid not in self.book.doomed:
                 log.warning("room=%s stray external call %s (no such link here): hanging up", room, uid)
             self._hangup_channel(uid, channel)

@@ -117,7 +117,7 @@ def rooms_that_differ(parties: Mapping[str, int], expected: Mapping[str, int]) -
 # --------------------------------------------------------------------------- calls
 
 
-JoinVerdict = Literal["route", "hang_up"]
+JoinVerdict = Literal["route", "hang_up", "ignore"]
 
 
 @dataclass(slots=True)
@@ -160,8 +160,11 @@ class CallBook:
     def on_join(self, uid: str, room: str, link_room: str | None) -> JoinVerdict:
         """One of our calls joined `room`; `link_room` is its link's room (None: no such link).
 
-        A call we decided to end is never adopted; a call of no link, or of a link in another
-        room, is a stray."""
+        A call whose Hangup we saw is gone: its late join (an overloaded Asterisk reports it after
+        the hang-up) is ignored, never adopted. A call we decided to end is never adopted; a call
+        of no link, or of a link in another room, is a stray."""
+        if uid in self.gone:
+            return "ignore"
         if uid in self.doomed or link_room != room:
             return "hang_up"
         return "route"

@@ -250,3 +250,28 @@ async def test_a_late_conference_end_does_not_empty_the_rooms_new_bridge() -> No
     ev("ConfbridgeEnd", {"Event": "ConfbridgeEnd", "Conference": ROOM, "BridgeUniqueid": "B2"})
     assert engine.status()["links"][0]["internal_participants"] == 0
     assert [h["Channel"] for h in ami.actions("Hangup")][-1] == "PJSIP/SIP-TEST-2"
+
+
+@pytest.mark.asyncio
+async def test_a_late_join_of_an_ended_call_is_ignored_and_the_next_period_dials() -> None:
+    # An overloaded Asterisk reported our call's ConfbridgeJoin after its Hangup: the engine
+    # adopted the dead call, sat in hanging_up waiting for a confirmation that had already
+    # come, and dialled nothing for the next busy period (scale benchmark, 100 busy rooms).
+    engine = engine_with()
+    ami, ev = engine.fake_ami, engine.on_ami_event
+
+    def member(event: str, uid: str, channel: str) -> None:
+        ev(event, {"Event": event, "Conference": ROOM, "Uniqueid": uid, "Channel": channel, "BridgeUniqueid": "B1"})
+
+    member("ConfbridgeJoin", "in-1", "L/1")
+    first = engine.last_call_id("1")
+    member("ConfbridgeLeave", "in-1", "L/1")  # room empty while it still rings: hung up
+    ev("Hangup", {"Event": "Hangup", "Uniqueid": first, "Channel": "PJSIP/SIP-TEST-1", "Cause": "16"})
+    hangups = len(ami.actions("Hangup"))
+    member("ConfbridgeJoin", first, "PJSIP/SIP-TEST-1")  # late: the call is already gone
+    assert engine.status()["links"][0]["external_channel"] in ("", None)
+    assert len(ami.actions("Hangup")) == hangups  # nothing to hang up either
+    member("ConfbridgeJoin", "in-2", "L/2")  # the next busy period
+    second = engine.last_call_id("1")
+    assert second != first
+    assert len(ami.actions("Originate")) == 2

@@ -72,6 +72,7 @@ def test_a_doomed_call_is_never_routed_and_a_strays_join_is_hung_up() -> None:
     assert book.on_join("conflink-1-a", "5", "5") == "hang_up"
     book.ended("conflink-1-a", 10.0)
     assert "conflink-1-a" not in book.doomed
+    assert book.on_join("conflink-1-a", "5", "5") == "ignore"  # a late join of a call that is gone
     book.doom("conflink-1-a", "PJSIP/x")  # already gone: nothing to re-send later
     assert "conflink-1-a" not in book.doomed
 
