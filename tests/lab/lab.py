@@ -127,7 +127,19 @@ def _port_free(port: int, udp: bool = True, tcp: bool = True) -> bool:
     return True
 
 
-def free_port_block(size: int = 1, step: int = 1, lo: int = 20000, hi: int = 60000) -> int:
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+# Below the kernel's ephemeral range: a port checked free there can be taken a moment later by
+# any outgoing connection's local port (seen: Asterisk's AMI bind "Address already in use").
+EPHEMERAL_LOW = _ephemeral_low()
+
+
+def free_port_block(size: int = 1, step: int = 1, lo: int = 20000, hi: int = EPHEMERAL_LOW) -> int:
     """First port of `size` consecutive free ports (UDP and TCP), not handed out before by this
     process. Random start points keep parallel processes from picking the same block."""
     with _port_lock:
