@@ -32,6 +32,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import datetime as _dt
+import itertools
 import json
 import os
 import random
@@ -139,20 +140,35 @@ def _ephemeral_low() -> int:
 EPHEMERAL_LOW = _ephemeral_low()
 
 
+def _span(base: int, size: int, step: int) -> set[int]:
+    return set(range(base, base + size * step + 4))
+
+
 def free_port_block(size: int = 1, step: int = 1, lo: int = 20000, hi: int = EPHEMERAL_LOW) -> int:
-    """First port of `size` consecutive free ports (UDP and TCP), not handed out before by this
-    process. Random start points keep parallel processes from picking the same block."""
+    """First port of `size` consecutive free ports (UDP and TCP), not handed out by this process
+    and not yet given back (release_port_block). Random start points keep parallel processes
+    from picking the same block; a sweep after them finds a block whenever one exists."""
+    top = hi - size * step - 4
+    random_bases = (random.randrange(lo, top) for _ in range(200))
+    offset = random.randrange(lo, top)
+    sweep = (lo + (offset - lo + i) % (top - lo) for i in range(top - lo))
     with _port_lock:
-        for _ in range(500):
-            base = random.randrange(lo, hi - size * step) // 2 * 2  # even: RTP ranges like it
+        for candidate in itertools.chain(random_bases, sweep):
+            base = candidate // 2 * 2  # even: RTP ranges like it
             ports = range(base, base + size * step, step) if size > 1 else [base]
-            span = set(range(base, base + size * step + 4))
+            span = _span(base, size, step)
             if span & _handed_out:
                 continue
             if all(_port_free(p) for p in ports):
                 _handed_out.update(span)
                 return base
-        raise LabError(f"no block of {size} free ports found")
+        raise LabError(f"no block of {size} free ports found between {lo} and {hi}")
+
+
+def release_port_block(base: int, size: int = 1, step: int = 1) -> None:
+    """Give a block back once whatever bound it has exited (a long session would run dry)."""
+    with _port_lock:
+        _handed_out.difference_update(_span(base, size, step))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -704,6 +720,7 @@ class Lab:
         self.workers: list[Worker] = []
         self._seq = 0
         self.join_dialplan_text = ""
+        self._taken_ports: list[tuple[int, int]] = []
 
     # --- paths ---------------------------------------------------------------------------------
     def host(self, inner: str | Path) -> Path:
@@ -717,6 +734,11 @@ class Lab:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _take_ports(self, size: int = 1) -> int:
+        base = free_port_block(size)
+        self._taken_ports.append((base, size))
+        return base
 
     def start(self) -> Lab:
         check_prerequisites()
@@ -732,13 +754,13 @@ class Lab:
         if self.keep:
             (self.dir / ".keep").touch()  # remove_stale_instances leaves it for inspection
 
-        self.ami_port = free_port_block()
-        self.sip_port = free_port_block()
-        self.rtp_start = free_port_block(self.rtp_ports)
+        self.ami_port = self._take_ports()
+        self.sip_port = self._take_ports()
+        self.rtp_start = self._take_ports(self.rtp_ports)
         self.rtp_end = self.rtp_start + self.rtp_ports - 1
         # SIPp binds -mp and -mp+2: keep 10 ports per instance, outside the RTP range.
-        self.sipp_ports = {ep: free_port_block() for ep in self.endpoints}
-        self.sipp_media_ports = {ep: free_port_block(10) for ep in self.endpoints}
+        self.sipp_ports = {ep: self._take_ports() for ep in self.endpoints}
+        self.sipp_media_ports = {ep: self._take_ports(10) for ep in self.endpoints}
         self._write_configs()
 
         log = open(self.dir / "log" / "console.out", "wb")
@@ -800,6 +822,10 @@ class Lab:
             self.ami.close()
             self.ami = None
         _LIVE.discard(self)
+        if self.proc is None or self.proc.poll() is not None:
+            for base, size in self._taken_ports:
+                release_port_block(base, size)
+            self._taken_ports = []
         if not self.keep and getattr(self, "dir", None) is not None and self.dir.exists():
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -1105,6 +1131,6 @@ atexit.register(_cleanup)
 __all__ = [
     "BENCH_ROOM_CONTEXT", "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab",
     "LabError", "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
-    "observe", "parse_sipp_messages", "remove_stale_instances", "render_join_dialplan", "wait_until", "worker_bin",
-    "write_yaml",
+    "observe", "parse_sipp_messages", "release_port_block", "remove_stale_instances", "render_join_dialplan",
+    "wait_until", "worker_bin", "write_yaml",
 ]
