@@ -62,6 +62,18 @@ final class DialplanBuilder
     /** dtmf_mode values that switch the channel's PJSIP DTMF mode (`auto` keeps the endpoint's). */
     public const DTMF_MODES = ['rfc4733', 'inband', 'info'];
 
+    /**
+     * The ;2 half of a call dialled through the PBX's outgoing routes (link key dial_via = routes;
+     * conflink.config ROUTE_CONTEXT): the worker originates Local/<number>@<this>/n.
+     */
+    public const ROUTE_CONTEXT = 'conflink-route';
+
+    /** MikoPBX core's context that matches the outgoing routes (OutgoingContext::makeDialplan). */
+    public const CORE_OUTGOING = 'outgoing';
+
+    /** The number a link dials (conflink.config PATTERNS['number'], LinkValidator::NUMBER_RE). */
+    public const NUMBER_REGEX = '^[0-9+*#]{1,32}$';
+
     /** UserEvent name of the DTMF step reports the worker logs. */
     public const DTMF_EVENT = 'ConflinkDtmf';
 
@@ -214,9 +226,37 @@ final class DialplanBuilder
         return implode("\n", $lines) . "\n";
     }
 
-    /** Every context of the module: the join context, then the announcer's. */
+    /**
+     * `[conflink-route]`: the ;2 half of a routed call (Originate Channel
+     * Local/<number>@conflink-route/n; the ;1 half is our call in the room). It checks the
+     * number against the link's number pattern (the channel name is the only place it travels
+     * unfiltered), sets the link's caller ID when one is given (CONFLINK_CALLERID), and hands
+     * the number to Core's `[outgoing]`: its routes' prepend/trim, provider failover, custom
+     * hooks and Core's own call history (Lua `dial`) then apply as to a phone's call. A number
+     * that fails the check hangs up with cause 28 (invalid number format).
+     */
+    public function buildRoute(): string
+    {
+        $route    = self::ROUTE_CONTEXT;
+        $outgoing = self::CORE_OUTGOING;
+        $pattern  = self::NUMBER_REGEX;
+        $lines    = [
+            "[{$route}]",
+            '; ModuleConferenceLink: a call of link ${CONFLINK_LINK} to ${EXTEN} through the PBX\'s outgoing routes.',
+            "exten => _[0-9+*#]!,1,GotoIf(\$[\${REGEX(\"{$pattern}\" \${EXTEN})} = 1]?number)",
+            '    same => n,Hangup(28)',
+            '    same => n(number),Set(CONFLINK_CALLERID=${FILTER(0-9+,${CONFLINK_CALLERID})})',
+            '    same => n,ExecIf($["${CONFLINK_CALLERID}" != ""]?Set(CALLERID(all)=${CONFLINK_CALLERID} <${CONFLINK_CALLERID}>))',
+            "    same => n,Goto({$outgoing},\${EXTEN},1)",
+            '',
+        ];
+
+        return implode("\n", $lines) . "\n";
+    }
+
+    /** Every context of the module: the join context, the announcer's, the routed calls'. */
     public function buildAll(): string
     {
-        return $this->build() . $this->buildAnnounce();
+        return $this->build() . $this->buildAnnounce() . $this->buildRoute();
     }
 }

@@ -6,7 +6,9 @@ event's Cause/TechCause and DialEnd's DialStatus decide; Reason is the last reso
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 # SIP responses and Q.850 causes that mean "this number will not work": retrying only
 # annoys the far end and burns trunk attempts.
@@ -50,6 +52,19 @@ _ORIGINATE_REASON = {
     5: "busy",
     8: "congestion",
 }
+
+
+class LegEnd(Protocol):
+    """How one provider leg ended (rules.RouteLeg)."""
+
+    @property
+    def dial_status(self) -> str: ...
+    @property
+    def cause(self) -> str: ...
+    @property
+    def tech_cause(self) -> str: ...
+    @property
+    def ended(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,3 +121,28 @@ def classify(
         text = _ORIGINATE_REASON[number]
         return Failure(text.replace(" ", "_"), text)
     return Failure("failed", "call failed" + (f" (cause {q850})" if q850 else ""))
+
+
+def routed(own: Failure, legs: Sequence[LegEnd], half_ended: bool) -> Failure:
+    """Why a call dialled through the PBX's outgoing routes failed or ended.
+
+    `own` is classify() of the Local channel's ;1 half (our call), `legs` the provider legs
+    Core's routes dialled from its ;2 half, in order, and `half_ended` whether that half's
+    Hangup was seen. The ;1 half only hears what the Local channel passes on (often just a
+    hang-up), so the last provider leg's own SIP answer says more; a ;2 half that ended
+    without dialling any leg means no route matched the number (Core then plays
+    "cannot complete as dialled" and hangs up)."""
+    if not legs:
+        if half_ended and own.category != "no_answer":
+            return Failure("no_route", "no outgoing route of the PBX takes this number")
+        return own
+    last = legs[-1]
+    status = last.dial_status.strip().upper()
+    if status == "CANCEL" or (not last.ended and not status):
+        return own  # we (ring timeout, hang-up) ended the attempt, or the leg has not reported yet
+    leg = classify(cause=last.cause or None, tech_cause=last.tech_cause or None, dial_status=status or None)
+    if leg.category in ("failed", "normal") and own.category not in ("failed", "normal"):
+        return own
+    if len(legs) > 1 and status != "ANSWER":
+        return Failure(leg.category, f"{len(legs)} routes tried, the last: {leg.text}", leg.permanent)
+    return leg

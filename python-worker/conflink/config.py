@@ -43,6 +43,13 @@ PATTERNS: dict[str, str] = {
     # One window of a link's `schedule` (schedule.py: "mon-fri 08:00-18:00").
     "schedule_window": WINDOW_PATTERN,
 }
+# How the external call is dialled (link key `dial_via`): `provider` = straight to the link's
+# PJSIP endpoint, number as entered; `routes` = through the PBX's outgoing routes (Core's
+# `[outgoing]` context: prepend/trim, failover, custom hooks, recording), no endpoint needed.
+DIAL_VIA = ("provider", "routes")
+DIAL_VIA_DEFAULT = "provider"
+# Dialplan context of the routed Local channel's ;2 half (DialplanBuilder::ROUTE_CONTEXT).
+ROUTE_CONTEXT = "conflink-route"
 # What happens to a call still up when its schedule window ends: hung up after the link's
 # linger, or kept until the room empties.
 SCHEDULE_ENDS = ("linger", "keep")
@@ -201,6 +208,7 @@ def limits_document() -> dict[str, Any]:
                    for k, v in LIMITS.items()},
         "backoff_items": list(BACKOFF_ITEMS),
         "max_ipc_path_chars": MAX_IPC_PATH_CHARS,
+        "choices": {"dial_via": list(DIAL_VIA), "dtmf_mode": list(DTMF_MODES), "schedule_end": list(SCHEDULE_ENDS)},
     }
 
 
@@ -249,11 +257,12 @@ class LinkConfig:
     schedule: tuple[Window, ...] = ()
     schedule_end: str = "linger"
     announce: bool = False
+    dial_via: str = DIAL_VIA_DEFAULT  # "routes": `endpoint` is "" (or ignored)
 
     def dial_settings(self) -> tuple[object, ...]:
         """What a running call depends on; a change here applies at the next dial."""
         return (
-            self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout,
+            self.dial_via, self.endpoint, self.number, self.dtmf, self.dtmf_delay, self.callerid, self.ring_timeout,
             self.prompt_silence, self.prompt_timeout, self.dtmf_mode,
         )
 
@@ -437,15 +446,22 @@ _LINK_KEYS = {
     "prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
     # room controls (issue 12)
     "room_keys", "max_call_minutes", "daily_minutes", "schedule", "schedule_end", "announce",
+    "dial_via",
 }
 
 
 def _parse_link(value: object, path: str) -> LinkConfig:
-    doc = _mapping(value, path, _LINK_KEYS, {"id", "room", "endpoint", "number"})
+    doc = _mapping(value, path, _LINK_KEYS, {"id", "room", "number"})
+    dial_via = _choice(doc.get("dial_via", DIAL_VIA_DEFAULT), f"{path}.dial_via", DIAL_VIA)
+    if "endpoint" not in doc and dial_via == "provider":
+        raise ConfigError(f"{path}.endpoint", "is required (unless dial_via is routes)")
     return LinkConfig(
         id=_string(doc["id"], f"{path}.id", _LINK_ID_RE, "a link id (1-32 of A-Z a-z 0-9 _)"),
         room=_string(doc["room"], f"{path}.room", _ROOM_RE, "a room number (1-20 digits)"),
-        endpoint=_string(doc["endpoint"], f"{path}.endpoint", _ENDPOINT_RE, "a PJSIP endpoint name"),
+        # Checked when given in routes mode too, but then never dialled.
+        endpoint=_string(doc["endpoint"], f"{path}.endpoint", _ENDPOINT_RE, "a PJSIP endpoint name")
+        if "endpoint" in doc else "",
+        dial_via=dial_via,
         number=_string(doc["number"], f"{path}.number", _NUMBER_RE, "a number (1-32 of 0-9 + * #)"),
         enabled=_boolean(doc.get("enabled", True), f"{path}.enabled"),
         dtmf=_dtmf(doc.get("dtmf", ""), f"{path}.dtmf"),

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from . import __version__
 from .ami import AmiClient, AmiNotReady
-from .causes import Failure, classify
+from .causes import Failure, classify, routed
 from .config import ANNOUNCE_JOIN_WAIT_MS, ANNOUNCE_SOUNDS, ANNOUNCER_PREFIX, Config, LinkConfig
 from .fsm import (
     Action,
@@ -39,10 +39,12 @@ from .rules import (
     CallBook,
     JournalEntry,
     RoomSnapshot,
+    RouteTrails,
     ended_members,
     expected_parties,
     is_announcer,
     link_id_of,
+    originate_channel,
     rooms_that_differ,
 )
 from .rules import field_of as _field
@@ -91,6 +93,8 @@ class Engine:
         self._timers: dict[tuple[str, str], Handle] = {}
         self._dial_status: dict[str, str] = {}
         self.book = CallBook()
+        # Routed calls (dial_via routes): what their ;2 half and its provider legs reported.
+        self.routes = RouteTrails()
         self._retry_rooms: set[str] = set()
         self._journals: dict[str, list[JournalEntry]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -373,7 +377,13 @@ class Engine:
         if machine is not None:
             machine.external_channel(uid, _field(message, "Channel"))
 
+    def _on_dialbegin(self, message: Any) -> None:
+        self.routes.dial_begin(_field(message, "Uniqueid"), _field(message, "DestUniqueid"))
+
     def _on_dialend(self, message: Any) -> None:
+        if self.routes.dial_end(_field(message, "Uniqueid"), _field(message, "DestUniqueid"),
+                                _field(message, "DialStatus")):
+            return
         for key in ("DestUniqueid", "Uniqueid"):
             uid = _field(message, key)
             if link_id_of(uid):
@@ -383,14 +393,16 @@ class Engine:
         uid = _field(message, "Uniqueid")
         link_id = link_id_of(uid)
         if link_id is None:
+            self.routes.hangup(uid, _field(message, "Cause"), _field(message, "TechCause"))
             return
         now = self._clock()
         self.book.ended(uid, now)
-        failure = classify(
+        failure = self._routed(uid, classify(
             cause=_field(message, "Cause"),
             tech_cause=_field(message, "TechCause") or None,
             dial_status=self._dial_status.pop(uid, None),
-        )
+        ))
+        self.routes.drop(uid)
         machine = self.machines.get(link_id)
         if machine is not None:
             self._run(machine.external_gone(uid, failure, now))
@@ -452,11 +464,17 @@ class Engine:
         # their action future); useful when the worker restarted mid-dial.
         self._originate_result(_field(message, "Uniqueid"), [message])
 
+    def _routed(self, call_id: str, own: Failure) -> Failure:
+        """A routed call's failure from its trail (causes.routed); `own` for any other call."""
+        trail = self.routes.get(call_id)
+        return routed(own, trail.legs, trail.half_ended) if trail is not None else own
+
     _handlers: ClassVar[dict[str, Callable[[Engine, Any], None]]] = {
         "ConfbridgeJoin": _on_join,
         "ConfbridgeLeave": _on_leave,
         "ConfbridgeEnd": _on_end,
         "Newchannel": _on_newchannel,
+        "DialBegin": _on_dialbegin,
         "DialEnd": _on_dialend,
         "Hangup": _on_hangup,
         "OriginateResponse": _on_originate_response,
@@ -634,7 +652,7 @@ class Engine:
         request: dict[str, str | list[str]] = {
             "Action": "Originate",
             "Async": "true",
-            "Channel": f"PJSIP/{link.number}@{link.endpoint}",
+            "Channel": originate_channel(link),
             "Context": config.dialplan.join_context,
             "Exten": link.room,
             "Priority": "1",
@@ -650,6 +668,12 @@ class Engine:
                 f"CONFLINK_PROMPT_SILENCE_MS={round(link.prompt_silence * 1000)}",
                 f"CONFLINK_PROMPT_TIMEOUT_MS={round(link.prompt_timeout * 1000)}",
                 f"CONFLINK_DTMF_MODE={link.dtmf_mode}",
+                # Every attempt, for call history (design.md): in routes mode Core's own Lua
+                # records the call, the provider is Core's choice.
+                f"CONFLINK_CALL_ID={action.call_id}",
+                f"CONFLINK_PROVIDER={link.endpoint if link.dial_via == 'provider' else ''}",
+                f"CONFLINK_DIAL_VIA={link.dial_via}",
+                f"CONFLINK_ATTEMPT_START={time.time():.3f}",
             ],
         }
         if link.announce:
@@ -657,6 +681,9 @@ class Engine:
             request["Variable"] = [*request["Variable"], f"CONFLINK_ANNOUNCE_MS={ANNOUNCE_JOIN_WAIT_MS}"]
         if link.callerid:
             request["CallerID"] = f"{link.callerid} <{link.callerid}>"
+            if link.dial_via == "routes":
+                # Set on the provider legs by conflink-route (Core's routes dial from the ;2 half).
+                request["Variable"] = [*request["Variable"], f"CONFLINK_CALLERID={link.callerid}"]
         try:
             future = ami.send(request)
         except AmiNotReady:
@@ -692,7 +719,8 @@ class Engine:
             self._run(machine.external_answered(call_id, now))
         elif response in ("failure", "error"):
             if _field(final, "Event") == "OriginateResponse":
-                failure = classify(reason=_field(final, "Reason"), dial_status=self._dial_status.get(call_id))
+                failure = self._routed(call_id, classify(reason=_field(final, "Reason"),
+                                                         dial_status=self._dial_status.get(call_id)))
             else:
                 failure = Failure("originate_error", f"Originate refused: {_field(final, 'Message')}")
             self._run(machine.originate_failed(call_id, failure, now))

@@ -1161,7 +1161,8 @@ class LinkMachine:
             self._emit(Announce(self.link.id, self.link.room, "connecting"))
         self._start(JOIN_DEADLINE, self._join_deadline(), now)
         kind = "test call" if test else f"attempt {self.attempts} of {self._max_attempts()}"
-        self._note(f"dialling {self.link.number} via {self.link.endpoint} ({kind}, {call_id})")
+        via = "the PBX's outgoing routes" if self.link.dial_via == "routes" else self.link.endpoint
+        self._note(f"dialling {self.link.number} via {via} ({kind}, {call_id})")
 
     def _schedule_retry(self, now: float) -> None:
         if not self.internals:

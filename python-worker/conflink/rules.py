@@ -1,7 +1,9 @@
 """Pure rules beside the state machine: what the engine needs to know about calls and rooms
 across links (no I/O, no clock: `now` is passed in).
 
-- which `conflink-` calls are ours and of which link (`link_id_of`);
+- which `conflink-` calls are ours and of which link (`link_id_of`); a call dialled through the
+  PBX's outgoing routes is a Local channel: only its ;1 half (the exact ChannelId) is our call,
+  its ;2 half and the provider legs Core dials from it are evidence of why it failed (`RouteTrails`);
 - calls we decided to end (never adopted, hang-up re-sent after a reconnect);
 - calls that must be hung up as strays (unknown link, or in a room the link is not in);
 - calls dialled into a link's previous room (never adopted into the new one);
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .config import ANNOUNCER_PREFIX
+from .config import ANNOUNCER_PREFIX, ROUTE_CONTEXT, LinkConfig
 from .fsm import LinkMachine, SnapshotCall
 
 CALL_PREFIX = "conflink-"
@@ -27,13 +29,36 @@ GONE_MEMORY_MAX = 50000
 CALL_ROOMS_MAX = 20000
 
 
+# Asterisk names the ;2 half of a Local channel originated with ChannelId X "X;2".
+ROUTE_HALF_SUFFIX = ";2"
+
+
 def link_id_of(uniqueid: str) -> str | None:
-    """`conflink-<link id>-<suffix>` → link id; None for channels that are not ours."""
-    if not uniqueid.startswith(CALL_PREFIX):
+    """`conflink-<link id>-<suffix>` → link id; None for channels that are not ours (a routed
+    call's ;2 half `<call id>;2` included: it never joins the room, its end is not the call's)."""
+    if not uniqueid.startswith(CALL_PREFIX) or ";" in uniqueid:
         return None
     body = uniqueid[len(CALL_PREFIX):]
     link_id, sep, suffix = body.rpartition("-")
     return link_id if sep and link_id and suffix else None
+
+
+def routed_call_of(uniqueid: str) -> str | None:
+    """`<call id>;2` (the ;2 half of one of our routed calls) → the call id; else None."""
+    if not uniqueid.endswith(ROUTE_HALF_SUFFIX):
+        return None
+    call_id = uniqueid[: -len(ROUTE_HALF_SUFFIX)]
+    return call_id if link_id_of(call_id) else None
+
+
+def originate_channel(link: LinkConfig) -> str:
+    """The Originate's Channel: the provider's endpoint, or a Local channel into the routes.
+
+    `/n` keeps the Local pair: our ;1 half stays a channel of its own in the room (ConfBridge,
+    TALK_DETECT, DTMF, mute work on it as on a PJSIP leg) while ;2 runs Core's `[outgoing]`."""
+    if link.dial_via == "routes":
+        return f"Local/{link.number}@{ROUTE_CONTEXT}/n"
+    return f"PJSIP/{link.number}@{link.endpoint}"
 
 
 def is_announcer(uniqueid: str) -> bool:
@@ -209,3 +234,86 @@ class CallBook:
         resend = [(uid, channels[uid] or channel) for uid, channel in self.doomed.items() if uid in channels]
         self.doomed.clear()
         return resend
+
+
+# --------------------------------------------------------------------------- routed calls
+
+
+@dataclass(slots=True)
+class RouteLeg:
+    """One provider leg Core's outgoing routes dialled for a routed call (Dial on the ;2 half)."""
+
+    uid: str
+    dial_status: str = ""  # its DialEnd
+    cause: str = ""  # its Hangup
+    tech_cause: str = ""
+    ended: bool = False
+
+
+@dataclass(slots=True)
+class RouteTrail:
+    """What the ;2 half of a routed call did: the legs it dialled, in order, and whether it ended."""
+
+    legs: list[RouteLeg] = field(default_factory=list)
+    half_ended: bool = False
+
+
+@dataclass(slots=True)
+class RouteTrails:
+    """Trails of our routed calls in flight (call id → trail; provider leg uid → call id).
+
+    Fed from DialBegin/DialEnd of a `<call id>;2` half and the Hangup of the legs it dialled;
+    read once, when the call (the ;1 half) fails or ends. Bounded: a trail whose call never
+    reports back is dropped oldest first."""
+
+    trails: dict[str, RouteTrail] = field(default_factory=dict)
+    leg_calls: dict[str, str] = field(default_factory=dict)
+
+    def _trail(self, call_id: str) -> RouteTrail:
+        trail = self.trails.get(call_id)
+        if trail is None:
+            trail = self.trails[call_id] = RouteTrail()
+            if len(self.trails) > CALL_ROOMS_MAX:
+                self.drop(next(iter(self.trails)))
+        return trail
+
+    def dial_begin(self, half_uid: str, leg_uid: str) -> bool:
+        call_id = routed_call_of(half_uid)
+        if call_id is None or not leg_uid:
+            return False
+        self._trail(call_id).legs.append(RouteLeg(leg_uid))
+        self.leg_calls[leg_uid] = call_id
+        return True
+
+    def dial_end(self, half_uid: str, leg_uid: str, status: str) -> bool:
+        call_id = routed_call_of(half_uid)
+        trail = self.trails.get(call_id) if call_id else None
+        if trail is None:
+            return False
+        for leg in trail.legs:
+            if leg.uid == leg_uid:
+                leg.dial_status = status
+        return True
+
+    def hangup(self, uid: str, cause: str, tech_cause: str) -> bool:
+        """A Hangup of a ;2 half or of a provider leg of ours (True: it was one)."""
+        call_id = routed_call_of(uid)
+        if call_id is not None:
+            self._trail(call_id).half_ended = True
+            return True
+        call_id = self.leg_calls.pop(uid, None)
+        trail = self.trails.get(call_id) if call_id else None
+        if trail is None:
+            return call_id is not None
+        for leg in trail.legs:
+            if leg.uid == uid:
+                leg.cause, leg.tech_cause, leg.ended = cause, tech_cause, True
+        return True
+
+    def get(self, call_id: str) -> RouteTrail | None:
+        return self.trails.get(call_id)
+
+    def drop(self, call_id: str) -> None:
+        trail = self.trails.pop(call_id, None)
+        for leg in trail.legs if trail else ():
+            self.leg_calls.pop(leg.uid, None)

@@ -65,10 +65,12 @@ async def test_answered_cycle_originates_once_and_hangs_up_on_leave() -> None:
     assert (action["Context"], action["Exten"], action["Priority"]) == ("conflink-join", ROOM, "1")
     assert action["Async"] == "true" and action["Timeout"] == "60000"
     assert action["ChannelId"].startswith("conflink-1-")
-    assert action["Variable"] == ["CONFLINK_LINK=1", f"CONFLINK_ROOM={ROOM}", "CONFLINK_DTMF=1#",
-                                  "CONFLINK_DTMF_DELAY_MS=200", "CONFLINK_NUMBER=100",
-                                  "CONFLINK_PROMPT_SILENCE_MS=1000", "CONFLINK_PROMPT_TIMEOUT_MS=20000",
-                                  "CONFLINK_DTMF_MODE=auto"]
+    assert action["Variable"][:-1] == ["CONFLINK_LINK=1", f"CONFLINK_ROOM={ROOM}", "CONFLINK_DTMF=1#",
+                                       "CONFLINK_DTMF_DELAY_MS=200", "CONFLINK_NUMBER=100",
+                                       "CONFLINK_PROMPT_SILENCE_MS=1000", "CONFLINK_PROMPT_TIMEOUT_MS=20000",
+                                       "CONFLINK_DTMF_MODE=auto", f"CONFLINK_CALL_ID={action['ChannelId']}",
+                                       "CONFLINK_PROVIDER=SIP-TEST", "CONFLINK_DIAL_VIA=provider"]
+    assert action["Variable"][-1].startswith("CONFLINK_ATTEMPT_START=")
     ami.replay(rest)
     await engine.settle()
     hangups = ami.actions("Hangup")

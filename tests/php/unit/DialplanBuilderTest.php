@@ -7,6 +7,7 @@ namespace Modules\ModuleConferenceLink\Tests\Php\Unit;
 use InvalidArgumentException;
 use Modules\ModuleConferenceLink\Lib\ConferenceLinkConf;
 use Modules\ModuleConferenceLink\Lib\DialplanBuilder;
+use Modules\ModuleConferenceLink\Lib\LinkValidator;
 use PHPUnit\Framework\TestCase;
 
 final class DialplanBuilderTest extends TestCase
@@ -165,6 +166,30 @@ final class DialplanBuilderTest extends TestCase
         self::assertLessThan(self::indexOf($join, 'ConfBridge(${EXTEN})'), $wait);
         self::assertContains('Set(CONFLINK_ANNOUNCE_MS=0${FILTER(0-9,${CONFLINK_ANNOUNCE_MS})})', $join, 'filtered before use');
         self::assertContains('ExecIf($[${CONFLINK_ANNOUNCE_MS} > 5000]?Set(CONFLINK_ANNOUNCE_MS=5000))', $join, 'bounded');
+    }
+
+    public function testRouteContextChecksTheNumberSetsTheCallerIdAndHandsOverToCoresOutgoing(): void
+    {
+        // The join context's name does not move it: the worker dials Local/<n>@conflink-route/n.
+        $text = (new DialplanBuilder('ctx-1'))->buildRoute();
+        self::assertStringStartsWith("[conflink-route]\n", $text);
+        $apps = [];
+        foreach (explode("\n", $text) as $line) {
+            self::assertMatchesRegularExpression('/^(|\[conflink-route\]|;.*|exten => _\[0-9\+\*#\]!,1,\S.*|    same => n(\([a-z]+\))?,\S.*)$/', $line);
+            if (preg_match('/^\s*(?:exten => \S+,1|same => n(?:\([a-z]+\))?),(.*)$/', $line, $m) === 1) {
+                $apps[] = $m[1];
+            }
+        }
+        self::assertSame([
+            'GotoIf($[${REGEX("^[0-9+*#]{1,32}$" ${EXTEN})} = 1]?number)',
+            'Hangup(28)',
+            'Set(CONFLINK_CALLERID=${FILTER(0-9+,${CONFLINK_CALLERID})})',
+            'ExecIf($["${CONFLINK_CALLERID}" != ""]?Set(CALLERID(all)=${CONFLINK_CALLERID} <${CONFLINK_CALLERID}>))',
+            'Goto(outgoing,${EXTEN},1)',
+        ], $apps);
+        // The number check is the link's number rule, the one in the validator and the worker.
+        self::assertSame(LinkValidator::NUMBER_RE, '/' . DialplanBuilder::NUMBER_REGEX . '/D');
+        self::assertStringEndsWith($text, (new DialplanBuilder('ctx-1'))->buildAll(), 'buildAll ends with the route context');
     }
 
     public function testCliRejectsArguments(): void
