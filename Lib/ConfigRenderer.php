@@ -79,7 +79,7 @@ final class ConfigRenderer
                 $id,
                 $result->values,
                 (string)$validator->roomExtension($result->values['conference_uniqid']),
-                $providerEndpoints[$result->values['provider_uniqid']]
+                $providerEndpoints[$result->values['provider_uniqid']] ?? ''
             );
         }
 
@@ -153,7 +153,8 @@ final class ConfigRenderer
     }
 
     /**
-     * @param array<string, string> $v validated, canonical column values
+     * @param array<string, string> $v        validated, canonical column values
+     * @param string                $endpoint the provider's endpoint; '' with dial_via routes (not written)
      *
      * @return list<string>
      */
@@ -197,11 +198,17 @@ final class ConfigRenderer
                 array_values(array_filter(explode("\n", $v['schedule']), 'strlen')))) . ']',
             'schedule_end'     => self::quote($v['schedule_end']),
             'announce'         => self::bool($v['announce']),
+            'dial_via'         => self::quote($v['dial_via']),
         ];
         foreach ($farEnd as $key => $text) {
             if ($v[$key] !== LinkValidator::DEFAULTS[$key]) {
                 $lines[] = "    {$key}: {$text}";
             }
+        }
+
+        if ($v['dial_via'] === LinkValidator::DIAL_VIA_ROUTES) {
+            // The PBX's routes choose the provider: no endpoint for the worker to dial.
+            $lines = array_values(array_filter($lines, static fn (string $l): bool => !str_starts_with($l, '    endpoint: ')));
         }
 
         return $lines;

@@ -24,7 +24,7 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_room_required         conference_uniqid: empty
  *   module_conflink_error_room_format           conference_uniqid: the room's number is not ^[0-9]{1,20}$
  *   module_conflink_error_room_unknown          conference_uniqid: no such conference room
- *   module_conflink_error_provider_required     provider_uniqid: empty
+ *   module_conflink_error_provider_required     provider_uniqid: empty (dial_via provider)
  *   module_conflink_error_provider_unknown      provider_uniqid: no such active SIP provider
  *   module_conflink_error_provider_endpoint     provider_uniqid: its PJSIP endpoint name is unusable
  *   module_conflink_error_number_required       dst_number: empty
@@ -54,6 +54,7 @@ namespace Modules\ModuleConferenceLink\Lib;
  *   module_conflink_error_schedule_format       schedule: a line is not "<days> <HH:MM>-<HH:MM>" (or starts and ends at once)
  *   module_conflink_error_schedule_too_many     schedule: more than 14 windows
  *   module_conflink_error_schedule_end          schedule_end: not linger or keep
+ *   module_conflink_error_dial_via              dial_via: not provider or routes
  *
  * Accepted input forms (what the JS must mirror):
  * - numbers: plain decimal `^[0-9]{1,5}(\.[0-9]{1,3})?$` (no sign, exponent, comma or spaces), then the range;
@@ -64,6 +65,9 @@ namespace Modules\ModuleConferenceLink\Lib;
  * - dtmf: spaces are dropped, a–d upper-cased, w/W/p kept (see normaliseDtmf()); with a preset other
  *   than custom the submitted dtmf is ignored and the sequence is built from the named fields
  *   (DtmfPresets, the one builder), so a stored row and the rendered config always agree.
+ * - dial_via routes: the call goes through the PBX's outgoing routes, so no provider is needed;
+ *   provider_uniqid is stored as '' (the link then depends on no provider: deleting or
+ *   disabling one never touches it).
  * Missing optional fields take the defaults below (DEFAULTS). The columns added in 0.2.0
  * (NEW_IN_0_2) also take their default when they are NULL: a 0.1.0 row migrated by core reads
  * as preset custom with its old sequence and today's timing.
@@ -115,6 +119,8 @@ final class LinkValidator
         'schedule_end'     => 'linger',
         // announcements into the room (off)
         'announce'         => '0',
+        // how the call is dialled: the link's provider, number as entered, or the PBX's outgoing routes
+        'dial_via'         => 'provider',
     ];
 
     /** Columns added in 0.2.0: NULL (a row from before them) reads as the default. */
@@ -122,9 +128,14 @@ final class LinkValidator
         'preset', 'meeting_id', 'participant_id', 'passcode',
         'prompt_silence', 'prompt_timeout', 'dtmf_mode', 'dead_air', 'end_cooldown',
         'room_keys', 'max_call_minutes', 'daily_minutes', 'schedule', 'schedule_end', 'announce',
+        'dial_via',
     ];
 
     public const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
+
+    /** dial_via (conflink.config DIAL_VIA): the link's provider, or the PBX's outgoing routes. */
+    public const DIAL_VIA = ['provider', 'routes'];
+    public const DIAL_VIA_ROUTES = 'routes';
 
     /**
      * field => [low, high, integer, off]: off is a value allowed below low that means "off".
@@ -190,6 +201,7 @@ final class LinkValidator
         'schedule',
         'schedule_end',
         'announce',
+        'dial_via',
     ];
 
     /** One schedule window (conflink.config PATTERNS schedule_window), at most SCHEDULE_MAX_WINDOWS. */
@@ -296,8 +308,19 @@ final class LinkValidator
             }
         }
 
-        $provider = $text('provider_uniqid');
-        if ($provider !== null) {
+        $via = $text('dial_via');
+        if ($via !== null) {
+            if (!in_array($via, self::DIAL_VIA, true)) {
+                $errors['dial_via'] = self::ERROR_PREFIX . 'dial_via';
+            } else {
+                $values['dial_via'] = $via;
+            }
+        }
+
+        $provider = $via === self::DIAL_VIA_ROUTES ? null : $text('provider_uniqid');
+        if ($via === self::DIAL_VIA_ROUTES) {
+            $values['provider_uniqid'] = '';
+        } elseif ($provider !== null) {
             if ($provider === '') {
                 $errors['provider_uniqid'] = self::ERROR_PREFIX . 'provider_required';
             } elseif (!array_key_exists($provider, $this->providerEndpoints)) {

@@ -277,4 +277,9 @@ return [
     'module_conflink_stop_off_schedule' => 'Outside the schedule; dials when the next window opens.',
     'module_conflink_announce' => 'Announcements in the room',
     'module_conflink_announce_help' => 'People in the room hear “please hold while I try to connect your call” while it is dialled, “has joined the conference” when it answers (the remote party waits about two seconds before it enters the room, so it never hears them) and why it could not be reached (busy, not in service, not answering). In the PBX’s language; the call is never delayed.',
+    'module_conflink_dial_via' => 'Dial through',
+    'module_conflink_dial_via_help' => 'This provider dials the number exactly as entered. The PBX’s outgoing routes treat it like a call from a phone: their prepend/trim rules, the next provider when one fails, custom outgoing dialplan; no provider is chosen here then.',
+    'module_conflink_dial_via_provider' => 'this provider, number as entered',
+    'module_conflink_dial_via_routes' => 'the PBX’s outgoing routes',
+    'module_conflink_error_dial_via' => 'Dial through: choose this provider or the PBX’s outgoing routes.',
 ];

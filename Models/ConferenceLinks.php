@@ -47,7 +47,8 @@ class ConferenceLinks extends ModulesModelsBase
     public ?string $conference_uniqid = '';
 
     /**
-     * SIP provider (Providers.uniqid = Sip.uniqid).
+     * SIP provider (Providers.uniqid = Sip.uniqid); '' when the link dials through the PBX's
+     * outgoing routes (dial_via).
      *
      * @Column(type="string", nullable=false)
      */
@@ -237,6 +238,15 @@ class ConferenceLinks extends ModulesModelsBase
      * @Column(type="integer", nullable=true, default="0")
      */
     public $announce = '0';
+
+    /**
+     * How the external call is dialled: 'provider' = through provider_uniqid, the number as
+     * entered; 'routes' = through the PBX's outgoing routes (their prepend/trim, failover,
+     * custom hooks), provider_uniqid then ''.
+     *
+     * @Column(type="string", nullable=true, default="provider")
+     */
+    public ?string $dial_via = 'provider';
 
     public function initialize(): void
     {

@@ -91,6 +91,10 @@ class ModuleConferenceLinkForm extends BaseForm
             'preset' => [$presets, $values['preset']],
             'dtmf_mode' => [$modes, $values['dtmf_mode']],
             'dead_air_policy' => [$policies, $values['dead_air'] === '0' ? 'off' : 'redial'],
+            'dial_via' => [[
+                'provider' => $t('module_conflink_dial_via_provider'),
+                'routes' => $t('module_conflink_dial_via_routes'),
+            ], $values['dial_via']],
             'schedule_end' => [[
                 'linger' => $t('module_conflink_schedule_end_linger'),
                 'keep' => $t('module_conflink_schedule_end_keep'),

@@ -35,6 +35,8 @@ final class LinkRows
                 'provider' => $provider,
                 'provider_label' => $providerNames[$provider] ?? $provider,
                 'provider_missing' => $provider !== '' && !array_key_exists($provider, $providerNames),
+                // Through the PBX's outgoing routes: no provider of its own (the list says so).
+                'routes' => (string)($link['dial_via'] ?? '') === 'routes',
                 'number' => (string)($link['dst_number'] ?? ''),
                 'enabled' => (string)($link['enabled'] ?? '0') === '1',
                 'description' => (string)($link['description'] ?? ''),

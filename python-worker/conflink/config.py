@@ -208,6 +208,7 @@ def limits_document() -> dict[str, Any]:
                    for k, v in LIMITS.items()},
         "backoff_items": list(BACKOFF_ITEMS),
         "max_ipc_path_chars": MAX_IPC_PATH_CHARS,
+        "route_context": ROUTE_CONTEXT,
         "choices": {"dial_via": list(DIAL_VIA), "dtmf_mode": list(DTMF_MODES), "schedule_end": list(SCHEDULE_ENDS)},
     }
 

@@ -57,6 +57,13 @@ test('backoff and test call limits are the worker\'s', () => {
     assert.deepEqual([Rules.TEST_CALL.min, Rules.TEST_CALL.max, Rules.TEST_CALL.default], [t.low, t.high, t.default]);
 });
 
+test('choices of the page are the worker\'s', () => {
+    assert.deepEqual(Rules.DIAL_VIA, worker.choices.dial_via);
+    assert.equal(Rules.DEFAULTS.dial_via, worker.choices.dial_via[0]);
+    assert.deepEqual(Rules.DTMF_MODES, worker.choices.dtmf_mode);
+    assert.deepEqual(Rules.SCHEDULE.ends, worker.choices.schedule_end);
+});
+
 test('patterns of the page are the worker\'s', () => {
     const p = worker.patterns;
     assert.equal(Rules.PATTERNS.room_number.source, p.room);

@@ -69,6 +69,7 @@ test('every field: one valid and one invalid value', () => {
         daily_minutes: ['1440', '1.5', E('daily_minutes_range')],
         schedule: ['Mon-Fri  08:00-18:00\n\nsat 10:00-12:00', 'mon-fri 8-18', E('schedule_format')],
         schedule_end: ['keep', 'hangup', E('schedule_end')],
+        dial_via: ['routes', 'route', E('dial_via')],
         announce: ['1', 'maybe', E('checkbox')],
     };
     const presetOf = { meeting_id: 'pbx', participant_id: 'webex', passcode: 'teams' };

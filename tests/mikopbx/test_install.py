@@ -279,7 +279,8 @@ def test_upgrade_from_the_previous_release_keeps_links_and_settings(
     for lk in doc["links"]:
         assert not {"prompt_silence", "prompt_timeout", "dtmf_mode", "dead_air", "end_cooldown",
                     "room_keys", "max_call_minutes", "daily_minutes", "schedule", "schedule_end",
-                    "announce"} & set(lk)
+                    "announce", "dial_via"} & set(lk)
+        assert lk["endpoint"]  # a 0.1.0 link keeps dialling its provider
     # ...and the worker reads that as "forward no keys from the room", as 0.1.0 did.
     assert [lk.room_keys for lk in parse_config(doc).links] == ["", ""]
     # installDB() runs again on every re-install: a second run changes nothing.

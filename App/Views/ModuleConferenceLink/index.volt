@@ -34,6 +34,7 @@
                         {% if row['description'] != '' %}<div class="conflink-note">{{ row['description']|e }}</div>{% endif %}
                     </td>
                     <td>
+                        {% if row['routes'] %}<span class="conflink-via-routes">{{ t._('module_conflink_dial_via_routes') }}</span>{% endif %}
                         {{ row['provider_label']|e }}
                         {% if row['provider_missing'] %}<i class="red exclamation triangle icon" title="{{ t._('module_conflink_error_provider_unknown')|e }}"></i>{% endif %}
                     </td>

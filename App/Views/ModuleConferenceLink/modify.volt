@@ -11,7 +11,14 @@
             {{ form.render('conference_uniqid') }}
             <div class="conflink-help">{{ t._('module_conflink_conference_extension_help') }}</div>
         </div>
-        <div class="required field">
+        <div class="field">
+            <label for="dial_via">{{ t._('module_conflink_dial_via') }}</label>
+            {{ form.render('dial_via') }}
+            <div class="conflink-help">{{ t._('module_conflink_dial_via_help') }}</div>
+        </div>
+    </div>
+    <div class="two fields">
+        <div class="required field" id="conflink-provider-field">
             <label for="provider_uniqid">{{ t._('module_conflink_provider_uniqid') }}</label>
             {{ form.render('provider_uniqid') }}
             <div class="conflink-help">{{ t._('module_conflink_provider_uniqid_help') }}</div>

@@ -125,6 +125,9 @@ final class TranslationKeysTest extends TestCase
                 }
             }
         }
+        foreach (\Modules\ModuleConferenceLink\Lib\LinkValidator::DIAL_VIA as $via) {
+            $add("module_conflink_dial_via_{$via}", 'Lib/LinkValidator.php DIAL_VIA');
+        }
         foreach (\Modules\ModuleConferenceLink\Lib\LinkValidator::DTMF_MODES as $mode) {
             $add("module_conflink_dtmf_mode_{$mode}", 'Lib/LinkValidator.php DTMF_MODES');
         }

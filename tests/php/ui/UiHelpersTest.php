@@ -71,6 +71,7 @@ final class UiHelpersTest extends TestCase
             'schedule'             => '',
             'schedule_end'         => 'linger',
             'announce'             => '0',
+            'dial_via'             => 'provider',
         ], LinkInput::defaults());
     }
 
@@ -135,12 +136,16 @@ final class UiHelpersTest extends TestCase
             [
                 ['id' => '9', 'conference_uniqid' => 'CONFERENCE-B', 'provider_uniqid' => 'SIP-A', 'dst_number' => '1', 'enabled' => '1'],
                 ['id' => '3', 'conference_uniqid' => 'CONFERENCE-S', 'provider_uniqid' => 'SIP-GONE', 'dst_number' => '2', 'enabled' => '0'],
+                ['id' => '4', 'conference_uniqid' => 'CONFERENCE-S', 'provider_uniqid' => '', 'dst_number' => '3', 'enabled' => '1', 'dial_via' => 'routes'],
             ],
             ['CONFERENCE-S' => 'Sales <100>', 'CONFERENCE-B' => 'Board <200>'],
             ['SIP-A' => 'Alpha'],
             ['CONFERENCE-S' => '100', 'CONFERENCE-B' => '200']
         );
-        self::assertSame(['3', '9'], array_column($rows, 'id'));
+        self::assertSame(['3', '4', '9'], array_column($rows, 'id'));
+        self::assertSame([false, true, false], array_column($rows, 'routes'));
+        self::assertFalse($rows[1]['provider_missing'], 'a routed link has no provider to miss');
+        $rows = [$rows[0], $rows[2]];
         self::assertSame('Sales <100>', $rows[0]['room_label']);
         self::assertTrue($rows[0]['provider_missing']);
         self::assertSame('SIP-GONE', $rows[0]['provider_label']);

@@ -87,6 +87,18 @@ final class LimitsAgreementTest extends TestCase
         self::assertSame($p['schedule_window'], self::body(LinkValidator::SCHEDULE_WINDOW_RE));
     }
 
+    /** The choices of the select fields, and the default of dial_via, are the worker's. */
+    public function testEveryChoiceIsTheWorkers(): void
+    {
+        $doc = self::workerLimits();
+        $c = $doc['choices'];
+        self::assertSame($c['dial_via'], LinkValidator::DIAL_VIA);
+        self::assertSame($c['dial_via'][0], LinkValidator::DEFAULTS['dial_via']);
+        self::assertSame($c['dtmf_mode'], LinkValidator::DTMF_MODES);
+        self::assertSame($c['schedule_end'], LinkValidator::SCHEDULE_ENDS);
+        self::assertSame($doc['route_context'], \Modules\ModuleConferenceLink\Lib\DialplanBuilder::ROUTE_CONTEXT);
+    }
+
     public function testTheValidatorAppliesItsLimits(): void
     {
         $v = new LinkValidator(['r1' => '354233'], ['p1' => 'SIP-1']);

@@ -59,7 +59,7 @@ final class LinkValidatorTest extends TestCase
             'prompt_silence' => '1', 'prompt_timeout' => '20', 'dtmf_mode' => 'auto',
             'dead_air' => '0', 'end_cooldown' => '120', 'room_keys' => '',
             'max_call_minutes' => '0', 'daily_minutes' => '0', 'schedule' => '', 'schedule_end' => 'linger',
-            'announce' => '0',
+            'announce' => '0', 'dial_via' => 'provider',
         ], $new);
     }
 

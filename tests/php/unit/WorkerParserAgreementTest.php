@@ -94,7 +94,8 @@ for text in json.load(sys.stdin):
                     "dtmf_mode": l.dtmf_mode, "dead_air": l.dead_air, "end_cooldown": l.end_cooldown,
                     "room_keys": l.room_keys, "max_call_minutes": l.max_call_minutes,
                     "daily_minutes": l.daily_minutes, "schedule_windows": len(l.schedule),
-                    "schedule_end": l.schedule_end, "announce": l.announce})
+                    "schedule_end": l.schedule_end, "announce": l.announce,
+                    "dial_via": l.dial_via, "endpoint": l.endpoint, "number": l.number})
     except ConfigError as exc:
         out.append(str(exc))
 print(json.dumps(out))
@@ -190,8 +191,50 @@ PY;
             'schedule_windows' => 0,
             'schedule_end' => $d['schedule_end'],
             'announce' => $d['announce'] === '1',
+            'dial_via' => $d['dial_via'],
+            'endpoint' => 'SIP-1601534775',
+            'number' => '+4930123',
         ], $read[count($documents) - 2], 'the worker\'s defaults are the PHP defaults');
         self::assertSame('p123456789#p*p1234#', $read[count($documents) - 1]['dtmf'], 'a preset sequence with p passes the worker');
+    }
+
+    /**
+     * dial_via: routes reaches the worker without an endpoint (none chosen, or a provider left
+     * in the row, even a disabled one); provider renders as in 0.1.0 (no dial_via key); a
+     * routes link the worker refuses never renders.
+     */
+    public function testDialViaAgreesWithTheWorker(): void
+    {
+        $validator = new \Modules\ModuleConferenceLink\Lib\LinkValidator(ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS);
+        $rows = [
+            ['dial_via' => 'routes', 'provider_uniqid' => ''] + ConfigRendererTest::LINKS[0],
+            ['dial_via' => 'routes', 'provider_uniqid' => 'SIP-DISABLED'] + ConfigRendererTest::LINKS[0],
+            ['dial_via' => 'provider'] + ConfigRendererTest::LINKS[0],
+            ['dial_via' => null] + ConfigRendererTest::LINKS[0],
+        ];
+        $documents = [];
+        foreach ($rows as $n => $row) {
+            $php = $validator->check($row);
+            self::assertTrue($php->isValid(), "row {$n}: " . json_encode($php->errors));
+            $rendered = (new ConfigRenderer())->render([$row], ConfigRendererTest::ROOMS, ConfigRendererTest::PROVIDERS, ConfigRendererTest::SETTINGS);
+            self::assertSame([], $rendered->skipped, "row {$n}");
+            $documents[] = $rendered->yaml;
+        }
+        self::assertSame('', $validator->check($rows[1])->values['provider_uniqid'], 'a routes link keeps no provider');
+        self::assertStringNotContainsString('    endpoint:', $documents[0]);
+        self::assertStringContainsString('    dial_via: "routes"', $documents[0]);
+        self::assertStringNotContainsString('dial_via', $documents[2], 'the default is not written');
+        foreach (['route', 'ROUTES', ''] as $bad) {
+            self::assertSame(['dial_via' => 'module_conflink_error_dial_via'],
+                $validator->check(['dial_via' => $bad] + ConfigRendererTest::LINKS[0])->errors, $bad);
+        }
+        self::assertSame(['provider_uniqid' => 'module_conflink_error_provider_required'],
+            $validator->check(['dial_via' => 'provider', 'provider_uniqid' => ''] + ConfigRendererTest::LINKS[0])->errors);
+        $read = self::workerReads($documents);
+        self::assertSame(['routes', ''], [$read[0]['dial_via'], $read[0]['endpoint']]);
+        self::assertSame(['routes', ''], [$read[1]['dial_via'], $read[1]['endpoint']]);
+        self::assertSame(['provider', 'SIP-1601534775'], [$read[2]['dial_via'], $read[2]['endpoint']]);
+        self::assertSame($read[2], $read[3], 'NULL (a row from before the column) reads as provider');
     }
 
     /** announce: a checked box reaches the worker as true, an unchecked one as its default false. */

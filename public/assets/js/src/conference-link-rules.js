@@ -54,6 +54,7 @@
         'schedule',
         'schedule_end',
         'announce',
+        'dial_via',
     ];
 
     const CHECKBOX_FIELDS = ['redial_on_drop', 'enabled', 'announce'];
@@ -89,6 +90,7 @@
         schedule: '',
         schedule_end: 'linger',
         announce: '0',
+        dial_via: 'provider',
     };
 
     // Where a new link in the form starts apart from DEFAULTS (LinkInput::NEW_LINK).
@@ -98,6 +100,8 @@
     const NEW_IN_0_2 = FIELDS.slice(FIELDS.indexOf('preset'));
 
     const DTMF_MODES = ['auto', 'rfc4733', 'inband', 'info'];
+    // dial_via (conflink.config DIAL_VIA): with 'routes' no provider is needed (stored as '').
+    const DIAL_VIA = ['provider', 'routes'];
 
     // dead_air: 0 = off, else min..max seconds.
     const DEAD_AIR = { min: 5, max: 3600 };
@@ -353,6 +357,9 @@
                 return number === true || PATTERNS.room_number.test(number) ? null : err('room_format');
             }
             case 'provider_uniqid': {
+                if (ctx.dial_via === 'routes') {
+                    return null;
+                }
                 if (text === '') {
                     return err('provider_required');
                 }
@@ -395,6 +402,8 @@
             }
             case 'schedule_end':
                 return SCHEDULE.ends.indexOf(text) === -1 ? err('schedule_end') : null;
+            case 'dial_via':
+                return DIAL_VIA.indexOf(text) === -1 ? err('dial_via') : null;
             case 'room_keys':
                 // As the validator: spaces dropped, a-d upper-cased, then at most 8 keys.
                 return PATTERNS.room_keys.test(text.replace(/ /g, '').toUpperCase()) ? null : err('room_keys_format');
@@ -459,7 +468,7 @@
     function validateLink(values, context) {
         const prepared = prepare(values);
         const errors = {};
-        const ctx = Object.assign({}, context || {}, { preset: prepared.preset });
+        const ctx = Object.assign({}, context || {}, { preset: prepared.preset, dial_via: prepared.dial_via });
         FIELDS.forEach((field) => {
             const error = validateField(field, prepared[field], ctx);
             if (error !== null) {
@@ -512,6 +521,7 @@
         schedule: ['schedule_format', 'schedule_too_many'],
         schedule_end: ['schedule_end'],
         announce: ['checkbox'],
+        dial_via: ['dial_via'],
     };
     // The named fields' keys depend on the preset (conference-link-presets.js errorKeys).
     Presets.FIELDS.forEach((field) => {
@@ -571,6 +581,7 @@
         DESCRIPTION_MAX,
         MAX_INPUT_BYTES,
         DTMF_MODES,
+        DIAL_VIA,
         DEAD_AIR,
         COST_LIMITS,
         SCHEDULE,

@@ -43,10 +43,13 @@ const ConferenceLinkModify = {
             providers: self.providers,
             // The named fields and the custom DTMF count only for the chosen preset.
             preset: self.preset(),
+            // Through the PBX's outgoing routes no provider is needed.
+            dial_via: self.dialVia(),
         }));
         $('#conflink-advanced').accordion();
         self.initializePresets();
         self.initializeDeadAir();
+        self.initializeDialVia();
         self.initializeForm();
         self.initializeControls();
         self.initializeStatus();
@@ -99,6 +102,25 @@ const ConferenceLinkModify = {
                 .find('.prompt').remove();
         });
         $(inputs).on('input change', update);
+        update();
+    },
+
+    dialVia() {
+        return String($('select[name="dial_via"]').val() || ConferenceLinkRules.DEFAULTS.dial_via);
+    },
+
+    /** The provider field counts only when the link dials through it (dial_via provider). */
+    initializeDialVia() {
+        const self = ConferenceLinkModify;
+        const update = () => {
+            const routes = self.dialVia() === 'routes';
+            $('#conflink-provider-field').toggle(!routes).toggleClass('required', !routes);
+            if (routes) {
+                // An error shown for the provider no longer applies.
+                $('#conflink-provider-field').removeClass('error').find('.prompt').remove();
+            }
+        };
+        $('select[name="dial_via"]').on('change', update);
         update();
     },
 
