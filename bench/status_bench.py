@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,7 @@ from typing import Any
 
 import yaml
 import zmq
-from procs import Child
+from procs import Child, labmod
 from stats import pct
 
 BENCH = Path(__file__).resolve().parent
@@ -33,12 +32,6 @@ DRIVER = BENCH / "status_request.php"
 def _php(*args: str) -> dict[str, Any]:
     out = subprocess.run(["php", str(DRIVER), *args], capture_output=True, text=True, timeout=600, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _summary(raw: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +71,7 @@ def _floor(config: Path, requests: int) -> dict[str, Any]:
 def status_request_bench(requests: int, down_requests: int, links: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="conflink-bench-status-"))
     try:
-        port = _free_port()
+        port = labmod.free_port_block()
         _php("setup", str(work), str(port), str(links))
         worker = Child([str(REPO / "bin" / "conflink-worker"), "--config", str(work / "etc" / "conflink.yaml")],
                        work / "worker.out")

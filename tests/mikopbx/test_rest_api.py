@@ -10,10 +10,10 @@ so the worker runs on the rig's CPython 3.11 with the bundled pyzmq, as on a PBX
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 
+from lab import free_port_block as free_port
 from placed_module import MODULE, place_module
 from rig import Rig
 
@@ -35,12 +35,6 @@ def rest(rig: Rig, method: str, uri: str, body: dict | None = None) -> tuple[int
     assert "@@REST@@" in res.stdout, f"{res.stdout}\n{res.stderr}"
     got = json.loads(res.stdout.rpartition("@@REST@@")[2])
     return got["status"], json.loads(got["body"])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_core_discovers_the_controller_of_an_enabled_module_only(rig: Rig) -> None:

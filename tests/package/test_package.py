@@ -33,6 +33,9 @@ from package_support import (
     origins,
 )
 
+sys.path.insert(0, str(REPO / "tests" / "lab"))
+from lab import free_port_block
+
 MAX_ZIP_BYTES = 8 * 1024 * 1024  # the admin uploads it; MikoPBX gives the upload 120 s
 ELF_MACHINE = {"x86_64": 62, "aarch64": 183}
 FORBIDDEN_PARTS = {
@@ -192,12 +195,6 @@ def test_self_check_passes_on_a_thin_standard_library(unpacked, host, thin_home,
     check_thin_self_check(host, unpacked, launcher_env(host, tmp_path, thin_home))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_worker_and_ctl_run_on_a_thin_standard_library(unpacked, host, thin_home, tmp_path):
     """Not just imports: the worker binds its control socket, resolves and dials AMI by host
     name (idna codec and thread-pool getaddrinfo, both lazy imports), answers ctl, and stops
@@ -221,7 +218,7 @@ def test_worker_and_ctl_run_on_a_thin_standard_library(unpacked, host, thin_home
     config.write_text(
         "version: 1\n"
         f"ami: {{host: localhost, port: {ami.getsockname()[1]}, username: conflink, secret: \"s3cret\"}}\n"
-        f"control: {{endpoint: \"tcp://127.0.0.1:{_free_port()}\", token: \"tok\"}}\n"
+        f"control: {{endpoint: \"tcp://127.0.0.1:{free_port_block()}\", token: \"tok\"}}\n"
         "links: []\n"
     )
     worker = RunningWorker(host, unpacked, config, launcher_env(host, tmp_path, thin_home), tmp_path / "worker.log")

@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from lab import free_port_block as free_port
 from rig import Rig
 
 MODULE_ID = "ModuleConferenceLink"
@@ -38,12 +39,6 @@ TOLERATED_PHP: tuple[tuple[str, str], ...] = (
      "the Guzzle commit the rig pins predates PHP 8.4's implicit-nullable deprecation; Core's REST "
      "client (PBXCoreRESTClientProvider) loads it on the first event published"),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _descendants(pid: int) -> list[int]:
