@@ -46,6 +46,7 @@ from .rules import (
     link_id_of,
     originate_channel,
     rooms_that_differ,
+    routed_call_of,
 )
 from .rules import field_of as _field
 from .sched import Handle, LoopScheduler, Scheduler
@@ -393,7 +394,10 @@ class Engine:
         uid = _field(message, "Uniqueid")
         link_id = link_id_of(uid)
         if link_id is None:
-            self.routes.hangup(uid, _field(message, "Cause"), _field(message, "TechCause"))
+            routed_call = routed_call_of(uid)
+            # A ;2 half that outlives our ;1 (its Hangup came first and was final) is not news.
+            if routed_call is None or routed_call not in self.book.gone:
+                self.routes.hangup(uid, _field(message, "Cause"), _field(message, "TechCause"))
             return
         now = self._clock()
         self.book.ended(uid, now)

@@ -83,6 +83,15 @@ MODULES = [
     "codec_gsm",
 ]
 
+# With Lab(core_src=): what MikoPBX Core's own Lua dialplan (extensions.lua, through pbx_lua)
+# and its outgoing contexts need beyond MODULES.
+CORE_MODULES = [
+    "pbx_lua", "func_dialplan", "func_global", "func_export", "app_celgenuserevent", "app_mixmonitor",
+    "func_pjsip_endpoint", "res_pjsip_header_funcs", "func_db", "func_uri",
+]
+# Where Core's extensions.lua loads its JSON library from (a path of a MikoPBX system).
+CORE_WWW_SRC = "/usr/www/src"
+
 _LIVE: set[Any] = set()  # everything started and not yet stopped, for the atexit safety net
 
 
@@ -699,6 +708,9 @@ class Lab:
         keep: bool | None = None,
         moh_file: Path | None = None,
         dtmf_modes: dict[str, str] | None = None,
+        extra_dialplan: str = "",
+        core_src: str | None = None,
+        configs: dict[str, str] | None = None,
     ):
         self.root = asterisk_root()
         # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
@@ -709,6 +721,16 @@ class Lab:
         self.dtmf_modes = dict(dtmf_modes or {})
         self.rtp_ports = rtp_ports
         self._join_dialplan = join_dialplan
+        # Contexts appended to extensions.conf (e.g. Core's outgoing routing, rendered by Core).
+        self.extra_dialplan = extra_dialplan
+        # Inner path of a MikoPBX Core tree's src/ (the rig's sources): its Lua dialplan
+        # (Configs/lua/extensions.lua, copied unchanged) runs through pbx_lua, and Asterisk
+        # runs in its own mount namespace where /usr is overlaid by a layer holding
+        # www/src -> that tree, so Core's loadfile("/usr/www/src/...JSON.lua") resolves as on
+        # a PBX without touching Core's file or the shared root.
+        self.core_src = core_src
+        # Asterisk config files given whole (name -> text), e.g. Core's features.conf.
+        self.configs = dict(configs or {})
         self.log_verbose = log_verbose
         self.keep = bool(os.environ.get("CONFLINK_LAB_KEEP")) if keep is None else keep
         self.worker_secret = secrets.token_hex(12)
@@ -764,8 +786,18 @@ class Lab:
         self._write_configs()
 
         log = open(self.dir / "log" / "console.out", "wb")
+        argv = ["chroot", str(self.root), "asterisk", "-f", "-g", "-n", "-C", f"{self.inner}/etc/asterisk.conf"]
+        if self.core_src is not None:
+            layer = self.dir / "usr-layer"
+            (layer / CORE_WWW_SRC.removeprefix("/usr/")).parent.mkdir(parents=True)
+            (layer / CORE_WWW_SRC.removeprefix("/usr/")).symlink_to(self.core_src)
+            usr = self.root / "usr"
+            # unshare and sh exec: the PID stays Asterisk's (stopped by it as always).
+            argv = ["unshare", "--mount", "sh", "-c",
+                    f"mount --make-rprivate / && mount -t overlay conflink-lab -o 'lowerdir={layer}:{usr}' '{usr}'"
+                    ' && exec "$@"', "sh", *argv]
         self.proc = subprocess.Popen(
-            ["chroot", str(self.root), "asterisk", "-f", "-g", "-n", "-C", f"{self.inner}/etc/asterisk.conf"],
+            argv,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
@@ -864,7 +896,8 @@ class Lab:
                                for ep in self.endpoints)
         files = {
             "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir()),
-            "modules.conf": "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in MODULES),
+            "modules.conf": "[modules]\nautoload = no\n" + "".join(
+                f"load = {m}.so\n" for m in MODULES + (CORE_MODULES if self.core_src is not None else [])),
             "logger.conf": render_template("logger.conf", VERBOSE=verbose),
             "manager.conf": render_template(
                 "manager.conf", AMI_PORT=str(self.ami_port), LAB_SECRET=self.lab_secret,
@@ -874,13 +907,20 @@ class Lab:
             "confbridge.conf": render_template("confbridge.conf"),
             "extensions.conf": render_template("extensions.conf", ROOM_CONTEXT=ROOM_CONTEXT,
                                                BENCH_ROOM_CONTEXT=BENCH_ROOM_CONTEXT, INNER=i,
-                                               JOIN_DIALPLAN=self.join_dialplan_text),
+                                               JOIN_DIALPLAN=self.join_dialplan_text)
+            + (f"\n; ---- Lab(extra_dialplan=) ----\n{self.extra_dialplan}\n" if self.extra_dialplan else ""),
         }
+        if self.core_src is not None:
+            lua = self.host(f"{self.core_src}/Core/Asterisk/Configs/lua/extensions.lua")
+            if not lua.is_file():
+                raise LabError(f"Lab(core_src=): no Core Lua dialplan at {lua}")
+            files["extensions.lua"] = lua.read_text()
         if self.moh_file is not None:
             moh = self.dir / "moh"
             moh.mkdir(exist_ok=True)
             shutil.copy(self.moh_file, moh / "music.wav")
             files["musiconhold.conf"] = f"[default]\nmode = files\ndirectory = {i}/moh\n"
+        files.update(self.configs)
         for empty in EMPTY_CONFIGS:
             files.setdefault(empty, "")
         return files
@@ -1052,7 +1092,9 @@ class Lab:
             control_endpoint = f"tcp://127.0.0.1:{free_port_block()}"
         out_links = []
         for link in links:
-            d = {"enabled": True, "endpoint": self.endpoints[0], **link}
+            # A link through the PBX's outgoing routes has no endpoint of its own.
+            own = {} if link.get("dial_via") == "routes" else {"endpoint": self.endpoints[0]}
+            d = {"enabled": True, **own, **link}
             for k in ("id", "room", "number", "dtmf", "callerid", "endpoint"):
                 if k in d:
                     d[k] = str(d[k])  # the contract wants strings; yaml.safe_dump then quotes digits
