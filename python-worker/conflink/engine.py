@@ -36,12 +36,16 @@ from .fsm import (
 from .localtime import LocalTime, SystemLocalTime
 from .rules import (
     CALL_PREFIX,
+    CAUSE_VARIABLE,
+    FAILED_EVENT,
     CallBook,
+    CauseMemory,
     JournalEntry,
     RoomSnapshot,
     RouteTrails,
     ended_members,
     expected_parties,
+    failed_attempt_reply,
     is_announcer,
     link_id_of,
     originate_channel,
@@ -92,6 +96,8 @@ class Engine:
         self._ami_factory = ami_factory
         self._timers: dict[tuple[str, str], Handle] = {}
         self._dial_status: dict[str, str] = {}
+        # Hangup causes of our calls, for the call-history row of a failed attempt.
+        self._causes = CauseMemory()
         self.book = CallBook()
         # Routed calls (dial_via routes): what their ;2 half and its provider legs reported.
         self.routes = RouteTrails()
@@ -397,6 +403,7 @@ class Engine:
             return
         now = self._clock()
         self.book.ended(uid, now)
+        self._causes.hung_up(uid, _field(message, "Cause"))
         failure = self._routed(uid, classify(
             cause=_field(message, "Cause"),
             tech_cause=_field(message, "TechCause") or None,
@@ -424,6 +431,9 @@ class Engine:
 
     def _on_user_event(self, message: Any) -> None:
         uid = _field(message, "Uniqueid")
+        if _field(message, "UserEvent") == FAILED_EVENT:
+            self._failed_attempt(message)
+            return
         link_id = link_id_of(uid)
         machine = self.machines.get(link_id) if link_id else None
         report = parse_dtmf_event({k: _field(message, k) for k in ("UserEvent", "Step", "Phase", "Digits")})
@@ -431,6 +441,22 @@ class Engine:
             machine.external_channel(uid, _field(message, "Channel"))  # in case Newchannel was missed
             segment, phase, digits = report
             self._run(machine.dtmf_event(uid, segment, phase, digits, self._clock()))
+
+    def _failed_attempt(self, message: Any) -> None:
+        """The `failed` stand-in of one of our Originates waits for the cause its call-history
+        row is written with (Lib/CallHistoryDialplan.php); it falls back to REASON without us."""
+        reply = failed_attempt_reply({k: _field(message, k) for k in ("UserEvent", "CallId", "Uniqueid")},
+                                     self._causes)
+        ami = self.ami
+        if reply is None or ami is None or not ami.ready:
+            return
+        stand_in, cause = reply
+        try:
+            future = ami.send({"Action": "Setvar", "Channel": stand_in, "Variable": CAUSE_VARIABLE, "Value": cause})
+        except AmiNotReady:
+            return
+        # A stand-in that gave up already refuses it; nobody needs that answer.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def _on_dtmf_end(self, message: Any) -> None:
         # Only what a participant pressed (Received); our own PlayDTMF/SendDTMF go out as Sent.

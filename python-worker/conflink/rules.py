@@ -9,11 +9,15 @@ across links (no I/O, no clock: `now` is passed in).
 - calls dialled into a link's previous room (never adopted into the new one);
 - events that arrived while a room list was in flight, replayed on top of the snapshot;
 - which members a late ConfbridgeEnd removes (only those of the bridge that ended);
-- the party count the reconcile expects per room.
+- the party count the reconcile expects per room;
+- the cause a failed attempt's call-history row is written with (`CauseMemory`,
+  `failed_attempt_reply`).
 """
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -317,3 +321,52 @@ class RouteTrails:
         trail = self.trails.pop(call_id, None)
         for leg in trail.legs if trail else ():
             self.leg_calls.pop(leg.uid, None)
+
+
+# --------------------------------------------------------------------------- call history
+
+# UserEvent of the join context's `failed` extension (Lib/CallHistoryDialplan.php FAILED_EVENT):
+# the Originate's stand-in channel asks which cause to write into the attempt's history row.
+FAILED_EVENT = "ConflinkFailed"
+# Variable the answer is set in, on the stand-in (it waits for it, bounded).
+CAUSE_VARIABLE = "CONFLINK_CAUSE"
+# A stand-in's Uniqueid (`<epoch>.<n>`, `<systemname>-<epoch>.<n>`): it goes into an AMI header.
+_STAND_IN_UID = re.compile(r"^[A-Za-z0-9_-]{0,40}[0-9]+\.[0-9]+$")
+CAUSES_MAX = 2000
+
+
+class CauseMemory:
+    """The Asterisk cause of each of our calls' Hangup, until the `failed` stand-in asks for it
+    (it does so right after; calls that never fail are forgotten oldest first)."""
+
+    def __init__(self, limit: int = CAUSES_MAX) -> None:
+        self._causes: OrderedDict[str, str] = OrderedDict()
+        self._limit = limit
+
+    def hung_up(self, call_id: str, cause: str) -> None:
+        if link_id_of(call_id) is None:
+            return
+        self._causes[call_id] = cause
+        self._causes.move_to_end(call_id)
+        while len(self._causes) > self._limit:
+            self._causes.popitem(last=False)
+
+    def take(self, call_id: str) -> str:
+        return self._causes.pop(call_id, "")
+
+    def __len__(self) -> int:
+        return len(self._causes)
+
+
+def failed_attempt_reply(fields: Mapping[str, str], causes: CauseMemory) -> tuple[str, str] | None:
+    """(stand-in Uniqueid, cause) to set as CAUSE_VARIABLE on the `failed` stand-in of one of
+    our attempts, or None for any other or a malformed UserEvent (outside input). The cause is
+    Asterisk's number from that call's Hangup event, "0" when none was seen (the dialplan then
+    falls back to the Originate's REASON)."""
+    if fields.get("UserEvent") != FAILED_EVENT:
+        return None
+    call_id, stand_in = fields.get("CallId", ""), fields.get("Uniqueid", "")
+    if link_id_of(call_id) is None or len(call_id) > 160 or not _STAND_IN_UID.match(stand_in):
+        return None
+    cause = causes.take(call_id)
+    return stand_in, cause if cause.isdigit() and len(cause) <= 3 else "0"

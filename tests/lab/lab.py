@@ -81,7 +81,14 @@ MODULES = [
     "res_musiconhold", "app_playback",
     # announcements into the room (the core sounds are GSM files)
     "codec_gsm",
+    # call history rows (Core's insert_cdr through CELGenUserEvent, base64 JSON)
+    "app_celgenuserevent", "func_base64",
 ]
+# Lab(cel=True): Core's cel.conf (CelConf.php), with the AMI backend standing in for
+# cel_beanstalkd (no beanstalkd here); show_user_defined names the event USER_DEFINED as
+# cel_beanstalkd does (cel_manager would otherwise put the user event's name in EventName).
+CEL_CONF = ("[general]\nenable=yes\nevents=USER_DEFINED,ANSWER,ATTENDEDTRANSFER\ndateformat = %F %T\n\n"
+            "[manager]\nenabled = yes\nshow_user_defined = yes\n")
 
 _LIVE: set[Any] = set()  # everything started and not yet stopped, for the atexit safety net
 
@@ -699,6 +706,7 @@ class Lab:
         keep: bool | None = None,
         moh_file: Path | None = None,
         dtmf_modes: dict[str, str] | None = None,
+        cel: bool = False,
     ):
         self.root = asterisk_root()
         # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
@@ -708,6 +716,8 @@ class Lab:
         # PJSIP dtmf_mode per endpoint (default info: SIPp logs the digits as SIP INFO).
         self.dtmf_modes = dict(dtmf_modes or {})
         self.rtp_ports = rtp_ports
+        # CEL events on the lab's AMI (Event: CEL), as MikoPBX enables CEL (Lab.cel_events).
+        self.cel = cel
         self._join_dialplan = join_dialplan
         self.log_verbose = log_verbose
         self.keep = bool(os.environ.get("CONFLINK_LAB_KEEP")) if keep is None else keep
@@ -864,7 +874,8 @@ class Lab:
                                for ep in self.endpoints)
         files = {
             "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir()),
-            "modules.conf": "[modules]\nautoload = no\n" + "".join(f"load = {m}.so\n" for m in MODULES),
+            "modules.conf": "[modules]\nautoload = no\n" + "".join(
+                f"load = {m}.so\n" for m in [*MODULES, *(["cel_manager"] if self.cel else [])]),
             "logger.conf": render_template("logger.conf", VERBOSE=verbose),
             "manager.conf": render_template(
                 "manager.conf", AMI_PORT=str(self.ami_port), LAB_SECRET=self.lab_secret,
@@ -876,6 +887,8 @@ class Lab:
                                                BENCH_ROOM_CONTEXT=BENCH_ROOM_CONTEXT, INNER=i,
                                                JOIN_DIALPLAN=self.join_dialplan_text),
         }
+        if self.cel:
+            files["cel.conf"] = CEL_CONF
         if self.moh_file is not None:
             moh = self.dir / "moh"
             moh.mkdir(exist_ok=True)
@@ -1006,6 +1019,10 @@ class Lab:
             if e.get("Event") in ("ConfbridgeJoin", "ConfbridgeLeave")
             and (room is None or e.get("Conference") == room)
         ]
+
+    def cel_events(self, start: int = 0, name: str | None = None) -> list[dict[str, Any]]:
+        """CEL events (Lab(cel=True)) since index `start`, optionally of one EventName."""
+        return [e for e in self.a.find_events("CEL", start=start) if name is None or e.get("EventName") == name]
 
     def originate_external(
         self, link_id: str, room: str, number: str = "100", endpoint: str = "SIP-TEST",
