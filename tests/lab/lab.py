@@ -632,6 +632,17 @@ EMPTY_CONFIGS = ("cdr.conf", "cel.conf", "features.conf", "acl.conf", "udptl.con
                  "sorcery.conf", "extconfig.conf", "cli.conf")
 
 
+def sound_names(root: Path, language: str) -> set[str]:
+    """The sounds Asterisk in `root` has for `language` (paths without extension, like Playback's
+    argument). Read inside the root: its language folders are links into /etc/alternatives."""
+    folder = f"/usr/share/asterisk/sounds/{language}"
+    res = subprocess.run(["chroot", str(root), "find", "-L", folder, "-type", "f"],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        return set()
+    return {line[len(folder) + 1:].rsplit(".", 1)[0] for line in res.stdout.splitlines() if line}
+
+
 def render_template(name: str, **values: str) -> str:
     """tests/lab/asterisk/<name> with each @KEY@ replaced; a placeholder left unfilled is an error."""
     text = (TEMPLATES / name).read_text()
@@ -706,11 +717,14 @@ class Lab:
         keep: bool | None = None,
         moh_file: Path | None = None,
         dtmf_modes: dict[str, str] | None = None,
+        language: str = "en",
         cel: bool = False,
     ):
         self.root = asterisk_root()
         # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
         self.moh_file = moh_file
+        # asterisk.conf defaultlanguage; its sounds folder must be in the root (build-root.sh).
+        self.language = language
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", name)
         self.endpoints = list(endpoints)
         # PJSIP dtmf_mode per endpoint (default info: SIPp logs the digits as SIP INFO).
@@ -752,6 +766,8 @@ class Lab:
 
     def start(self) -> Lab:
         check_prerequisites()
+        if not sound_names(self.root, self.language):
+            raise LabError(f"no sounds for language {self.language!r} in {self.root} (run: make lab)")
         remove_stale_instances(self.root)
         self.join_dialplan_text = self._join_dialplan if self._join_dialplan is not None else render_join_dialplan()
         tmp = self.root / "tmp"
@@ -873,7 +889,8 @@ class Lab:
                                                DTMF_MODE=self.dtmf_modes.get(ep, "info"))
                                for ep in self.endpoints)
         files = {
-            "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir()),
+            "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir(),
+                                             LANGUAGE=self.language),
             "modules.conf": "[modules]\nautoload = no\n" + "".join(
                 f"load = {m}.so\n" for m in [*MODULES, *(["cel_manager"] if self.cel else [])]),
             "logger.conf": render_template("logger.conf", VERBOSE=verbose),
@@ -1149,5 +1166,5 @@ __all__ = [
     "BENCH_ROOM_CONTEXT", "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab",
     "LabError", "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
     "observe", "parse_sipp_messages", "release_port_block", "remove_stale_instances", "render_join_dialplan",
-    "wait_until", "worker_bin", "write_yaml",
+    "sound_names", "wait_until", "worker_bin", "write_yaml",
 ]
