@@ -378,6 +378,7 @@ class Engine:
 
     def _on_newchannel(self, message: Any) -> None:
         uid = _field(message, "Uniqueid")
+        self._causes.created(uid)
         link_id = link_id_of(uid)
         machine = self.machines.get(link_id) if link_id else None
         if machine is not None:
@@ -403,7 +404,9 @@ class Engine:
             return
         now = self._clock()
         self.book.ended(uid, now)
-        self._causes.hung_up(uid, _field(message, "Cause"))
+        answer = self._causes.hung_up(uid, _field(message, "Cause"))
+        if answer is not None:
+            self._answer_stand_in(*answer)
         failure = self._routed(uid, classify(
             cause=_field(message, "Cause"),
             tech_cause=_field(message, "TechCause") or None,
@@ -447,10 +450,13 @@ class Engine:
         row is written with (Lib/CallHistoryDialplan.php); it falls back to REASON without us."""
         reply = failed_attempt_reply({k: _field(message, k) for k in ("UserEvent", "CallId", "Uniqueid")},
                                      self._causes)
+        if reply is not None:
+            self._answer_stand_in(*reply)
+
+    def _answer_stand_in(self, stand_in: str, cause: str) -> None:
         ami = self.ami
-        if reply is None or ami is None or not ami.ready:
+        if ami is None or not ami.ready:
             return
-        stand_in, cause = reply
         try:
             future = ami.send({"Action": "Setvar", "Channel": stand_in, "Variable": CAUSE_VARIABLE, "Value": cause})
         except AmiNotReady:

@@ -336,37 +336,66 @@ CAUSES_MAX = 2000
 
 
 class CauseMemory:
-    """The Asterisk cause of each of our calls' Hangup, until the `failed` stand-in asks for it
-    (it does so right after; calls that never fail are forgotten oldest first)."""
+    """The Asterisk cause of each of our calls' Hangup, for the `failed` stand-in that asks for
+    it right after. Asterisk does not order the two events: the question may come first (seen
+    with two attempts failing in the same millisecond), so a question about a call whose channel
+    exists but has not hung up yet is answered when its Hangup arrives. Bounded: calls that
+    never fail are forgotten oldest first."""
 
     def __init__(self, limit: int = CAUSES_MAX) -> None:
-        self._causes: OrderedDict[str, str] = OrderedDict()
+        self._causes: OrderedDict[str, str] = OrderedDict()  # "" = channel up, no Hangup yet
+        self._asking: OrderedDict[str, str] = OrderedDict()  # call id -> stand-in waiting
         self._limit = limit
 
-    def hung_up(self, call_id: str, cause: str) -> None:
-        if link_id_of(call_id) is None:
-            return
-        self._causes[call_id] = cause
-        self._causes.move_to_end(call_id)
-        while len(self._causes) > self._limit:
-            self._causes.popitem(last=False)
+    def _keep(self, table: OrderedDict[str, str], call_id: str, value: str) -> None:
+        table[call_id] = value
+        table.move_to_end(call_id)
+        while len(table) > self._limit:
+            table.popitem(last=False)
 
-    def take(self, call_id: str) -> str:
-        return self._causes.pop(call_id, "")
+    def created(self, call_id: str) -> None:
+        """Newchannel of one of our calls: a Hangup with its cause will follow."""
+        if link_id_of(call_id) is not None and call_id not in self._causes:
+            self._keep(self._causes, call_id, "")
+
+    def hung_up(self, call_id: str, cause: str) -> tuple[str, str] | None:
+        """The call's Hangup; (stand-in, cause) when its stand-in already asked."""
+        if link_id_of(call_id) is None:
+            return None
+        stand_in = self._asking.pop(call_id, None)
+        if stand_in is not None:
+            self._causes.pop(call_id, None)
+            return stand_in, _cause(cause)
+        self._keep(self._causes, call_id, cause or "0")
+        return None
+
+    def ask(self, call_id: str, stand_in: str) -> tuple[str, str] | None:
+        """The stand-in's question: (stand-in, cause) now, or None to answer at the Hangup.
+        A call never seen (no channel: the endpoint could not even be dialled) is answered "0"."""
+        cause = self._causes.pop(call_id, None)
+        if cause == "":
+            self._keep(self._asking, call_id, stand_in)
+            return None
+        return stand_in, _cause(cause or "")
 
     def __len__(self) -> int:
-        return len(self._causes)
+        return len(self._causes) + len(self._asking)
+
+
+def _cause(value: str) -> str:
+    """An Asterisk cause as the dialplan takes it: 1-3 digits, "0" = unknown."""
+    return value if value.isdigit() and len(value) <= 3 else "0"
 
 
 def failed_attempt_reply(fields: Mapping[str, str], causes: CauseMemory) -> tuple[str, str] | None:
     """(stand-in Uniqueid, cause) to set as CAUSE_VARIABLE on the `failed` stand-in of one of
-    our attempts, or None for any other or a malformed UserEvent (outside input). The cause is
-    Asterisk's number from that call's Hangup event, "0" when none was seen (the dialplan then
-    falls back to the Originate's REASON)."""
+    our attempts; None for any other or a malformed UserEvent (outside input), and for a call
+    whose Hangup is still to come (CauseMemory.hung_up answers then). The cause is Asterisk's
+    number from that call's Hangup event, "0" when none is known (the dialplan then falls back
+    to the Originate's REASON)."""
     if fields.get("UserEvent") != FAILED_EVENT:
         return None
     call_id, stand_in = fields.get("CallId", ""), fields.get("Uniqueid", "")
     if link_id_of(call_id) is None or len(call_id) > 160 or not _STAND_IN_UID.match(stand_in):
         return None
-    cause = causes.take(call_id)
-    return stand_in, cause if cause.isdigit() and len(cause) <= 3 else "0"
+    return causes.ask(call_id, stand_in)
