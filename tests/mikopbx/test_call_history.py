@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,67 @@ def test_every_attempt_is_one_row_in_cores_call_history(rig: Rig, driver: LabDri
     # the same events once more (a replayed tube): Core's insert_cdr updates, adds nothing
     again = core_rows(rig, [beanstalk_body(e) for e in events])
     assert [r["id"] for r in again["rows"]] == [r["id"] for r in result["rows"]]
+
+
+@pytest.fixture
+def cel_lab() -> Any:
+    labmod.check_prerequisites()
+    lab = labmod.Lab(name="call-history-alone", endpoints=("SIP-TEST", "SIP-B", "SIP-C"), cel=True)
+    lab.start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+def originate_like_the_worker(lab: labmod.Lab, call_id: str, endpoint: str, number: str, timeout_ms: int,
+                              dial_via: str = "provider") -> None:
+    """The Originate the worker sends (engine._originate), with no worker to answer the stand-in."""
+    resp = lab.a.action({
+        "Action": "Originate", "Channel": f"PJSIP/{number}@{endpoint}", "Context": labmod.JOIN_CONTEXT,
+        "Exten": ROOM, "Priority": "1", "Timeout": str(timeout_ms), "Async": "true", "ChannelId": call_id,
+        "Variable": [f"CONFLINK_LINK={call_id.split('-')[1]}", f"CONFLINK_ROOM={ROOM}", "CONFLINK_DTMF=",
+                     "CONFLINK_DTMF_DELAY_MS=0", f"CONFLINK_NUMBER={number}", f"CONFLINK_CALL_ID={call_id}",
+                     f"CONFLINK_PROVIDER={endpoint if dial_via == 'provider' else ''}",
+                     f"CONFLINK_DIAL_VIA={dial_via}", f"CONFLINK_ATTEMPT_START={time.time():.3f}"],
+    })
+    assert resp[0].get("Response") == "Success", resp
+
+
+def test_without_the_worker_a_row_falls_back_to_reason_and_routed_calls_add_none(rig: Rig, cel_lab: Any) -> None:
+    lab = cel_lab
+    busy = lab.sipp("busy-486", endpoint="SIP-TEST")
+    lab.sipp("never-answer", endpoint="SIP-B")
+    answering = lab.sipp("answer-and-hold", endpoint="SIP-C")
+    mark = lab.a.mark()
+    originate_like_the_worker(lab, "conflink-1-busy", "SIP-TEST", "5550100", 10000)
+    originate_like_the_worker(lab, "conflink-2-ring", "SIP-B", "5550200", 1500)
+    # dial_via routes: Core's own dialplan records such calls; the module's extensions add nothing
+    originate_like_the_worker(lab, "conflink-3-routedbusy", "SIP-TEST", "5550300", 10000, dial_via="routes")
+    originate_like_the_worker(lab, "conflink-4-routedup", "SIP-C", "5550400", 10000, dial_via="routes")
+
+    up = lab.a.wait_event(lambda e: e.get("Event") == "ConfbridgeJoin" and e.get("Uniqueid") == "conflink-4-routedup",
+                          10, mark)
+    lab.hangup(up["Channel"])
+    answering.wait_for(lambda: answering.byes("in"), 1, timeout=10)
+
+    def stand_ins_ended() -> int:
+        return len([e for e in lab.a.find_events("Hangup", start=mark) if e.get("Channel") == "OutgoingSpoolFailed"])
+
+    wait_until(lambda: stand_ins_ended() >= 3, 15, "the three failed Originates' stand-ins ended")
+    observe(0.5, "no row for the routed calls")
+    events = lab.cel_events(mark, "USER_DEFINED")
+    assert len(events) == 2, [e.get("Channel") for e in events]
+    asked = [e for e in lab.a.find_events("UserEvent", start=mark) if e.get("UserEvent") == "ConflinkFailed"]
+    assert sorted(e["CallId"] for e in asked) == ["conflink-1-busy", "conflink-2-ring"], "routed: no question"
+
+    rows = {r["UNIQUEID"]: r for r in core_rows(rig, [beanstalk_body(e) for e in events])["rows"]}
+    assert sorted(rows) == ["conflink-1-busy", "conflink-2-ring"]
+    # nobody answers the question: the stand-in waits its bound, then writes the row from REASON,
+    # which is 0 for a busy far end as for an unreachable one (with the worker it is BUSY: test above)
+    row = rows["conflink-1-busy"]
+    assert (row["dialstatus"], row["disposition"]) == ("CHANUNAVAIL", "CHANUNAVAIL")
+    invite, final = busy.invites()[0], busy.finals()[0]
+    waited = epoch(row["endtime"]) - epoch(row["start"]) - (final.t - invite.t)
+    assert 2 - 0.1 <= waited <= 2 + TOLERANCE, f"the stand-in waited {waited:.2f} s for the worker (bound 2 s)"
+    assert (rows["conflink-2-ring"]["dialstatus"], rows["conflink-2-ring"]["disposition"]) == ("NOANSWER", "NOANSWER")
