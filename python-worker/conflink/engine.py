@@ -46,6 +46,7 @@ from .rules import (
     ended_members,
     expected_parties,
     failed_attempt_reply,
+    far_ends_hearing,
     is_announcer,
     link_id_of,
     originate_channel,
@@ -620,6 +621,11 @@ class Engine:
         ami = self.ami
         sound = ANNOUNCE_SOUNDS.get(action.what)
         if config is None or ami is None or not ami.ready or sound is None:
+            return
+        hearing = far_ends_hearing(action.room, action.link_id, self.machines.values())
+        if hearing:
+            log.info("link=%s room=%s not announcing %s: the far end of link(s) %s is in the room",
+                     action.link_id, action.room, action.what, ",".join(hearing))
             return
         if action.interrupt:
             for entry in self._announcers.values():

@@ -70,6 +70,14 @@ def is_announcer(uniqueid: str) -> bool:
     return uniqueid.startswith(ANNOUNCER_PREFIX)
 
 
+def far_ends_hearing(room: str, link_id: str, machines: Iterable[LinkMachine]) -> list[str]:
+    """Links (other than `link_id`) whose external call is in `room` now: an announcement played
+    into the room would reach their far end, which it must never do (ConfBridge plays a sound
+    to every member). Their ids, sorted; empty when the room holds only internal people."""
+    return sorted(m.link.id for m in machines
+                  if m.link.id != link_id and m.link.room == room and m.call is not None and m.call.joined)
+
+
 def field_of(message: Any, name: str) -> str:
     """One AMI header as a string (a repeated header gives its first value)."""
     value = message.get(name, "")
