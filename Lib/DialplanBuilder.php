@@ -100,7 +100,7 @@ final class DialplanBuilder
     public static function modulesConf(): string
     {
         $out = '';
-        foreach (self::REQUIRED_MODULES as $module) {
+        foreach ([...self::REQUIRED_MODULES, ...CallHistoryDialplan::REQUIRED_MODULES] as $module) {
             $out .= "load => {$module}\n";
         }
 
@@ -139,12 +139,19 @@ final class DialplanBuilder
             static fn (string $m): string => "\"\${CONFLINK_DTMF_MODE}\" = \"{$m}\"",
             self::DTMF_MODES
         ));
+        $history  = "    same => n,ExecIf(\$[\"\${CONFLINK_DIAL_VIA}\" != \"routes\"]?Set(CHANNEL(hangup_handler_push)={$this->context},"
+            . CallHistoryDialplan::HANDLER . ',1))';
         $lines    = [
             "[{$this->context}]",
             '; ModuleConferenceLink: the external leg, originated by the conflink worker into room ${EXTEN}.',
             '; Variables: CONFLINK_LINK, CONFLINK_ROOM, CONFLINK_DTMF, CONFLINK_DTMF_DELAY_MS, optional CONFLINK_NUMBER,',
             '; CONFLINK_PROMPT_SILENCE_MS, CONFLINK_PROMPT_TIMEOUT_MS, CONFLINK_DTMF_MODE; CONFLINK_GO is set by the worker.',
             'exten => _X!,1,Set(CONFLINK_LINK=${FILTER(A-Za-z0-9_,${CONFLINK_LINK})})',
+            // Call history (CallHistoryDialplan): the answer time, and the row's hangup handler from
+            // the first moment (a far end that hangs up at once still gets its row).
+            '    same => n,Set(CONFLINK_ANSWER=${STRFTIME(,,%s.%3q)})',
+            '    same => n,Set(CONFLINK_DIAL_VIA=${FILTER(a-z,${CONFLINK_DIAL_VIA})})',
+            $history,
             '    same => n,NoOp(ConferenceLink external leg: link ${CONFLINK_LINK}, room ${EXTEN})',
             '    same => n,Set(CONFLINK_DTMF=${FILTER(0-9*#ABCDwWp,${CONFLINK_DTMF})})',
             '    same => n,Set(CONFLINK_DTMF_DELAY_MS=${FILTER(0-9,${CONFLINK_DTMF_DELAY_MS})})',
@@ -167,6 +174,7 @@ final class DialplanBuilder
             '    same => n,AGI(' . self::CDR_AGI . ')',
             // wipe, like core: exactly one handler, the one that closes this leg's CDR row.
             '    same => n,Set(CHANNEL(hangup_handler_wipe)=' . self::HANGUP_HANDLER . ',s,1)',
+            $history, // again: the wipe removed it; both handlers run at hang-up
             // The far end's speech/silence as AMI events for the whole call (prompts, lobby music,
             // dead air), also once the channel is in the ConfBridge.
             '    same => n,Set(TALK_DETECT(set)=${CONFLINK_PROMPT_SILENCE_MS})',
@@ -262,9 +270,12 @@ final class DialplanBuilder
         return implode("\n", $lines) . "\n";
     }
 
-    /** Every context of the module: the join context, the announcer's, the routed calls'. */
+    /**
+     * Every context of the module: the join context (its join path, then its call-history
+     * extensions), the announcer's, the routed calls'.
+     */
     public function buildAll(): string
     {
-        return $this->build() . $this->buildAnnounce() . $this->buildRoute();
+        return $this->build() . CallHistoryDialplan::extensions() . $this->buildAnnounce() . $this->buildRoute();
     }
 }

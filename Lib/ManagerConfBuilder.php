@@ -18,11 +18,13 @@ use InvalidArgumentException;
  * - read  system: FullyBooted, Shutdown (panoramisk's resend logic also keys on FullyBooted);
  *         call:   Confbridge*, OriginateResponse, Hangup, DialBegin/DialEnd, Newchannel,
  *                 ChannelTalkingStart/Stop (TALK_DETECT on the external leg: far-end prompts and state);
- *         user:   UserEvent ConflinkDtmf (the join dialplan's DTMF step reports);
+ *         user:   UserEvent ConflinkDtmf (the join dialplan's DTMF step reports), ConflinkFailed
+ *                 (a failed attempt's stand-in asks for the cause of its call-history row);
  *         dtmf:   DTMFEnd, so keys pressed by people in a room reach the far end (room_keys)
  *                 without touching the room's own dialplan or ConfBridge menu.
  * - write originate: Originate (Context/Exten form, no Application, so no `system` needed);
- *         call: Hangup, ConfbridgeKick, Setvar (CONFLINK_GO releases a `p` step), ConfbridgeMute/Unmute,
+ *         call: Hangup, ConfbridgeKick, Setvar (CONFLINK_GO releases a `p` step, CONFLINK_CAUSE answers
+ *               ConflinkFailed), ConfbridgeMute/Unmute,
  *               PlayDTMF; reporting: ConfbridgeList, ConfbridgeListRooms, CoreShowChannels.
  * Event filters keep only the events the worker uses (a busy PBX sends Newexten, VarSet, RTCP…
  * by the thousand). Legacy regex filters match anywhere in the event text, so e.g.

@@ -26,10 +26,16 @@ use RuntimeException;
 final class WorkerClient
 {
     public const DEFAULT_TIMEOUT = 3.0;
+    /**
+     * Status and ping are polled by every open page through Core's few API workers: a hung (not
+     * dead) worker must not hold one for long. A live worker answers in about a millisecond.
+     */
+    public const POLL_TIMEOUT = 1.0;
     /** Length of a forced (test) call the worker accepts, seconds (one source: conflink.config.LIMITS). */
     public const MIN_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][0];
     public const MAX_DIAL_SECONDS = LinkValidator::LIMITS['test_call_seconds'][1];
     public const DIGITS_ERROR = 'digits: 1-32 of 0-9 * # A-D';
+    public const LINK_ERROR = 'link: must match ^[A-Za-z0-9_]{1,32}$';
 
     public function __construct(private readonly ModulePaths $paths, private readonly float $timeout = self::DEFAULT_TIMEOUT)
     {
@@ -37,12 +43,12 @@ final class WorkerClient
 
     public function ping(): CtlResult
     {
-        return $this->send(['cmd' => 'ping']);
+        return $this->send(['cmd' => 'ping'], min($this->timeout, self::POLL_TIMEOUT));
     }
 
     public function status(): CtlResult
     {
-        return $this->send(['cmd' => 'status']);
+        return $this->send(['cmd' => 'status'], min($this->timeout, self::POLL_TIMEOUT));
     }
 
     /** The error text of a test-call length out of range, worded as the worker words it. */
@@ -58,7 +64,7 @@ final class WorkerClient
     public function dial(string $linkId, bool $force = false, ?string $seconds = null): CtlResult
     {
         if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
-            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+            return CtlResult::localError(self::LINK_ERROR);
         }
         $payload = ['cmd' => 'dial', 'link' => $linkId, 'force' => $force];
         if ($seconds !== null) {
@@ -75,7 +81,7 @@ final class WorkerClient
     public function hangup(string $linkId): CtlResult
     {
         if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
-            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+            return CtlResult::localError(self::LINK_ERROR);
         }
 
         return $this->send(['cmd' => 'hangup', 'link' => $linkId]);
@@ -85,7 +91,7 @@ final class WorkerClient
     public function dtmf(string $linkId, string $digits): CtlResult
     {
         if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
-            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+            return CtlResult::localError(self::LINK_ERROR);
         }
         if (preg_match(LinkValidator::SEND_DIGITS_RE, $digits) !== 1) {
             return CtlResult::localError(self::DIGITS_ERROR);
@@ -98,7 +104,7 @@ final class WorkerClient
     public function mute(string $linkId, bool $muted): CtlResult
     {
         if (preg_match(LinkValidator::LINK_ID_RE, $linkId) !== 1) {
-            return CtlResult::localError('link: must match ^[A-Za-z0-9_]{1,32}$');
+            return CtlResult::localError(self::LINK_ERROR);
         }
 
         return $this->send(['cmd' => $muted ? 'mute' : 'unmute', 'link' => $linkId]);
@@ -106,8 +112,9 @@ final class WorkerClient
 
     /**
      * @param array<string, mixed> $payload one control request without the token
+     * @param ?float $timeout seconds to wait for the answer (default: the client's)
      */
-    public function send(array $payload): CtlResult
+    public function send(array $payload, ?float $timeout = null): CtlResult
     {
         try {
             $control = ControlSettings::fromConfigFile($this->paths->configFile());
@@ -119,7 +126,7 @@ final class WorkerClient
         }
         try {
             $body = json_encode($payload, JSON_UNESCAPED_UNICODE | JSON_UNESCAPED_SLASHES | JSON_PRESERVE_ZERO_FRACTION | JSON_THROW_ON_ERROR);
-            $raw  = (new ZmtpClient($control->endpoint, $this->timeout))->request($body);
+            $raw  = (new ZmtpClient($control->endpoint, $timeout ?? $this->timeout))->request($body);
         } catch (JsonException $e) {
             return CtlResult::localError('cannot encode the request as JSON: ' . $e->getMessage());
         } catch (ZmtpError $e) {

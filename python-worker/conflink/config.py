@@ -363,26 +363,27 @@ def _boolean(value: object, path: str) -> bool:
     return value
 
 
-def _dtmf(value: object, path: str) -> str:
+def _key_string(value: object, path: str, chars: frozenset[str], max_len: int, string: str, key: str) -> str:
+    """A quoted string of keys from `chars`, at most `max_len` long; `string` and `key` name what
+    the whole and one character must be, in the errors."""
     if not isinstance(value, str):
-        raise ConfigError(path, f"{_show(value)} must be a quoted string of DTMF characters")
-    if len(value) > _MAX_DTMF:
-        raise ConfigError(path, f"is longer than {_MAX_DTMF} characters")
+        raise ConfigError(path, f"{_show(value)} must be a quoted string of {string}")
+    if len(value) > max_len:
+        raise ConfigError(path, f"is longer than {max_len} characters")
     for char in value:
-        if char not in DTMF_CHARS:
-            raise ConfigError(path, f"{_show(char)} is not a DTMF character (0-9 * # A-D w W p)")
+        if char not in chars:
+            raise ConfigError(path, f"{_show(char)} is not a {key}")
     return value
+
+
+def _dtmf(value: object, path: str) -> str:
+    return _key_string(value, path, DTMF_CHARS, _MAX_DTMF,
+                       "DTMF characters", "DTMF character (0-9 * # A-D w W p)")
 
 
 def _room_keys(value: object, path: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(path, f"{_show(value)} must be a quoted string of DTMF digits (0-9 * # A-D), or \"\" for off")
-    if len(value) > ROOM_KEYS_MAX:
-        raise ConfigError(path, f"is longer than {ROOM_KEYS_MAX} characters")
-    for char in value:
-        if char not in DIGIT_CHARS:
-            raise ConfigError(path, f"{_show(char)} is not a DTMF digit (0-9 * # A-D)")
-    return value
+    return _key_string(value, path, DIGIT_CHARS, ROOM_KEYS_MAX,
+                       'DTMF digits (0-9 * # A-D), or "" for off', "DTMF digit (0-9 * # A-D)")
 
 
 def _choice(value: object, path: str, choices: tuple[str, ...]) -> str:

@@ -36,12 +36,17 @@ from .fsm import (
 from .localtime import LocalTime, SystemLocalTime
 from .rules import (
     CALL_PREFIX,
+    CAUSE_VARIABLE,
+    FAILED_EVENT,
     CallBook,
+    CauseMemory,
     JournalEntry,
     RoomSnapshot,
     RouteTrails,
     ended_members,
     expected_parties,
+    failed_attempt_reply,
+    far_ends_hearing,
     is_announcer,
     link_id_of,
     originate_channel,
@@ -93,6 +98,8 @@ class Engine:
         self._ami_factory = ami_factory
         self._timers: dict[tuple[str, str], Handle] = {}
         self._dial_status: dict[str, str] = {}
+        # Hangup causes of our calls, for the call-history row of a failed attempt.
+        self._causes = CauseMemory()
         self.book = CallBook()
         # Routed calls (dial_via routes): what their ;2 half and its provider legs reported.
         self.routes = RouteTrails()
@@ -373,6 +380,7 @@ class Engine:
 
     def _on_newchannel(self, message: Any) -> None:
         uid = _field(message, "Uniqueid")
+        self._causes.created(uid)
         link_id = link_id_of(uid)
         machine = self.machines.get(link_id) if link_id else None
         if machine is not None:
@@ -401,6 +409,9 @@ class Engine:
             return
         now = self._clock()
         self.book.ended(uid, now)
+        answer = self._causes.hung_up(uid, _field(message, "Cause"))
+        if answer is not None:
+            self._answer_stand_in(*answer)
         failure = self._routed(uid, classify(
             cause=_field(message, "Cause"),
             tech_cause=_field(message, "TechCause") or None,
@@ -428,6 +439,9 @@ class Engine:
 
     def _on_user_event(self, message: Any) -> None:
         uid = _field(message, "Uniqueid")
+        if _field(message, "UserEvent") == FAILED_EVENT:
+            self._failed_attempt(message)
+            return
         link_id = link_id_of(uid)
         machine = self.machines.get(link_id) if link_id else None
         report = parse_dtmf_event({k: _field(message, k) for k in ("UserEvent", "Step", "Phase", "Digits")})
@@ -435,6 +449,25 @@ class Engine:
             machine.external_channel(uid, _field(message, "Channel"))  # in case Newchannel was missed
             segment, phase, digits = report
             self._run(machine.dtmf_event(uid, segment, phase, digits, self._clock()))
+
+    def _failed_attempt(self, message: Any) -> None:
+        """The `failed` stand-in of one of our Originates waits for the cause its call-history
+        row is written with (Lib/CallHistoryDialplan.php); it falls back to REASON without us."""
+        reply = failed_attempt_reply({k: _field(message, k) for k in ("UserEvent", "CallId", "Uniqueid")},
+                                     self._causes)
+        if reply is not None:
+            self._answer_stand_in(*reply)
+
+    def _answer_stand_in(self, stand_in: str, cause: str) -> None:
+        ami = self.ami
+        if ami is None or not ami.ready:
+            return
+        try:
+            future = ami.send({"Action": "Setvar", "Channel": stand_in, "Variable": CAUSE_VARIABLE, "Value": cause})
+        except AmiNotReady:
+            return
+        # A stand-in that gave up already refuses it; nobody needs that answer.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def _on_dtmf_end(self, message: Any) -> None:
         # Only what a participant pressed (Received); our own PlayDTMF/SendDTMF go out as Sent.
@@ -592,6 +625,11 @@ class Engine:
         ami = self.ami
         sound = ANNOUNCE_SOUNDS.get(action.what)
         if config is None or ami is None or not ami.ready or sound is None:
+            return
+        hearing = far_ends_hearing(action.room, action.link_id, self.machines.values())
+        if hearing:
+            log.info("link=%s room=%s not announcing %s: the far end of link(s) %s is in the room",
+                     action.link_id, action.room, action.what, ",".join(hearing))
             return
         if action.interrupt:
             for entry in self._announcers.values():

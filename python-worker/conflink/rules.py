@@ -9,11 +9,15 @@ across links (no I/O, no clock: `now` is passed in).
 - calls dialled into a link's previous room (never adopted into the new one);
 - events that arrived while a room list was in flight, replayed on top of the snapshot;
 - which members a late ConfbridgeEnd removes (only those of the bridge that ended);
-- the party count the reconcile expects per room.
+- the party count the reconcile expects per room;
+- the cause a failed attempt's call-history row is written with (`CauseMemory`,
+  `failed_attempt_reply`).
 """
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -64,6 +68,14 @@ def originate_channel(link: LinkConfig) -> str:
 def is_announcer(uniqueid: str) -> bool:
     """Our announcement player in a room (config.ANNOUNCER_PREFIX): neither a participant nor a call."""
     return uniqueid.startswith(ANNOUNCER_PREFIX)
+
+
+def far_ends_hearing(room: str, link_id: str, machines: Iterable[LinkMachine]) -> list[str]:
+    """Links (other than `link_id`) whose external call is in `room` now: an announcement played
+    into the room would reach their far end, which it must never do (ConfBridge plays a sound
+    to every member). Their ids, sorted; empty when the room holds only internal people."""
+    return sorted(m.link.id for m in machines
+                  if m.link.id != link_id and m.link.room == room and m.call is not None and m.call.joined)
 
 
 def field_of(message: Any, name: str) -> str:
@@ -317,3 +329,81 @@ class RouteTrails:
         trail = self.trails.pop(call_id, None)
         for leg in trail.legs if trail else ():
             self.leg_calls.pop(leg.uid, None)
+
+
+# --------------------------------------------------------------------------- call history
+
+# UserEvent of the join context's `failed` extension (Lib/CallHistoryDialplan.php FAILED_EVENT):
+# the Originate's stand-in channel asks which cause to write into the attempt's history row.
+FAILED_EVENT = "ConflinkFailed"
+# Variable the answer is set in, on the stand-in (it waits for it, bounded).
+CAUSE_VARIABLE = "CONFLINK_CAUSE"
+# A stand-in's Uniqueid (`<epoch>.<n>`, `<systemname>-<epoch>.<n>`): it goes into an AMI header.
+_STAND_IN_UID = re.compile(r"^[A-Za-z0-9_-]{0,40}[0-9]+\.[0-9]+$")
+CAUSES_MAX = 2000
+
+
+class CauseMemory:
+    """The Asterisk cause of each of our calls' Hangup, for the `failed` stand-in that asks for
+    it right after. Asterisk does not order the two events: the question may come first (seen
+    with two attempts failing in the same millisecond), so a question about a call whose channel
+    exists but has not hung up yet is answered when its Hangup arrives. Bounded: calls that
+    never fail are forgotten oldest first."""
+
+    def __init__(self, limit: int = CAUSES_MAX) -> None:
+        self._causes: OrderedDict[str, str] = OrderedDict()  # "" = channel up, no Hangup yet
+        self._asking: OrderedDict[str, str] = OrderedDict()  # call id -> stand-in waiting
+        self._limit = limit
+
+    def _keep(self, table: OrderedDict[str, str], call_id: str, value: str) -> None:
+        table[call_id] = value
+        table.move_to_end(call_id)
+        while len(table) > self._limit:
+            table.popitem(last=False)
+
+    def created(self, call_id: str) -> None:
+        """Newchannel of one of our calls: a Hangup with its cause will follow."""
+        if link_id_of(call_id) is not None and call_id not in self._causes:
+            self._keep(self._causes, call_id, "")
+
+    def hung_up(self, call_id: str, cause: str) -> tuple[str, str] | None:
+        """The call's Hangup; (stand-in, cause) when its stand-in already asked."""
+        if link_id_of(call_id) is None:
+            return None
+        stand_in = self._asking.pop(call_id, None)
+        if stand_in is not None:
+            self._causes.pop(call_id, None)
+            return stand_in, _cause(cause)
+        self._keep(self._causes, call_id, cause or "0")
+        return None
+
+    def ask(self, call_id: str, stand_in: str) -> tuple[str, str] | None:
+        """The stand-in's question: (stand-in, cause) now, or None to answer at the Hangup.
+        A call never seen (no channel: the endpoint could not even be dialled) is answered "0"."""
+        cause = self._causes.pop(call_id, None)
+        if cause == "":
+            self._keep(self._asking, call_id, stand_in)
+            return None
+        return stand_in, _cause(cause or "")
+
+    def __len__(self) -> int:
+        return len(self._causes) + len(self._asking)
+
+
+def _cause(value: str) -> str:
+    """An Asterisk cause as the dialplan takes it: 1-3 digits, "0" = unknown."""
+    return value if value.isdigit() and len(value) <= 3 else "0"
+
+
+def failed_attempt_reply(fields: Mapping[str, str], causes: CauseMemory) -> tuple[str, str] | None:
+    """(stand-in Uniqueid, cause) to set as CAUSE_VARIABLE on the `failed` stand-in of one of
+    our attempts; None for any other or a malformed UserEvent (outside input), and for a call
+    whose Hangup is still to come (CauseMemory.hung_up answers then). The cause is Asterisk's
+    number from that call's Hangup event, "0" when none is known (the dialplan then falls back
+    to the Originate's REASON)."""
+    if fields.get("UserEvent") != FAILED_EVENT:
+        return None
+    call_id, stand_in = fields.get("CallId", ""), fields.get("Uniqueid", "")
+    if link_id_of(call_id) is None or len(call_id) > 160 or not _STAND_IN_UID.match(stand_in):
+        return None
+    return causes.ask(call_id, stand_in)

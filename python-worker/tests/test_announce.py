@@ -104,3 +104,33 @@ async def test_a_room_with_only_an_announcer_is_empty_for_the_resync() -> None:
     assert engine.status()["links"][0]["internal_participants"] == 0
     assert ami.actions("Originate") == []
     await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_an_announcement_never_reaches_another_links_far_end_in_the_room() -> None:
+    """Two links into one room: once link 1's far end (a meeting service) is in the room, link
+    2's announcements are not played there (ConfBridge would play them to every member)."""
+    clock = ManualClock()
+    engine = Engine(ami_factory=FakeAmi, clock=clock, scheduler=clock)
+    links = [{"id": "1", "room": ROOM, "endpoint": "SIP-TEST", "number": "100"},
+             {"id": "2", "room": ROOM, "endpoint": "SIP-TEST", "number": "200", "announce": True}]
+    await engine.start(parse_config({"version": 1, "ami": {"secret": "x"}, "links": links}))
+    await engine.settle()
+    ami = engine.ami
+    assert isinstance(ami, FakeAmi)
+    ami.member_joined(ROOM, "in-1", "PJSIP/201-1")
+    calls = {a["ChannelId"].split("-")[1]: a for a in ami.actions("Originate") if a.get("Context") == "conflink-join"}
+    assert sorted(calls) == ["1", "2"]
+    # Nobody external is in the room yet: link 2's "connecting" is played.
+    assert [a["Data"] for a in ami.actions("Originate") if a.get("Application")] == ["pls-hold-while-try"]
+    first = calls["1"]["ChannelId"]
+    ami.originates[first].set_result([{"Response": "Success"}, {"Event": "OriginateResponse",
+                                                                "Response": "Success", "Uniqueid": first}])
+    ami.member_joined(ROOM, first, "PJSIP/SIP-TEST-0001")
+    second = calls["2"]["ChannelId"]
+    ami.originates[second].set_result([{"Response": "Success"}, {"Event": "OriginateResponse",
+                                                                 "Response": "Success", "Uniqueid": second}])
+    await wait_until(lambda: engine.status()["links"][1]["far_end"] == "sending_dtmf", "link 2's answer handled")
+    # Link 2 answered with link 1's far end in the room: no "connected" for it to hear.
+    assert [a["Data"] for a in ami.actions("Originate") if a.get("Application")] == ["pls-hold-while-try"]
+    await engine.stop()

@@ -12,7 +12,7 @@ from fakes import FakeEngine, ManualClock
 
 from conflink.causes import Failure, classify, routed
 from conflink.config import ConfigError, limits_document, parse_config
-from conflink.rules import CALL_ROOMS_MAX, RouteLeg, RouteTrails, link_id_of, originate_channel, routed_call_of
+from conflink.rules import RouteLeg, RouteTrails, link_id_of, originate_channel, routed_call_of
 
 ROOM = "354233"
 
@@ -93,11 +93,6 @@ def test_route_trails_follow_the_legs_and_are_bounded() -> None:
         ("leg-1", "CONGESTION", "503", True), ("leg-2", "", "", False)]
     trails.drop("conflink-1-a")
     assert trails.get("conflink-1-a") is None and trails.leg_calls == {}
-    # calls that never report back are forgotten oldest first
-    for n in range(CALL_ROOMS_MAX + 1):
-        trails.dial_begin(f"conflink-1-{n};2", f"leg-{n}")
-    assert len(trails.trails) == CALL_ROOMS_MAX and trails.get("conflink-1-0") is None
-    assert "leg-0" not in trails.leg_calls and "leg-1" in trails.leg_calls
 
 
 # ---------------------------------------------------------------- causes

@@ -5,9 +5,11 @@ from __future__ import annotations
 from conflink.config import ANNOUNCER_PREFIX, LinkConfig
 from conflink.fsm import LinkMachine, SnapshotCall
 from conflink.rules import (
+    CALL_ROOMS_MAX,
     GONE_MEMORY_SECONDS,
     CallBook,
     RoomSnapshot,
+    RouteTrails,
     expected_parties,
     field_of,
     link_id_of,
@@ -135,3 +137,12 @@ def test_a_late_end_removes_only_the_members_of_the_bridge_that_ended() -> None:
     assert sorted(ended_members(["old", "new", "listed"], bridges, "B1")) == ["listed", "old"]
     assert sorted(ended_members(["old", "new"], bridges, "")) == ["new", "old"]
 
+
+
+def test_route_trails_are_bounded_oldest_first() -> None:
+    trails = RouteTrails()
+    for n in range(CALL_ROOMS_MAX + 1):
+        assert trails.dial_begin(f"conflink-1-{n};2", f"leg-{n}")
+    assert len(trails.trails) == CALL_ROOMS_MAX
+    assert "conflink-1-0" not in trails.trails and "leg-0" not in trails.leg_calls
+    assert f"conflink-1-{CALL_ROOMS_MAX}" in trails.trails

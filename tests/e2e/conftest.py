@@ -40,12 +40,18 @@ def e2e_dtmf_mode(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def e2e_language(request: pytest.FixtureRequest) -> str:
+    """The lab PBX's language (asterisk.conf defaultlanguage): indirect-parametrize (default en)."""
+    return str(getattr(request, "param", "en"))
+
+
+@pytest.fixture
 def e2e(
     prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest, e2e_endpoints: tuple[str, ...],
-    e2e_dtmf_mode: str,
+    e2e_dtmf_mode: str, e2e_language: str,
 ) -> Iterator[E2E]:
     lab = labmod.Lab(name=request.node.name[:40], endpoints=e2e_endpoints,
-                     dtmf_modes=dict.fromkeys(e2e_endpoints, e2e_dtmf_mode))
+                     dtmf_modes=dict.fromkeys(e2e_endpoints, e2e_dtmf_mode), language=e2e_language)
     lab.start()
     ASTERISK_VERSIONS.add(lab.asterisk_version)
     env = E2E(lab, tmp_path, request.node.name)

@@ -47,9 +47,27 @@ check_root() {
     return 0
 }
 
+# Packages added after the root's first build: installed into an existing root too.
+EXTRAS=asterisk-core-sounds-ru-gsm
+ensure_extras() {
+    (
+        flock 8
+        # shellcheck disable=SC2086
+        if ! chroot "$ROOT" dpkg -s $EXTRAS >/dev/null 2>&1; then
+            say "installing $EXTRAS into $ROOT"
+            install="chroot $ROOT env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $EXTRAS"
+            $install >/dev/null 2>&1 || { chroot "$ROOT" apt-get update -qq >/dev/null && $install >/dev/null; }
+        fi
+    ) 8>"$ROOT.extras.lock"
+    # MikoPBX names a language's sound folder as its PBX language setting (ru-ru).
+    sounds="$ROOT/usr/share/asterisk/sounds"
+    [ -e "$sounds/ru-ru" ] || ln -s ru_RU_f_IvrvoiceRU "$sounds/ru-ru"
+}
+
 if [ -f "$MARKER" ]; then
     check_root || die "$ROOT has a marker but its asterisk/php do not run; delete $ROOT and run again"
     chown_fix
+    ensure_extras
     say "root already built: $ROOT ($(chroot "$ROOT" asterisk -V))"
     exit 0
 fi
@@ -63,6 +81,7 @@ if command -v flock >/dev/null 2>&1; then
 fi
 if [ -f "$MARKER" ]; then
     chown_fix
+    ensure_extras
     say "root was built by a concurrent run: $ROOT"
     exit 0
 fi
@@ -85,5 +104,6 @@ else
 fi
 
 chown_fix
+ensure_extras
 chroot "$ROOT" asterisk -V >"$MARKER"
 say "root ready: $ROOT ($(cat "$MARKER"))"

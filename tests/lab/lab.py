@@ -81,12 +81,19 @@ MODULES = [
     "res_musiconhold", "app_playback",
     # announcements into the room (the core sounds are GSM files)
     "codec_gsm",
+    # call history rows (Core's insert_cdr through CELGenUserEvent, base64 JSON)
+    "app_celgenuserevent", "func_base64",
 ]
+# Lab(cel=True): Core's cel.conf (CelConf.php), with the AMI backend standing in for
+# cel_beanstalkd (no beanstalkd here); show_user_defined names the event USER_DEFINED as
+# cel_beanstalkd does (cel_manager would otherwise put the user event's name in EventName).
+CEL_CONF = ("[general]\nenable=yes\nevents=USER_DEFINED,ANSWER,ATTENDEDTRANSFER\ndateformat = %F %T\n\n"
+            "[manager]\nenabled = yes\nshow_user_defined = yes\n")
 
 # With Lab(core_src=): what MikoPBX Core's own Lua dialplan (extensions.lua, through pbx_lua)
 # and its outgoing contexts need beyond MODULES.
 CORE_MODULES = [
-    "pbx_lua", "func_dialplan", "func_global", "func_export", "app_celgenuserevent", "app_mixmonitor",
+    "pbx_lua", "func_dialplan", "func_global", "func_export", "app_mixmonitor",
     "func_pjsip_endpoint", "res_pjsip_header_funcs", "func_db", "func_uri",
 ]
 # Where Core's extensions.lua loads its JSON library from (a path of a MikoPBX system).
@@ -634,6 +641,17 @@ EMPTY_CONFIGS = ("cdr.conf", "cel.conf", "features.conf", "acl.conf", "udptl.con
                  "sorcery.conf", "extconfig.conf", "cli.conf")
 
 
+def sound_names(root: Path, language: str) -> set[str]:
+    """The sounds Asterisk in `root` has for `language` (paths without extension, like Playback's
+    argument). Read inside the root: its language folders are links into /etc/alternatives."""
+    folder = f"/usr/share/asterisk/sounds/{language}"
+    res = subprocess.run(["chroot", str(root), "find", "-L", folder, "-type", "f"],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        return set()
+    return {line[len(folder) + 1:].rsplit(".", 1)[0] for line in res.stdout.splitlines() if line}
+
+
 def render_template(name: str, **values: str) -> str:
     """tests/lab/asterisk/<name> with each @KEY@ replaced; a placeholder left unfilled is an error."""
     text = (TEMPLATES / name).read_text()
@@ -708,6 +726,8 @@ class Lab:
         keep: bool | None = None,
         moh_file: Path | None = None,
         dtmf_modes: dict[str, str] | None = None,
+        language: str = "en",
+        cel: bool = False,
         extra_dialplan: str = "",
         core_src: str | None = None,
         configs: dict[str, str] | None = None,
@@ -715,11 +735,15 @@ class Lab:
         self.root = asterisk_root()
         # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
         self.moh_file = moh_file
+        # asterisk.conf defaultlanguage; its sounds folder must be in the root (build-root.sh).
+        self.language = language
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", name)
         self.endpoints = list(endpoints)
         # PJSIP dtmf_mode per endpoint (default info: SIPp logs the digits as SIP INFO).
         self.dtmf_modes = dict(dtmf_modes or {})
         self.rtp_ports = rtp_ports
+        # CEL events on the lab's AMI (Event: CEL), as MikoPBX enables CEL (Lab.cel_events).
+        self.cel = cel
         self._join_dialplan = join_dialplan
         # Contexts appended to extensions.conf (e.g. Core's outgoing routing, rendered by Core).
         self.extra_dialplan = extra_dialplan
@@ -764,6 +788,8 @@ class Lab:
 
     def start(self) -> Lab:
         check_prerequisites()
+        if not sound_names(self.root, self.language):
+            raise LabError(f"no sounds for language {self.language!r} in {self.root} (run: make lab)")
         remove_stale_instances(self.root)
         self.join_dialplan_text = self._join_dialplan if self._join_dialplan is not None else render_join_dialplan()
         tmp = self.root / "tmp"
@@ -895,9 +921,11 @@ class Lab:
                                                DTMF_MODE=self.dtmf_modes.get(ep, "info"))
                                for ep in self.endpoints)
         files = {
-            "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir()),
+            "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir(),
+                                             LANGUAGE=self.language),
             "modules.conf": "[modules]\nautoload = no\n" + "".join(
-                f"load = {m}.so\n" for m in MODULES + (CORE_MODULES if self.core_src is not None else [])),
+                f"load = {m}.so\n" for m in [*MODULES, *(["cel_manager"] if self.cel else []),
+                                              *(CORE_MODULES if self.core_src is not None else [])]),
             "logger.conf": render_template("logger.conf", VERBOSE=verbose),
             "manager.conf": render_template(
                 "manager.conf", AMI_PORT=str(self.ami_port), LAB_SECRET=self.lab_secret,
@@ -915,6 +943,8 @@ class Lab:
             if not lua.is_file():
                 raise LabError(f"Lab(core_src=): no Core Lua dialplan at {lua}")
             files["extensions.lua"] = lua.read_text()
+        if self.cel:
+            files["cel.conf"] = CEL_CONF
         if self.moh_file is not None:
             moh = self.dir / "moh"
             moh.mkdir(exist_ok=True)
@@ -1047,6 +1077,10 @@ class Lab:
             and (room is None or e.get("Conference") == room)
         ]
 
+    def cel_events(self, start: int = 0, name: str | None = None) -> list[dict[str, Any]]:
+        """CEL events (Lab(cel=True)) since index `start`, optionally of one EventName."""
+        return [e for e in self.a.find_events("CEL", start=start) if name is None or e.get("EventName") == name]
+
     def originate_external(
         self, link_id: str, room: str, number: str = "100", endpoint: str = "SIP-TEST",
         suffix: str = "x", dtmf: str = "", dtmf_delay_ms: int = 0, timeout_ms: int = 30000,
@@ -1174,5 +1208,5 @@ __all__ = [
     "BENCH_ROOM_CONTEXT", "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab",
     "LabError", "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
     "observe", "parse_sipp_messages", "release_port_block", "remove_stale_instances", "render_join_dialplan",
-    "wait_until", "worker_bin", "write_yaml",
+    "sound_names", "wait_until", "worker_bin", "write_yaml",
 ]

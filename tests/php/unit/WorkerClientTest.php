@@ -259,6 +259,22 @@ final class WorkerClientTest extends TestCase
         fclose($server);
     }
 
+    public function testAHungWorkerHoldsAStatusPollOnlyForThePollTimeout(): void
+    {
+        // Accepts the connection, never answers: a hung worker, not a dead one.
+        $server = stream_socket_server('tcp://127.0.0.1:0');
+        self::assertIsResource($server);
+        $endpoint = 'tcp://' . stream_socket_get_name($server, false);
+        $this->writeConfig($endpoint, 'tok-123');
+        $t0 = microtime(true);
+        $r  = (new WorkerClient($this->paths))->status();
+        $took = microtime(true) - $t0;
+        fclose($server);
+        self::assertSame(3, $r->exitCode);
+        self::assertStringContainsString('within 1 s', $r->error);
+        self::assertLessThan(WorkerClient::DEFAULT_TIMEOUT, $took);
+    }
+
     public function testPeerThatIsNotZeroMqIsNamed(): void
     {
         $server = stream_socket_server('tcp://127.0.0.1:0');
