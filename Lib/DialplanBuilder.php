@@ -83,8 +83,12 @@ final class DialplanBuilder
     /** WaitForCondition polling interval in seconds: the release reaches the digits this fast. */
     public const PROMPT_POLL_S = '0.02';
 
-    /** Asterisk modules the context needs beyond MikoPBX's default list (generateModulesConf). */
-    public const REQUIRED_MODULES = ['func_talkdetect.so', 'app_waitforcond.so'];
+    /**
+     * Asterisk modules the context needs beyond MikoPBX's default list (generateModulesConf);
+     * func_module's IFMODULE lets the worker ask whether the first two loaded (conflink.config
+     * FAR_END_MODULES) without the AMI `system` right ModuleCheck needs.
+     */
+    public const REQUIRED_MODULES = ['func_talkdetect.so', 'app_waitforcond.so', 'func_module.so'];
 
     private string $context;
 

@@ -31,6 +31,7 @@ return [
     'module_conflink_WorkerUnavailable' => 'The worker does not answer; live state is unknown.',
     'module_conflink_WorkerCannotStart' => 'The worker cannot start:',
     'module_conflink_AmiDisconnected' => 'The worker has no connection to Asterisk (AMI).',
+    'module_conflink_ModulesMissing' => 'Asterisk has not loaded %modules%: the “p” pauses wait for their timeout and dead-air detection is off. Make sure the PBX’s Asterisk includes these modules.',
 
     // Form
     'module_conflink_SectionLink' => 'Link',

@@ -31,6 +31,7 @@ return [
     'module_conflink_WorkerUnavailable' => 'Служба модуля не отвечает, текущее состояние неизвестно.',
     'module_conflink_WorkerCannotStart' => 'Служба модуля не может запуститься:',
     'module_conflink_AmiDisconnected' => 'У службы модуля нет соединения с Asterisk (AMI).',
+    'module_conflink_ModulesMissing' => 'Asterisk не загрузил %modules%: паузы «p» ждут до своего таймаута, обнаружение тишины отключено. Проверьте, что в Asterisk АТС есть эти модули.',
 
     // Форма
     'module_conflink_SectionLink' => 'Связь',

@@ -23,6 +23,9 @@ final class LinkStatus
     /** Far-end states the worker reports (design.md); anything else shows as none. */
     public const FAR_END = ['', 'ringing', 'sending_dtmf', 'waiting', 'in_meeting', 'silent'];
 
+    /** Asterisk modules the worker checks at every AMI start (python-worker config.FAR_END_MODULES). */
+    public const FAR_END_MODULES = ['func_talkdetect.so', 'app_waitforcond.so'];
+
     /** Events of a DTMF step in the attempt log (python-worker fsm.py _dtmf_log). */
     public const DTMF_EVENTS = ['waiting', 'prompt_heard', 'silence', 'timeout', 'sent'];
 
@@ -36,11 +39,12 @@ final class LinkStatus
 
     /**
      * @param mixed $reply decoded worker reply ({"ok": true, "ami": {…}, "links": […]}) or anything else
-     * @return array{ok: bool, error: string, start_problem: string, ami_connected: bool|null, links: array<string, array<string, mixed>>}
+     * @return array{ok: bool, error: string, start_problem: string, ami_connected: bool|null, missing_modules: list<string>, links: array<string, array<string, mixed>>}
      */
     public static function fromWorkerReply(mixed $reply): array
     {
-        $result = ['ok' => false, 'error' => '', 'start_problem' => '', 'ami_connected' => null, 'links' => []];
+        $result = ['ok' => false, 'error' => '', 'start_problem' => '', 'ami_connected' => null, 'missing_modules' => [],
+            'links' => []];
         if (!is_array($reply)) {
             $result['error'] = 'worker_unreachable';
             return $result;
@@ -54,6 +58,12 @@ final class LinkStatus
         $result['ok'] = true;
         if (is_array($reply['ami'] ?? null) && is_bool($reply['ami']['connected'] ?? null)) {
             $result['ami_connected'] = $reply['ami']['connected'];
+        }
+        $modules = $reply['ami']['modules'] ?? null;
+        foreach (self::FAR_END_MODULES as $module) {
+            if (is_array($modules) && ($modules[$module] ?? null) === 'missing') {
+                $result['missing_modules'][] = $module;
+            }
         }
         foreach (is_array($reply['links'] ?? null) ? $reply['links'] : [] as $link) {
             if (!is_array($link)) {

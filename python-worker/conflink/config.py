@@ -53,6 +53,12 @@ ROUTE_CONTEXT = "conflink-route"
 # What happens to a call still up when its schedule window ends: hung up after the link's
 # linger, or kept until the room empties.
 SCHEDULE_ENDS = ("linger", "keep")
+# Asterisk modules the far-end handling needs (Lib/DialplanBuilder.php REQUIRED_MODULES loads
+# them): `p` steps and far-end talk come from TALK_DETECT, the step waits from WaitForCondition.
+# The worker asks Asterisk for them at every AMI start (status `ami.modules`).
+TALK_DETECT_MODULE = "func_talkdetect.so"
+FAR_END_MODULES = (TALK_DETECT_MODULE, "app_waitforcond.so")
+
 # Announcements into the room (link key `announce`): Asterisk core sound per event, played in
 # the PBX's default language (MikoPBX sets asterisk.conf defaultlanguage from its own).
 ANNOUNCE_SOUNDS = {
@@ -209,6 +215,7 @@ def limits_document() -> dict[str, Any]:
         "backoff_items": list(BACKOFF_ITEMS),
         "max_ipc_path_chars": MAX_IPC_PATH_CHARS,
         "route_context": ROUTE_CONTEXT,
+        "far_end_modules": list(FAR_END_MODULES),
         "choices": {"dial_via": list(DIAL_VIA), "dtmf_mode": list(DTMF_MODES), "schedule_end": list(SCHEDULE_ENDS)},
     }
 

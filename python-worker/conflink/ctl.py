@@ -199,6 +199,15 @@ def _far_end(link: dict[str, Any]) -> str:
     return text
 
 
+def _used_today(link: dict[str, Any]) -> str:
+    """Connected time today, against the daily budget when the link has one."""
+    used = _fmt_seconds(link.get("used_today"))
+    budget = link.get("daily_minutes")
+    if isinstance(budget, int) and not isinstance(budget, bool) and budget > 0:
+        return f"{used}/{budget}m"
+    return used
+
+
 def format_status(reply: dict[str, Any]) -> str:
     lines: list[str] = []
     raw_ami = reply.get("ami")
@@ -212,11 +221,18 @@ def format_status(reply: dict[str, Any]) -> str:
         f"worker {reply.get('version', '?')}  uptime {_fmt_seconds(reply.get('uptime'))}  "
         f"AMI {ami_state}" + (f" ({', '.join(extra)})" if extra else "")
     )
+    raw_modules = ami.get("modules")
+    modules: dict[str, Any] = raw_modules if isinstance(raw_modules, dict) else {}
+    missing = sorted(str(m) for m, state in modules.items() if state == "missing")
+    if missing:
+        lines.append(f"warning: Asterisk has not loaded {', '.join(missing)}: `p` steps wait out "
+                     "prompt_timeout and dead_air is off")
     links = reply.get("links") if isinstance(reply.get("links"), list) else []
     if not links:
         lines.append("no links configured")
         return "\n".join(lines)
-    header = ["LINK", "ROOM", "STATE", "FAR-END", "INT", "EXTERNAL", "SINCE", "ATTEMPTS", "NEXT", "LAST ERROR"]
+    header = ["LINK", "ROOM", "STATE", "FAR-END", "INT", "EXTERNAL", "SINCE", "ATTEMPTS", "NEXT", "USED", "STOP",
+              "LAST ERROR"]
     rows = [header]
     for link in links:
         if not isinstance(link, dict):
@@ -241,6 +257,8 @@ def format_status(reply: dict[str, Any]) -> str:
                 _since(link) if ext else "-",
                 att,
                 _fmt_seconds(link.get("next_attempt_in")),
+                _used_today(link),
+                _cell(link.get("stop")),
                 _last_error(link),
             ]
         )

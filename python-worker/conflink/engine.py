@@ -16,7 +16,15 @@ from typing import Any, ClassVar
 from . import __version__
 from .ami import AmiClient, AmiNotReady
 from .causes import Failure, classify, routed
-from .config import ANNOUNCE_JOIN_WAIT_MS, ANNOUNCE_SOUNDS, ANNOUNCER_PREFIX, Config, LinkConfig
+from .config import (
+    ANNOUNCE_JOIN_WAIT_MS,
+    ANNOUNCE_SOUNDS,
+    ANNOUNCER_PREFIX,
+    FAR_END_MODULES,
+    TALK_DETECT_MODULE,
+    Config,
+    LinkConfig,
+)
 from .fsm import (
     Action,
     Announce,
@@ -49,6 +57,7 @@ from .rules import (
     far_ends_hearing,
     is_announcer,
     link_id_of,
+    module_state,
     originate_channel,
     rooms_that_differ,
     routed_call_of,
@@ -116,6 +125,8 @@ class Engine:
         # hang it up as soon as it joins].
         self._announcers: dict[str, list[Any]] = {}
         self.counters = {"originates": 0, "hangups": 0, "resyncs": 0, "reconciles": 0, "events": 0}
+        # FAR_END_MODULES as Asterisk reported them at the last AMI start (rules.module_state).
+        self.modules: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -190,7 +201,8 @@ class Engine:
                 self._run(machine.remove(now))
                 machine = None
             if machine is None:
-                machine = LinkMachine(link=link, ami_up=False, local=self.local_time)
+                machine = LinkMachine(link=link, ami_up=False, local=self.local_time,
+                                      talk_detect=self._talk_detect())
                 saved = self.usage.get(link.id)
                 if saved is not None:
                     machine.restore_usage(saved.day, saved.used_seconds, saved.limited, saved.limited_text)
@@ -233,6 +245,7 @@ class Engine:
                 "last_error": ami.last_error if ami else "no config yet",
                 "requests_sent": ami.requests_sent if ami else 0,
                 "connects": ami.connects if ami else 0,
+                "modules": dict(self.modules),
             },
             "links": [machine.status(now) for machine in self.machines.values()],
             "counters": dict(self.counters),
@@ -306,9 +319,36 @@ class Engine:
         if ready:
             log.info("AMI ready (FullyBooted); resyncing %d room(s)", len(self.rooms))
             self._spawn(self.resync("AMI ready"))
+            self._spawn(self._check_modules())
         else:
             for machine in self.machines.values():
                 self._run(machine.set_ami(False, now))
+
+    def _talk_detect(self) -> bool:
+        return self.modules.get(TALK_DETECT_MODULE) != "missing"
+
+    async def _check_modules(self) -> None:
+        """Ask Asterisk which FAR_END_MODULES it loaded: IFMODULE through Getvar (ModuleCheck
+        needs the `system` right, which the worker's AMI user has no business holding)."""
+        found: dict[str, str] = {}
+        for module in FAR_END_MODULES:
+            ami = self.ami
+            if ami is None or not ami.ready:
+                return
+            try:
+                future = ami.send({"Action": "Getvar", "Variable": f"IFMODULE({module})"})
+                reply = await asyncio.wait_for(asyncio.shield(future), CONTROL_WAIT_SECONDS)
+            except (TimeoutError, AmiNotReady):
+                return
+            found[module] = module_state(reply)
+        self.modules = found
+        missing = sorted(m for m, state in found.items() if state == "missing")
+        if missing:
+            log.warning("Asterisk has not loaded %s: `p` steps wait out prompt_timeout, far-end talk "
+                        "is not seen and dead_air is off", ", ".join(missing))
+        now = self._clock()
+        for machine in self.machines.values():
+            self._run(machine.set_talk_detect(self._talk_detect(), now))
 
     def on_ami_event(self, name: str, message: Any) -> None:
         self.counters["events"] += 1

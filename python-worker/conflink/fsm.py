@@ -379,6 +379,9 @@ class LinkMachine:
     limited: Stop | None = None
     # Schedule: inside one of the link's windows now (always, without a schedule).
     window_open: bool = True
+    # Asterisk reports talking on our calls (func_talkdetect loaded, or not known to be
+    # missing): without it a silent far end and a talking one look alike, so no dead-air rule.
+    talk_detect: bool = True
     _seq: int = 0
     _actions: list[Action] = field(default_factory=list)
 
@@ -596,7 +599,7 @@ class LinkMachine:
             if FAR_WAITING not in self.timers and not call.far_waiting:
                 since = call.sound_since if call.sound_since is not None else now
                 self._start(FAR_WAITING, max(0.0, since + WAITING_SECONDS - now), now)
-        elif self.link.dead_air > 0 and DEAD_AIR not in self.timers and not call.far_silent:
+        elif self.link.dead_air > 0 and self.talk_detect and DEAD_AIR not in self.timers and not call.far_silent:
             since = call.quiet_since if call.quiet_since is not None else call.joined_at or now
             self._start(DEAD_AIR, max(0.0, since + self.link.dead_air - now), now)
 
@@ -829,6 +832,18 @@ class LinkMachine:
 
     def set_ami(self, up: bool, now: float) -> list[Action]:
         self.ami_up = up
+        return self._step(now)
+
+    def set_talk_detect(self, available: bool, now: float) -> list[Action]:
+        """Whether Asterisk can tell us when the far end talks (see `talk_detect`)."""
+        if available != self.talk_detect:
+            self.talk_detect = available
+            if not available:
+                self._cancel(DEAD_AIR)
+                if self.link.dead_air > 0:
+                    self._note("dead_air is off: Asterisk has no func_talkdetect to tell silence from talk")
+            elif self.call is not None:
+                self._watch_far_end(self.call, now)
         return self._step(now)
 
     def abort_dial(self, call_id: str, now: float, reason: str) -> list[Action]:

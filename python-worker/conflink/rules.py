@@ -70,6 +70,15 @@ def is_announcer(uniqueid: str) -> bool:
     return uniqueid.startswith(ANNOUNCER_PREFIX)
 
 
+def module_state(reply: Any) -> str:
+    """Getvar IFMODULE(<module>)'s answer → "loaded", "missing", or "unknown" (refused, or a PBX
+    without func_module: then nobody can tell, and the worker assumes the module is there)."""
+    first = reply[0] if isinstance(reply, list) and reply else reply
+    if not isinstance(first, Mapping) or str(first.get("Response", "")).lower() != "success":
+        return "unknown"
+    return {"1": "loaded", "0": "missing"}.get(str(first.get("Value", "")).strip(), "unknown")
+
+
 def far_ends_hearing(room: str, link_id: str, machines: Iterable[LinkMachine]) -> list[str]:
     """Links (other than `link_id`) whose external call is in `room` now: an announcement played
     into the room would reach their far end, which it must never do (ConfBridge plays a sound

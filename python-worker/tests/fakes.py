@@ -78,6 +78,7 @@ class FakeAmi:
         self.snapshot_rooms: dict[str, list[dict[str, str]]] = {}
         self.snapshot_channels: list[dict[str, str]] = []
         self.fail_lists: set[str] = set()  # list actions answered with None (refused)
+        self.variables: dict[str, str] = {}  # Getvar answers (absent: Success without a Value)
 
     async def start(self) -> None:
         self.ready = self.connected = self.logged_in = True
@@ -92,6 +93,8 @@ class FakeAmi:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if action["Action"] == "Originate":
             self.originates[action["ChannelId"]] = future
+        elif action["Action"] == "Getvar" and action["Variable"] in self.variables:
+            future.set_result({"Response": "Success", "Value": self.variables[action["Variable"]]})
         else:
             future.set_result({"Response": "Success"})
         return future

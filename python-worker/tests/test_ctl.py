@@ -145,13 +145,15 @@ async def test_status_table_and_json(worker: Worker) -> None:
         "SINCE",
         "ATTEMPTS",
         "NEXT",
+        "USED",
+        "STOP",
         "LAST",
         "ERROR",
     ]
     assert lines[2].split() == ["1", "100", "connected", "in_meeting", "2", "PJSIP/prov-00000001", "2m05s", "1/5", "-",
-                                 "-"]
-    assert lines[3].split() == ["2", "200", "backoff", "-", "1", "-", "-", "3/5", "30s", "busy", "(486)"]
-    assert lines[4].split()[:8] == ["3", "300", "failed", "-", "1", "-", "-", "1/5"]
+                                 "2m05s", "-", "-"]
+    assert lines[3].split() == ["2", "200", "backoff", "-", "1", "-", "-", "3/5", "30s", "0.0s", "-", "busy", "(486)"]
+    assert lines[4].split()[:11] == ["3", "300", "failed", "-", "1", "-", "-", "1/5", "-", "0.0s", "permanent"]
     assert lines[4].endswith(
         "  number not found (404) [stopped: number will not work: number not found (404)]"), lines[4]
     r = await run_ctl("--endpoint", worker.endpoint, "status", "--json")
@@ -388,7 +390,8 @@ def test_format_status_tolerates_sparse_replies() -> None:
         }
     )
     assert text.splitlines()[0].startswith("worker 1  uptime 1d01h") and "AMI DISCONNECTED" in text
-    assert text.splitlines()[2].split() == ["7", "-", "idle", "(disabled)", "-", "-", "-", "-", "0/3", "-", "-"]
+    assert text.splitlines()[2].split() == ["7", "-", "idle", "(disabled)", "-", "-", "-", "-", "0/3", "-", "-", "-",
+                                            "-"]
 
 
 def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
@@ -398,6 +401,17 @@ def test_main_in_process(capsys: pytest.CaptureFixture[str]) -> None:
         stdin=io.StringIO("version: 1\n"),
     )
     assert rc == 3 and "no answer" in capsys.readouterr().err
+
+
+def test_format_status_warns_of_missing_far_end_modules_and_shows_the_daily_budget() -> None:
+    text = ctl.format_status({"ok": True, "ami": {"connected": True, "modules": {
+        "func_talkdetect.so": "missing", "app_waitforcond.so": "loaded"}},
+        "links": [{"id": "1", "state": "idle", "used_today": 754, "daily_minutes": 60, "stop": "daily_budget"}]})
+    lines = text.splitlines()
+    assert lines[1] == ("warning: Asterisk has not loaded func_talkdetect.so: `p` steps wait out prompt_timeout "
+                        "and dead_air is off")
+    assert lines[3].split()[9:11] == ["12m34s/60m", "daily_budget"]
+    assert "warning" not in ctl.format_status({"ok": True, "ami": {"modules": {"func_talkdetect.so": "unknown"}}})
 
 
 def test_format_status_shows_the_dtmf_step_while_sending() -> None:

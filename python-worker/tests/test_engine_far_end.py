@@ -73,3 +73,46 @@ async def test_foreign_and_malformed_user_events_change_nothing() -> None:
     clock.advance(60)
     assert ami.actions("Setvar") == []
     await engine.stop()
+
+
+class NoTalkDetectAmi(FakeAmi):
+    """An Asterisk that loaded app_waitforcond but not func_talkdetect."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.variables = {"IFMODULE(func_talkdetect.so)": "0", "IFMODULE(app_waitforcond.so)": "1"}
+
+
+@pytest.mark.asyncio
+async def test_the_engine_asks_asterisk_for_the_far_end_modules_and_turns_dead_air_off_without_talk() -> None:
+    clock = ManualClock()
+    engine = Engine(ami_factory=NoTalkDetectAmi, clock=clock, scheduler=clock, reconcile_interval=60.0)
+    base = {"id": "1", "room": ROOM, "endpoint": "SIP-TEST", "number": "100", "dead_air": 10}
+    await engine.start(parse_config({"version": 1, "ami": {"secret": "x"}, "links": [base]}))
+    await engine.settle()
+    ami = engine.ami
+    assert isinstance(ami, FakeAmi)
+    assert [a["Variable"] for a in ami.actions("Getvar")] == [
+        "IFMODULE(func_talkdetect.so)", "IFMODULE(app_waitforcond.so)"]
+    assert engine.status()["ami"]["modules"] == {"func_talkdetect.so": "missing", "app_waitforcond.so": "loaded"}
+    assert engine.machines["1"].talk_detect is False
+    # A link added later knows it too; the call it makes is never hung up for "dead air".
+    second = {**base, "id": "2", "number": "200"}
+    await engine.apply_config(parse_config({"version": 1, "ami": {"secret": "x"}, "links": [base, second]}))
+    assert engine.machines["2"].talk_detect is False
+    ami.member_joined(ROOM, "in-1", "Local/in-1")
+    call_id = next(a["ChannelId"] for a in ami.actions("Originate") if a["ChannelId"].startswith("conflink-2-"))
+    ami.originates[call_id].set_result([{"Response": "Success"}, {"Event": "OriginateResponse",
+                                                                  "Response": "Success", "Uniqueid": call_id}])
+    ami.member_joined(ROOM, call_id, CHANNEL)
+    clock.advance(3600)
+    assert not [h for h in ami.actions("Hangup") if h.get("Channel") == CHANNEL]
+    await engine.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_pbx_that_cannot_say_which_modules_it_loaded_keeps_dead_air() -> None:
+    engine, _ = await started(ManualClock(), dead_air=10)
+    assert engine.status()["ami"]["modules"] == {"func_talkdetect.so": "unknown", "app_waitforcond.so": "unknown"}
+    assert engine.machines["1"].talk_detect is True
+    await engine.stop()

@@ -13,6 +13,7 @@ from conflink.fsm import (
     PROMPT,
     RETRY,
     WAITING_SECONDS,
+    Decision,
     SetVar,
     StopKind,
     dtmf_plan,
@@ -223,6 +224,23 @@ def test_dead_air_off_never_hangs_up() -> None:
     sim.joined()
     sim.advance(3600)
     assert sim.hangups == [] and DEAD_AIR not in sim.timers
+
+
+def test_without_talk_detection_dead_air_is_off_and_a_running_timer_is_cancelled() -> None:
+    """An Asterisk without func_talkdetect never reports talk: dead air would hang up every
+    call that is talking, so the rule is off until talk can be seen again."""
+    sim = FarSim(dead_air=10)
+    sim.join("a")
+    sim.answer()
+    sim.joined()
+    assert DEAD_AIR in sim.timers
+    actions = sim.apply(sim.m.set_talk_detect(False, sim.now))
+    assert DEAD_AIR not in sim.timers
+    assert any(isinstance(a, Decision) and "dead_air is off" in a.reason for a in actions)
+    sim.advance(3600)
+    assert sim.hangups == []
+    sim.apply(sim.m.set_talk_detect(True, sim.now))
+    assert DEAD_AIR in sim.timers
 
 
 def test_dead_air_redials_stop_at_max_attempts() -> None:

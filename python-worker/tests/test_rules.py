@@ -13,6 +13,7 @@ from conflink.rules import (
     expected_parties,
     field_of,
     link_id_of,
+    module_state,
     rooms_that_differ,
 )
 
@@ -146,3 +147,12 @@ def test_route_trails_are_bounded_oldest_first() -> None:
     assert len(trails.trails) == CALL_ROOMS_MAX
     assert "conflink-1-0" not in trails.trails and "leg-0" not in trails.leg_calls
     assert f"conflink-1-{CALL_ROOMS_MAX}" in trails.trails
+
+
+def test_module_state_reads_ifmodule_through_getvar() -> None:
+    assert module_state({"Response": "Success", "Value": "1"}) == "loaded"
+    assert module_state([{"Response": "Success", "Value": "0"}]) == "missing"
+    # func_module absent (empty value), refused, or no answer: nobody can tell.
+    assert module_state({"Response": "Success", "Value": ""}) == "unknown"
+    assert module_state({"Response": "Error", "Message": "Permission denied"}) == "unknown"
+    assert module_state(None) == "unknown" and module_state([]) == "unknown"

@@ -46,12 +46,19 @@ def e2e_language(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+def e2e_skip_modules(request: pytest.FixtureRequest) -> tuple[str, ...]:
+    """Asterisk modules the lab PBX does not load: indirect-parametrize (default none)."""
+    return tuple(getattr(request, "param", ()))
+
+
+@pytest.fixture
 def e2e(
     prerequisites: None, tmp_path: Path, request: pytest.FixtureRequest, e2e_endpoints: tuple[str, ...],
-    e2e_dtmf_mode: str, e2e_language: str,
+    e2e_dtmf_mode: str, e2e_language: str, e2e_skip_modules: tuple[str, ...],
 ) -> Iterator[E2E]:
     lab = labmod.Lab(name=request.node.name[:40], endpoints=e2e_endpoints,
-                     dtmf_modes=dict.fromkeys(e2e_endpoints, e2e_dtmf_mode), language=e2e_language)
+                     dtmf_modes=dict.fromkeys(e2e_endpoints, e2e_dtmf_mode), language=e2e_language,
+                     skip_modules=e2e_skip_modules)
     lab.start()
     ASTERISK_VERSIONS.add(lab.asterisk_version)
     env = E2E(lab, tmp_path, request.node.name)

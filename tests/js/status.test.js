@@ -181,6 +181,7 @@ test('the warning says why the worker cannot start, in its own words', () => {
         module_conflink_WorkerCannotStart: 'The worker cannot start:',
         module_conflink_WorkerUnavailable: 'The worker does not answer.',
         module_conflink_AmiDisconnected: 'AMI down.',
+        module_conflink_ModulesMissing: 'Asterisk lacks %modules%.',
     }[key] || key);
     const words = 'conflink self-check: FAILED: … - zmq (pyzmq): ImportError: libstdc++.so.6: cannot open shared object file';
     assert.equal(Status.workerWarning({ ok: false, error: `conflink-worker cannot start: ${words}`, start_problem: words }, tr),
@@ -190,6 +191,10 @@ test('the warning says why the worker cannot start, in its own words', () => {
     assert.equal(Status.workerWarning(null, tr), 'The worker does not answer.');
     assert.equal(Status.workerWarning({ ok: true, ami_connected: false }, tr), 'AMI down.');
     assert.equal(Status.workerWarning({ ok: true, ami_connected: true }, tr), '');
+    assert.equal(Status.workerWarning({ ok: true, ami_connected: true, missing_modules: ['func_talkdetect.so'] }, tr),
+        'Asterisk lacks func_talkdetect.so.');
+    // Only module names reach the text (it is set as text, but nothing else belongs there).
+    assert.equal(Status.workerWarning({ ok: true, ami_connected: true, missing_modules: ['<b>x</b>', 3] }, tr), '');
 });
 
 test('dial / hang-up results from REST bodies', () => {

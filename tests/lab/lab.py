@@ -77,7 +77,8 @@ MODULES = [
     "app_system", "res_speech", "res_agi", "func_channel", "func_strings", "func_callerid", "func_logic",
     "func_math", "func_cdr",
     # the join context's far-end handling (p steps, talk events) and the measurement dialplans
-    "func_talkdetect", "app_waitforcond", "app_userevent", "func_cut", "app_waitforsilence", "app_talkdetect",
+    "func_talkdetect", "app_waitforcond", "func_module", "app_userevent", "func_cut", "app_waitforsilence",
+    "app_talkdetect",
     "res_musiconhold", "app_playback",
     # announcements into the room (the core sounds are GSM files)
     "codec_gsm",
@@ -728,6 +729,7 @@ class Lab:
         dtmf_modes: dict[str, str] | None = None,
         language: str = "en",
         cel: bool = False,
+        skip_modules: Iterable[str] = (),
         extra_dialplan: str = "",
         core_src: str | None = None,
         configs: dict[str, str] | None = None,
@@ -737,6 +739,8 @@ class Lab:
         self.moh_file = moh_file
         # asterisk.conf defaultlanguage; its sounds folder must be in the root (build-root.sh).
         self.language = language
+        # Modules of MODULES not to load: a PBX whose Asterisk lacks them.
+        self.skip_modules = set(skip_modules)
         self.name = re.sub(r"[^A-Za-z0-9_-]", "_", name)
         self.endpoints = list(endpoints)
         # PJSIP dtmf_mode per endpoint (default info: SIPp logs the digits as SIP INFO).
@@ -925,7 +929,8 @@ class Lab:
                                              LANGUAGE=self.language),
             "modules.conf": "[modules]\nautoload = no\n" + "".join(
                 f"load = {m}.so\n" for m in [*MODULES, *(["cel_manager"] if self.cel else []),
-                                              *(CORE_MODULES if self.core_src is not None else [])]),
+                                              *(CORE_MODULES if self.core_src is not None else [])]
+                if m not in self.skip_modules),
             "logger.conf": render_template("logger.conf", VERBOSE=verbose),
             "manager.conf": render_template(
                 "manager.conf", AMI_PORT=str(self.ami_port), LAB_SECRET=self.lab_secret,

@@ -68,10 +68,19 @@ final class LinkStatusTest extends TestCase
         self::assertNull($bad['since']);
     }
 
+    public function testMissingFarEndModulesAreListedOnlyWhenTheWorkerSaysMissing(): void
+    {
+        $status = LinkStatus::fromWorkerReply(['ok' => true, 'ami' => ['connected' => true, 'modules' => [
+            'func_talkdetect.so' => 'missing', 'app_waitforcond.so' => 'unknown', '<b>x</b>.so' => 'missing']], 'links' => []]);
+        self::assertSame(['func_talkdetect.so'], $status['missing_modules']);
+        self::assertSame([], LinkStatus::fromWorkerReply(['ok' => true, 'ami' => ['modules' => 'junk'], 'links' => []])['missing_modules']);
+    }
+
     public function testUnreachableOrRefusingWorker(): void
     {
         self::assertSame(
-            ['ok' => false, 'error' => 'worker_unreachable', 'start_problem' => '', 'ami_connected' => null, 'links' => []],
+            ['ok' => false, 'error' => 'worker_unreachable', 'start_problem' => '', 'ami_connected' => null,
+                'missing_modules' => [], 'links' => []],
             LinkStatus::fromWorkerReply(null)
         );
         $refused = LinkStatus::fromWorkerReply(['ok' => false, 'error' => 'unauthorized']);

@@ -239,7 +239,7 @@ final class DialplanBuilderTest extends TestCase
 
     public function testModulesTheContextNeedsAreLoaded(): void
     {
-        self::assertSame("load => func_talkdetect.so\nload => app_waitforcond.so\nload => func_base64.so\n",
+        self::assertSame("load => func_talkdetect.so\nload => app_waitforcond.so\nload => func_module.so\nload => func_base64.so\n",
             DialplanBuilder::modulesConf(), 'func_base64: the call-history row (CallHistoryDialplan)');
         $text = (new DialplanBuilder())->build();
         self::assertStringContainsString('TALK_DETECT(set)', $text);

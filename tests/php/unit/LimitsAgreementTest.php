@@ -99,6 +99,14 @@ final class LimitsAgreementTest extends TestCase
         self::assertSame($doc['route_context'], \Modules\ModuleConferenceLink\Lib\DialplanBuilder::ROUTE_CONTEXT);
     }
 
+    /** The modules the worker checks are the ones the pages name, and the dialplan loads. */
+    public function testTheFarEndModulesAreTheWorkers(): void
+    {
+        $modules = self::workerLimits()['far_end_modules'];
+        self::assertSame($modules, \Modules\ModuleConferenceLink\App\Lib\LinkStatus::FAR_END_MODULES);
+        self::assertSame([], array_diff($modules, \Modules\ModuleConferenceLink\Lib\DialplanBuilder::REQUIRED_MODULES));
+    }
+
     public function testTheValidatorAppliesItsLimits(): void
     {
         $v = new LinkValidator(['r1' => '354233'], ['p1' => 'SIP-1']);

@@ -314,7 +314,8 @@
 
     /**
      * The warning above the status: none when all is well; the worker's start problem in its
-     * own words when the supervisor recorded one; else "the worker does not answer".
+     * own words when the supervisor recorded one; else "the worker does not answer"; with the
+     * worker up: no AMI, or Asterisk lacking a module the far-end handling needs.
      */
     function workerWarning(status, t) {
         const tr = typeof t === 'function' ? t : (key) => key;
@@ -324,7 +325,12 @@
             }
             return tr('module_conflink_WorkerUnavailable');
         }
-        return status.ami_connected === false ? tr('module_conflink_AmiDisconnected') : '';
+        if (status.ami_connected === false) {
+            return tr('module_conflink_AmiDisconnected');
+        }
+        const missing = Array.isArray(status.missing_modules)
+            ? status.missing_modules.filter((m) => typeof m === 'string' && /^[a-z_]+\.so$/.test(m)) : [];
+        return missing.length ? tr('module_conflink_ModulesMissing').replace('%modules%', missing.join(', ')) : '';
     }
 
     /** {ok, text} for a dial / hang-up reply body (or a failed request's body, or nothing). */
