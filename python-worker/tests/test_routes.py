@@ -84,15 +84,36 @@ def test_route_trails_follow_the_legs_and_are_bounded() -> None:
     assert not trails.dial_begin("1700.1", "leg-x")
     assert trails.dial_begin("conflink-1-a;2", "leg-1") and trails.dial_begin("conflink-1-a;2", "leg-2")
     assert trails.dial_end("conflink-1-a;2", "leg-1", "CONGESTION")
-    assert trails.hangup("leg-1", "34", "503")
-    assert not trails.hangup("unrelated", "16", "")
-    assert trails.hangup("conflink-1-a;2", "16", "")
+    assert trails.hangup("leg-1", "34", "503") is None
+    assert trails.hangup("unrelated", "16", "") is None
+    assert trails.hangup("conflink-1-a;2", "16", "") is None  # our ;1 is still up: nothing to revise
     trail = trails.get("conflink-1-a")
     assert trail is not None and trail.half_ended
     assert [(leg.uid, leg.dial_status, leg.tech_cause, leg.ended) for leg in trail.legs] == [
         ("leg-1", "CONGESTION", "503", True), ("leg-2", "", "", False)]
     trails.drop("conflink-1-a")
     assert trails.get("conflink-1-a") is None and trails.leg_calls == {}
+
+
+def test_a_half_that_ends_after_our_call_revises_what_was_said() -> None:
+    trails = RouteTrails()
+    # no route: our ;1 reported first (a DialEnd NOANSWER is all it knew), then the ;2 half ends
+    own = classify(cause="16", dial_status="NOANSWER")
+    assert trails.ended("conflink-1-a", own) == own  # nothing known of the ;2 yet
+    trails.dial_begin("conflink-1-b;2", "leg-b")
+    trails.dial_end("conflink-1-b;2", "leg-b", "BUSY")
+    told = trails.ended("conflink-1-b", classify(cause="0", reason="5"))
+    assert told == Failure("busy", "busy")  # the leg's DialEnd, its Hangup not yet in
+    trails.hangup("leg-b", "17", "486")
+    assert trails.hangup("conflink-1-b;2", "17", "") == ("conflink-1-b", Failure("busy", "busy (486)"))
+    assert trails.get("conflink-1-b") is None and trails.leg_calls == {}
+    # a ;2 that ended before our ;1: told at once, nothing left to revise
+    trails.hangup("conflink-1-c;2", "16", "")
+    assert trails.ended("conflink-1-c", own).category == "no_route" and trails.get("conflink-1-c") is None
+    # the same story twice is no revision
+    trails.dial_begin("conflink-1-d;2", "leg-d")
+    trails.ended("conflink-1-d", classify(reason="3"))
+    assert trails.hangup("conflink-1-d;2", "19", "") is None
 
 
 # ---------------------------------------------------------------- causes
@@ -259,6 +280,31 @@ MEASURED: dict[str, tuple[list[tuple[str, dict[str, str]]], str, bool]] = {
         ("Hangup", {"Uniqueid": "H1", "Cause": "16"}),
         ("OR", {"Reason": "0"}),
     ], "no outgoing route of the PBX takes this number", False),
+    "no route, our ;1's Hangup first": ([
+        ("DialEnd", {"DestUniqueid": "H1", "DialStatus": "NOANSWER"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "16"}),
+        ("OR", {"Reason": "0"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "16"}),
+    ], "no outgoing route of the PBX takes this number", False),
+    "busy at A, the leg's Hangup after our ;1's": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "BUSY"}),
+        ("OR", {"Reason": "5"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "0"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "17", "TechCause": "486"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "17"}),
+    ], "busy (486)", False),
+    "404 at A and B, our ;1's Hangup first": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "NOANSWER"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "1", "TechCause": "404"}),
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg2"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg2", "DialStatus": "NOANSWER"}),
+        ("OR", {"Reason": "0"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "1"}),
+        ("Hangup", {"Uniqueid": "leg2", "Cause": "1", "TechCause": "404"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "1"}),
+    ], "2 routes tried, the last: number not found (404)", True),
     "no answer within ring_timeout": ([
         ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
         ("OR", {"Reason": "3"}),
