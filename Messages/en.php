@@ -206,7 +206,7 @@ return [
     'module_conflink_error_description_too_long' => 'The note may be at most 255 characters long.',
     'module_conflink_error_description_chars' => 'The note must be a single line without control characters.',
     'module_conflink_error_link_id' => 'This link does not exist (any more).',
-    'module_conflink_error_test_seconds' => 'Test call length: a whole number of seconds from 5 to 600.',
+    'module_conflink_error_test_seconds' => 'Test call length: a whole number of seconds from 1 to 3600.',
     'module_conflink_error_request' => 'Invalid request.',
     'module_conflink_error_unknown_field' => 'Unknown field.',
     'module_conflink_error_preset' => 'Choose one of the listed dial-in presets.',

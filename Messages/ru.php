@@ -206,7 +206,7 @@ return [
     'module_conflink_error_description_too_long' => 'Примечание — не длиннее 255 символов.',
     'module_conflink_error_description_chars' => 'Примечание должно быть одной строкой без управляющих символов.',
     'module_conflink_error_link_id' => 'Такой связи нет (больше нет).',
-    'module_conflink_error_test_seconds' => 'Длительность теста: целое число секунд от 5 до 600.',
+    'module_conflink_error_test_seconds' => 'Длительность теста: целое число секунд от 1 до 3600.',
     'module_conflink_error_request' => 'Неверный запрос.',
     'module_conflink_error_unknown_field' => 'Неизвестное поле.',
     'module_conflink_error_preset' => 'Выберите один из шаблонов подключения в списке.',

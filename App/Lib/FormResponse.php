@@ -15,6 +15,11 @@ namespace Modules\ModuleConferenceLink\App\Lib;
  */
 final class FormResponse
 {
+    /** LinkValidator errors whose text fits any field: the field's label goes in front. */
+    public const FIELDLESS_ERRORS = [
+        'module_conflink_error_not_text', 'module_conflink_error_too_long', 'module_conflink_error_checkbox',
+    ];
+
     /**
      * @param array<string, string> $errors field => translation key
      * @param callable(string): string $translate
@@ -26,7 +31,15 @@ final class FormResponse
         foreach ($errors as $field => $key) {
             $text = $translate($key);
             // A missing translation comes back as the key itself: still say which field.
-            $byField[(string)$field] = ($text === '' || $text === $key) ? "{$key} ({$field})" : $text;
+            if ($text === '' || $text === $key) {
+                $text = "{$key} ({$field})";
+            } elseif (in_array($key, self::FIELDLESS_ERRORS, true)) {
+                // The message list above the form does not say which field a generic error is for.
+                $labelKey = 'module_conflink_' . $field;
+                $label    = $translate($labelKey);
+                $text     = ($label !== '' && $label !== $labelKey ? $label : (string)$field) . ': ' . $text;
+            }
+            $byField[(string)$field] = $text;
         }
         return [
             'success' => false,

@@ -59,9 +59,10 @@ ensure_extras() {
             $install >/dev/null 2>&1 || { chroot "$ROOT" apt-get update -qq >/dev/null && $install >/dev/null; }
         fi
     ) 8>"$ROOT.extras.lock"
-    # MikoPBX names a language's sound folder as its PBX language setting (ru-ru).
+    # MikoPBX names a language's sound folder as its PBX language setting (en-en, ru-ru).
     sounds="$ROOT/usr/share/asterisk/sounds"
     [ -e "$sounds/ru-ru" ] || ln -s ru_RU_f_IvrvoiceRU "$sounds/ru-ru"
+    [ -e "$sounds/en-en" ] || ln -s en_US_f_Allison "$sounds/en-en"
 }
 
 if [ -f "$MARKER" ]; then

@@ -68,7 +68,9 @@ CORE_SESSION_DIRS = {
     "sites/admin-cabinet/assets/css/cache": "core-css-cache",
     "sites/admin-cabinet/assets/img/cache": "core-img-cache",
 }
-CORE_PBX_VERSION = "2025.1.1"  # what the rig's PBX reports (the module needs min_pbx_version 2025.1.1)
+# What the rig's PBX reports: the pinned Core's release line (its newest upgrade step is
+# UpdateConfigsUpToVer2026187). module.json's min_pbx_version is this: the release it is tested on.
+CORE_PBX_VERSION = "2026.1.87"
 
 
 class RigError(RuntimeError):

@@ -18,7 +18,7 @@ import lab as labmod
 import pytest
 import yaml
 from conflink.config import parse_config
-from rig import REPO, Rig, build_module_zip, build_release_zip
+from rig import CORE_PBX_VERSION, REPO, Rig, build_module_zip, build_release_zip
 
 # 0.1.0, the previous release: this commit on main (tags are not relied on).
 PREVIOUS_RELEASE = "48c6b7959a8ca4caeb974bf3c99a49244e43051b"
@@ -156,6 +156,18 @@ def test_install_from_the_package_zip(rig: Rig, current_zip: Path) -> None:
     item = json.loads(menu_item(rig))
     assert (item["uniqid"], item["caption"], item["showAtSidebar"]) == (MODULE, f"Breadcrumb{MODULE}", True)
     assert rig.processes() == []  # installed, not enabled: nothing runs
+
+
+def test_core_refuses_the_module_on_a_pbx_older_than_its_min_pbx_version(rig: Rig, current_zip: Path) -> None:
+    """module.json's min_pbx_version is the release it is tested on; Core's installer holds an
+    older PBX to it, says why, and registers nothing (the unpacked files stay: Core's doing)."""
+    meta = json.loads(zipfile.ZipFile(current_zip).read("module.json"))
+    assert meta["min_pbx_version"] == CORE_PBX_VERSION
+    rig.php_json("MikoPBX\\Common\\Models\\PbxSettings::setValueByKey('PBXVersion', '2025.1.1'); return true;")
+    res = rig.admin("install", rig.upload(current_zip))
+    assert not res["success"], res
+    assert meta["min_pbx_version"] in json.dumps(res, ensure_ascii=False), res
+    assert module_row(rig) is None and menu_item(rig) is None
 
 
 def test_enable_and_disable_start_and_stop_the_worker(rig: Rig, current_zip: Path) -> None:

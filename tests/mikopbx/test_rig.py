@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from rig import ROOT, Rig, read_pins
+from rig import CORE_PBX_VERSION, ROOT, Rig, read_pins
 
 
 def test_core_and_phalcon_come_from_the_pinned_commits(rig: Rig) -> None:
@@ -38,7 +38,7 @@ def test_core_database_made_current_by_core_code(rig: Rig) -> None:
         assert t in tables
     assert len([t for t in tables if t.startswith("m_")]) >= 35
     assert {"key", "value"} <= set(cols)
-    assert version == "2025.1.1"
+    assert version == CORE_PBX_VERSION
     assert dbname == rig.db_file
 
 

@@ -14,5 +14,5 @@ use MikoPBX\Common\Models\PbxSettings;
 use MikoPBX\Core\System\Upgrade\UpdateDatabase;
 
 (new UpdateDatabase())->updateDatabaseStructure();
-PbxSettings::setValueByKey(PbxSettings::PBX_VERSION, $argv[1] ?? '2025.1.1');
+PbxSettings::setValueByKey(PbxSettings::PBX_VERSION, $argv[1] ?? '2026.1.87');
 echo "pbx ready: ", PbxSettings::getValueByKey(PbxSettings::PBX_VERSION), "\n";

@@ -166,6 +166,17 @@ final class UiHelpersTest extends TestCase
         self::assertSame(['Bad &lt;number&gt;', 'untranslated_key (dtmf)'], $reply['message']['error']);
     }
 
+    public function testAGenericErrorIsPrefixedWithItsFieldsLabel(): void
+    {
+        $texts = ['module_conflink_error_checkbox' => 'Invalid on/off value.', 'module_conflink_announce' => 'Announce'];
+        $reply = FormResponse::invalid(
+            ['announce' => 'module_conflink_error_checkbox', 'redial_on_drop' => 'module_conflink_error_checkbox'],
+            static fn(string $key): string => $texts[$key] ?? $key
+        );
+        self::assertSame(['Announce: Invalid on/off value.', 'redial_on_drop: Invalid on/off value.'],
+            $reply['message']['error']);
+    }
+
     public function testSavedResponse(): void
     {
         self::assertSame(

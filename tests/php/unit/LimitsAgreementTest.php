@@ -107,6 +107,24 @@ final class LimitsAgreementTest extends TestCase
         self::assertSame([], array_diff($modules, \Modules\ModuleConferenceLink\Lib\DialplanBuilder::REQUIRED_MODULES));
     }
 
+    /** Every range error the pages show states the limits the validator applies (en and ru). */
+    public function testRangeMessagesStateTheLimits(): void
+    {
+        $top = dirname(__DIR__, 3);
+        foreach (['en', 'ru'] as $lang) {
+            $texts = require "{$top}/Messages/{$lang}.php";
+            foreach (LinkValidator::LIMITS as $field => [$low, $high]) {
+                $key = $field === 'test_call_seconds' ? 'module_conflink_error_test_seconds' : "module_conflink_error_{$field}_range";
+                self::assertArrayHasKey($key, $texts, "{$lang}: no range message for {$field}");
+                foreach ([$low, $high] as $bound) {
+                    $number = LinkValidator::formatFloat((float)$bound);
+                    self::assertMatchesRegularExpression('/(?<![0-9.])' . preg_quote($number, '/') . '(?![0-9])/u',
+                        $texts[$key], "{$lang} {$key} does not say {$number}");
+                }
+            }
+        }
+    }
+
     public function testTheValidatorAppliesItsLimits(): void
     {
         $v = new LinkValidator(['r1' => '354233'], ['p1' => 'SIP-1']);
