@@ -242,8 +242,10 @@ final class DialplanBuilder
      * `[conflink-route]`: the ;2 half of a routed call (Originate Channel
      * Local/<number>@conflink-route/n; the ;1 half is our call in the room). It checks the
      * number against the link's number pattern (the channel name is the only place it travels
-     * unfiltered), sets the link's caller ID when one is given (CONFLINK_CALLERID), and hands
-     * the number to Core's `[outgoing]`: its routes' prepend/trim, provider failover, custom
+     * unfiltered), turns off the feature codes Core's Dial options would give it (the DTMF it
+     * carries is the worker's, never a transfer), sets the link's caller ID when one is given
+     * (CONFLINK_CALLERID), and hands the number to Core's `[outgoing]`: its routes'
+     * prepend/trim, provider failover, custom
      * hooks and Core's own call history (Lua `dial`) then apply as to a phone's call. A number
      * that fails the check hangs up with cause 28 (invalid number format).
      */
@@ -257,7 +259,13 @@ final class DialplanBuilder
             '; ModuleConferenceLink: a call of link ${CONFLINK_LINK} to ${EXTEN} through the PBX\'s outgoing routes.',
             "exten => _[0-9+*#]!,1,GotoIf(\$[\${REGEX(\"{$pattern}\" \${EXTEN})} = 1]?number)",
             '    same => n,Hangup(28)',
-            '    same => n(number),Set(CONFLINK_CALLERID=${FILTER(0-9+,${CONFLINK_CALLERID})})',
+            // Core's routes Dial with T and K: this half may transfer or park its peer with
+            // DTMF. Its DTMF is the worker's (dial-in sequence, keys from the room), so MikoPBX's
+            // feature codes (** blind, ## attended transfer) must reach the far end as digits.
+            '    same => n(number),Set(FEATUREMAP(blindxfer)=)',
+            '    same => n,Set(FEATUREMAP(atxfer)=)',
+            '    same => n,Set(FEATUREMAP(parkcall)=)',
+            '    same => n,Set(CONFLINK_CALLERID=${FILTER(0-9+,${CONFLINK_CALLERID})})',
             '    same => n,ExecIf($["${CONFLINK_CALLERID}" != ""]?Set(CALLERID(all)=${CONFLINK_CALLERID} <${CONFLINK_CALLERID}>))',
             "    same => n,Goto({$outgoing},\${EXTEN},1)",
             '',

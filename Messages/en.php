@@ -42,7 +42,7 @@ return [
     'module_conflink_provider_uniqid' => 'SIP provider',
     'module_conflink_provider_uniqid_help' => 'The external call goes out through this provider. Only enabled SIP providers are listed.',
     'module_conflink_dst_number' => 'External number',
-    'module_conflink_dst_number_help' => 'Dialled through the provider as is: digits, +, * and #, up to 32 characters.',
+    'module_conflink_dst_number_help' => 'Dialled through the provider as is, or handed to the PBX’s outgoing routes (see Dial through): digits, +, * and #, up to 32 characters.',
     'module_conflink_dtmf' => 'DTMF after answer',
     'module_conflink_dtmf_help' => 'Digits sent once the far end answers, e.g. a meeting ID and PIN: 0-9, *, #, A-D; w = 0.5 s pause, W = 1 s pause, p = wait until the far end’s prompt has ended. Spaces are ignored. Up to 64 characters; may be empty.',
     'module_conflink_dtmf_preview' => 'Will be sent as:',

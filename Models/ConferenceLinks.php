@@ -252,6 +252,9 @@ class ConferenceLinks extends ModulesModelsBase
     {
         $this->setSource('m_ConferenceLinks');
         parent::initialize();
+        // '' is a value here, not "missing": a link through the PBX's outgoing routes has no
+        // provider (Phalcon refuses '' in a NOT NULL column unless told so).
+        $this->allowEmptyStringValues(['provider_uniqid']);
     }
 
     /**

@@ -60,6 +60,7 @@ from .rules import (
     module_state,
     originate_channel,
     rooms_that_differ,
+    routed_call_of,
 )
 from .rules import field_of as _field
 from .sched import Handle, LoopScheduler, Scheduler
@@ -441,19 +442,26 @@ class Engine:
         uid = _field(message, "Uniqueid")
         link_id = link_id_of(uid)
         if link_id is None:
-            self.routes.hangup(uid, _field(message, "Cause"), _field(message, "TechCause"))
+            routed_call = routed_call_of(uid)
+            if routed_call is not None and routed_call in self.book.gone and self.routes.get(routed_call) is None:
+                return  # a ;2 half of a call whose story is told
+            revised = self.routes.hangup(uid, _field(message, "Cause"), _field(message, "TechCause"))
+            if revised is not None:
+                call_id, failure = revised
+                machine = self.machines.get(link_id_of(call_id) or "")
+                if machine is not None:
+                    self._run(machine.revised_cause(call_id, failure, self._clock()))
             return
         now = self._clock()
         self.book.ended(uid, now)
         answer = self._causes.hung_up(uid, _field(message, "Cause"))
         if answer is not None:
             self._answer_stand_in(*answer)
-        failure = self._routed(uid, classify(
+        failure = self.routes.ended(uid, classify(
             cause=_field(message, "Cause"),
             tech_cause=_field(message, "TechCause") or None,
             dial_status=self._dial_status.pop(uid, None),
         ))
-        self.routes.drop(uid)
         machine = self.machines.get(link_id)
         if machine is not None:
             self._run(machine.external_gone(uid, failure, now))
@@ -771,6 +779,8 @@ class Engine:
         self.counters["originates"] += 1
         call_id = action.call_id
         self.book.dialled(call_id, link.room)
+        if link.dial_via == "routes":
+            self.routes.dialled(call_id)
         future.add_done_callback(lambda f: self._originate_done(call_id, f))
 
     def _originate_done(self, call_id: str, future: asyncio.Future[Any]) -> None:
@@ -801,6 +811,7 @@ class Engine:
                                                          dial_status=self._dial_status.get(call_id)))
             else:
                 failure = Failure("originate_error", f"Originate refused: {_field(final, 'Message')}")
+                self.routes.drop(call_id)  # no channel was made: no half will report
             self._run(machine.originate_failed(call_id, failure, now))
 
     def _hangup_channel(self, call_id: str, channel: str | None) -> None:

@@ -722,6 +722,23 @@ class LinkMachine:
         normal = failure is not None and failure.category == "normal"
         return normal and duration is not None and duration >= MEETING_END_SECONDS
 
+    def revised_cause(self, call_id: str, failure: Failure, now: float) -> list[Action]:
+        """A truer cause of an attempt that already failed: a routed call's ;2 half (and the
+        provider leg behind it) may report after our ;1 ended. The attempt's record and, when it
+        is the latest, last_error take it; a permanent one stops the retries as a late Hangup's
+        does. Nothing else changes (the back-off already runs)."""
+        record = self._record_for(call_id)
+        if record is None or record.result != "failed" or self._own(call_id) is not None or (
+            record.cause == failure.text
+        ):
+            return []
+        if failure.permanent:
+            return self._late_cause(call_id, failure, now)
+        record.cause = failure.text
+        if self.attempt_log and self.attempt_log[-1] is record and self.stop is None:
+            self.last_error = failure.text
+        return []
+
     def _late_cause(self, call_id: str, failure: Failure | None, now: float) -> list[Action]:
         """A Hangup that arrived after the failure grace: a permanent cause still stops retries."""
         record = self._record_for(call_id)

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .causes import Failure, routed
 from .config import ANNOUNCER_PREFIX, ROUTE_CONTEXT, LinkConfig
 from .fsm import LinkMachine, SnapshotCall
 
@@ -277,6 +278,9 @@ class RouteTrail:
 
     legs: list[RouteLeg] = field(default_factory=list)
     half_ended: bool = False
+    # Our ;1 ended before the ;2 half: what its own fields said, and what the machine was told.
+    own: Failure | None = None
+    told: Failure | None = None
 
 
 @dataclass(slots=True)
@@ -298,6 +302,11 @@ class RouteTrails:
                 self.drop(next(iter(self.trails)))
         return trail
 
+    def dialled(self, call_id: str) -> None:
+        """A routed call was originated: its trail starts (so a ;2 half that ends after our ;1,
+        having dialled nothing, can still say that no route took the number)."""
+        self._trail(call_id)
+
     def dial_begin(self, half_uid: str, leg_uid: str) -> bool:
         call_id = routed_call_of(half_uid)
         if call_id is None or not leg_uid:
@@ -316,20 +325,38 @@ class RouteTrails:
                 leg.dial_status = status
         return True
 
-    def hangup(self, uid: str, cause: str, tech_cause: str) -> bool:
-        """A Hangup of a ;2 half or of a provider leg of ours (True: it was one)."""
+    def hangup(self, uid: str, cause: str, tech_cause: str) -> tuple[str, Failure] | None:
+        """A Hangup of a ;2 half or of a provider leg of ours. When it is the ;2 half of a call
+        whose ;1 already ended (Asterisk reports the halves in either order): (call id, the
+        truer failure) if the trail now says more than what was reported; the trail goes."""
         call_id = routed_call_of(uid)
         if call_id is not None:
-            self._trail(call_id).half_ended = True
-            return True
-        call_id = self.leg_calls.pop(uid, None)
-        trail = self.trails.get(call_id) if call_id else None
-        if trail is None:
-            return call_id is not None
-        for leg in trail.legs:
+            trail = self._trail(call_id)
+            trail.half_ended = True
+            if trail.own is None:
+                return None
+            self.drop(call_id)
+            better = routed(trail.own, trail.legs, True)
+            return (call_id, better) if better != trail.told else None
+        leg_call = self.leg_calls.pop(uid, None)
+        leg_trail = self.trails.get(leg_call) if leg_call else None
+        for leg in leg_trail.legs if leg_trail else ():
             if leg.uid == uid:
                 leg.cause, leg.tech_cause, leg.ended = cause, tech_cause, True
-        return True
+        return None
+
+    def ended(self, call_id: str, own: Failure) -> Failure:
+        """Our ;1 ended and its own fields say `own`: the failure to report now (causes.routed).
+        The trail stays while the ;2 half is up: its Hangup may bring a truer one (hangup())."""
+        trail = self.trails.get(call_id)
+        if trail is None:
+            return own
+        told = routed(own, trail.legs, trail.half_ended)
+        if trail.half_ended:
+            self.drop(call_id)
+        else:
+            trail.own, trail.told = own, told
+        return told
 
     def get(self, call_id: str) -> RouteTrail | None:
         return self.trails.get(call_id)

@@ -84,15 +84,36 @@ def test_route_trails_follow_the_legs_and_are_bounded() -> None:
     assert not trails.dial_begin("1700.1", "leg-x")
     assert trails.dial_begin("conflink-1-a;2", "leg-1") and trails.dial_begin("conflink-1-a;2", "leg-2")
     assert trails.dial_end("conflink-1-a;2", "leg-1", "CONGESTION")
-    assert trails.hangup("leg-1", "34", "503")
-    assert not trails.hangup("unrelated", "16", "")
-    assert trails.hangup("conflink-1-a;2", "16", "")
+    assert trails.hangup("leg-1", "34", "503") is None
+    assert trails.hangup("unrelated", "16", "") is None
+    assert trails.hangup("conflink-1-a;2", "16", "") is None  # our ;1 is still up: nothing to revise
     trail = trails.get("conflink-1-a")
     assert trail is not None and trail.half_ended
     assert [(leg.uid, leg.dial_status, leg.tech_cause, leg.ended) for leg in trail.legs] == [
         ("leg-1", "CONGESTION", "503", True), ("leg-2", "", "", False)]
     trails.drop("conflink-1-a")
     assert trails.get("conflink-1-a") is None and trails.leg_calls == {}
+
+
+def test_a_half_that_ends_after_our_call_revises_what_was_said() -> None:
+    trails = RouteTrails()
+    # no route: our ;1 reported first (a DialEnd NOANSWER is all it knew), then the ;2 half ends
+    own = classify(cause="16", dial_status="NOANSWER")
+    assert trails.ended("conflink-1-a", own) == own  # nothing known of the ;2 yet
+    trails.dial_begin("conflink-1-b;2", "leg-b")
+    trails.dial_end("conflink-1-b;2", "leg-b", "BUSY")
+    told = trails.ended("conflink-1-b", classify(cause="0", reason="5"))
+    assert told == Failure("busy", "busy")  # the leg's DialEnd, its Hangup not yet in
+    trails.hangup("leg-b", "17", "486")
+    assert trails.hangup("conflink-1-b;2", "17", "") == ("conflink-1-b", Failure("busy", "busy (486)"))
+    assert trails.get("conflink-1-b") is None and trails.leg_calls == {}
+    # a ;2 that ended before our ;1: told at once, nothing left to revise
+    trails.hangup("conflink-1-c;2", "16", "")
+    assert trails.ended("conflink-1-c", own).category == "no_route" and trails.get("conflink-1-c") is None
+    # the same story twice is no revision
+    trails.dial_begin("conflink-1-d;2", "leg-d")
+    trails.ended("conflink-1-d", classify(reason="3"))
+    assert trails.hangup("conflink-1-d;2", "19", "") is None
 
 
 # ---------------------------------------------------------------- causes
@@ -110,8 +131,8 @@ def test_no_route_matched_when_the_half_ended_without_dialling() -> None:
     assert failure == Failure("no_route", "no outgoing route of the PBX takes this number")
     assert not failure.permanent  # retried per back-off: a route may be added
     assert routed(HUNG_UP, [], half_ended=False) == HUNG_UP  # ;2 still running: nothing known yet
-    timeout = classify(reason="3")
-    assert routed(timeout, [], half_ended=True) == timeout
+    # what our ;1 hears then (a DialEnd NOANSWER) is not why
+    assert routed(classify(cause="16", dial_status="NOANSWER"), [], half_ended=True).category == "no_route"
 
 
 def test_the_last_legs_answer_says_why() -> None:
@@ -187,6 +208,10 @@ async def test_the_second_half_and_the_provider_legs_are_never_our_call() -> Non
     link = engine.status()["links"][0]
     assert link["state"] != "connected" and link["last_error"] == "external side hung up"
     assert engine.routes.trails == {} and engine.routes.leg_calls == {}
+    # a ;2 half that reports after our call ended leaves no trail behind
+    ami.on_event("Hangup", {"Event": "Hangup", "Uniqueid": half, "Channel": "Local/100@conflink-route-1;2",
+                            "Cause": "16"})
+    assert engine.routes.trails == {}
 
 
 @pytest.mark.asyncio
@@ -208,3 +233,109 @@ async def test_a_number_no_route_takes_fails_clearly_and_is_retried_once_per_bac
     assert len(ami.actions("Originate")) == 1
     engine.clock.advance(0.2)
     assert len(ami.actions("Originate")) == 2
+
+
+# ---------------------------------------------------------------- measured sequences
+# The events Asterisk 22 sent for routed calls on the lab against Core's own [outgoing] (two
+# routes, provider A then B; tests/mikopbx/test_outgoing_routes.py), in their order. "leg1"/
+# "leg2" are the provider legs; H1/H2 our ;1 / ;2 halves; OR the OriginateResponse.
+
+MEASURED: dict[str, tuple[list[tuple[str, dict[str, str]]], str, bool]] = {
+    "busy at A (Core answers busy itself)": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "BUSY"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "17", "TechCause": "486"}),
+        ("OR", {"Reason": "5"}),
+        ("DialEnd", {"DestUniqueid": "H1", "DialStatus": "BUSY"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "17"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "0"}),
+    ], "busy (486)", False),
+    "503 at A and at B": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "CONGESTION"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "34", "TechCause": "503"}),
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg2"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg2", "DialStatus": "CONGESTION"}),
+        ("Hangup", {"Uniqueid": "leg2", "Cause": "34", "TechCause": "503"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "34"}),
+        ("DialEnd", {"DestUniqueid": "H1", "DialStatus": "CONGESTION"}),
+        ("OR", {"Reason": "0"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "34"}),
+    ], "2 routes tried, the last: service unavailable (503)", False),
+    "503 at A, 404 at B": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "CONGESTION"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "34", "TechCause": "503"}),
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg2"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg2", "DialStatus": "NOANSWER"}),
+        ("Hangup", {"Uniqueid": "leg2", "Cause": "1", "TechCause": "404"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "1"}),
+        ("OR", {"Reason": "0"}),
+        ("DialEnd", {"DestUniqueid": "H1", "DialStatus": "NOANSWER"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "1"}),
+    ], "2 routes tried, the last: number not found (404)", True),
+    "no route takes the number": ([
+        ("Hangup", {"Uniqueid": "H2", "Cause": "16"}),
+        ("DialEnd", {"DestUniqueid": "H1", "DialStatus": "NOANSWER"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "16"}),
+        ("OR", {"Reason": "0"}),
+    ], "no outgoing route of the PBX takes this number", False),
+    "no route, our ;1's Hangup first": ([
+        ("DialEnd", {"DestUniqueid": "H1", "DialStatus": "NOANSWER"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "16"}),
+        ("OR", {"Reason": "0"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "16"}),
+    ], "no outgoing route of the PBX takes this number", False),
+    "busy at A, the leg's Hangup after our ;1's": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "BUSY"}),
+        ("OR", {"Reason": "5"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "0"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "17", "TechCause": "486"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "17"}),
+    ], "busy (486)", False),
+    "404 at A and B, our ;1's Hangup first": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "NOANSWER"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "1", "TechCause": "404"}),
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg2"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg2", "DialStatus": "NOANSWER"}),
+        ("OR", {"Reason": "0"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "1"}),
+        ("Hangup", {"Uniqueid": "leg2", "Cause": "1", "TechCause": "404"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "1"}),
+    ], "2 routes tried, the last: number not found (404)", True),
+    "no answer within ring_timeout": ([
+        ("DialBegin", {"Uniqueid": "H2", "DestUniqueid": "leg1"}),
+        ("OR", {"Reason": "3"}),
+        ("Hangup", {"Uniqueid": "H1", "Cause": "19"}),
+        ("DialEnd", {"Uniqueid": "H2", "DestUniqueid": "leg1", "DialStatus": "CANCEL"}),
+        ("Hangup", {"Uniqueid": "H2", "Cause": "19"}),
+        ("Hangup", {"Uniqueid": "leg1", "Cause": "19", "TechCause": "480"}),
+    ], "no answer (cause 19)", False),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("case", list(MEASURED))
+async def test_measured_routed_failures_say_why(case: str) -> None:
+    events, error, permanent = MEASURED[case]
+    engine = engine_with(dial_via="routes", retry={"backoff": [30], "max_attempts": 5})
+    engine.internals_join("1")
+    call_id = engine.last_call_id("1")
+    ami = engine.fake_ami
+    names = {"H1": call_id, "H2": f"{call_id};2", "leg1": "1796421010.2", "leg2": "1796421010.5"}
+    for name, fields in events:
+        fields = {k: names.get(v, v) for k, v in fields.items()}
+        if name == "OR":
+            ami.originates[call_id].set_result([{"Response": "Success"}, {
+                "Event": "OriginateResponse", "Response": "Failure", "Uniqueid": call_id, **fields}])
+            await asyncio.sleep(0)
+        else:
+            ami.on_event(name, {"Event": name, **fields})
+    engine.clock.advance(1.5)  # past the failure grace
+    link = engine.status()["links"][0]
+    assert link["last_error"] == error, link
+    assert link["permanent_failure"] is permanent  # as with a provider: the last one said 404
+    assert link["state"] == ("failed" if permanent else "backoff")
+    assert len(ami.actions("Originate")) == 1 and engine.routes.trails == {} and engine.routes.leg_calls == {}

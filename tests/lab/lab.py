@@ -91,6 +91,15 @@ MODULES = [
 CEL_CONF = ("[general]\nenable=yes\nevents=USER_DEFINED,ANSWER,ATTENDEDTRANSFER\ndateformat = %F %T\n\n"
             "[manager]\nenabled = yes\nshow_user_defined = yes\n")
 
+# With Lab(core_src=): what MikoPBX Core's own Lua dialplan (extensions.lua, through pbx_lua)
+# and its outgoing contexts need beyond MODULES.
+CORE_MODULES = [
+    "pbx_lua", "func_dialplan", "func_global", "func_export", "app_mixmonitor",
+    "func_pjsip_endpoint", "res_pjsip_header_funcs", "func_db", "func_uri",
+]
+# Where Core's extensions.lua loads its JSON library from (a path of a MikoPBX system).
+CORE_WWW_SRC = "/usr/www/src"
+
 _LIVE: set[Any] = set()  # everything started and not yet stopped, for the atexit safety net
 
 
@@ -741,6 +750,9 @@ class Lab:
         language: str = "en",
         cel: bool = False,
         skip_modules: Iterable[str] = (),
+        extra_dialplan: str = "",
+        core_src: str | None = None,
+        configs: dict[str, str] | None = None,
     ):
         self.root = asterisk_root()
         # A sound file (wav) for the `default` music-on-hold class; None = no music at all.
@@ -757,6 +769,16 @@ class Lab:
         # CEL events on the lab's AMI (Event: CEL), as MikoPBX enables CEL (Lab.cel_events).
         self.cel = cel
         self._join_dialplan = join_dialplan
+        # Contexts appended to extensions.conf (e.g. Core's outgoing routing, rendered by Core).
+        self.extra_dialplan = extra_dialplan
+        # Inner path of a MikoPBX Core tree's src/ (the rig's sources): its Lua dialplan
+        # (Configs/lua/extensions.lua, copied unchanged) runs through pbx_lua, and Asterisk
+        # runs in its own mount namespace where /usr is overlaid by a layer holding
+        # www/src -> that tree, so Core's loadfile("/usr/www/src/...JSON.lua") resolves as on
+        # a PBX without touching Core's file or the shared root.
+        self.core_src = core_src
+        # Asterisk config files given whole (name -> text), e.g. Core's features.conf.
+        self.configs = dict(configs or {})
         self.log_verbose = log_verbose
         self.keep = bool(os.environ.get("CONFLINK_LAB_KEEP")) if keep is None else keep
         self.worker_secret = secrets.token_hex(12)
@@ -814,8 +836,18 @@ class Lab:
         self._write_configs()
 
         log = open(self.dir / "log" / "console.out", "wb")
+        argv = ["chroot", str(self.root), "asterisk", "-f", "-g", "-n", "-C", f"{self.inner}/etc/asterisk.conf"]
+        if self.core_src is not None:
+            layer = self.dir / "usr-layer"
+            (layer / CORE_WWW_SRC.removeprefix("/usr/")).parent.mkdir(parents=True)
+            (layer / CORE_WWW_SRC.removeprefix("/usr/")).symlink_to(self.core_src)
+            usr = self.root / "usr"
+            # unshare and sh exec: the PID stays Asterisk's (stopped by it as always).
+            argv = ["unshare", "--mount", "sh", "-c",
+                    f"mount --make-rprivate / && mount -t overlay conflink-lab -o 'lowerdir={layer}:{usr}' '{usr}'"
+                    ' && exec "$@"', "sh", *argv]
         self.proc = subprocess.Popen(
-            ["chroot", str(self.root), "asterisk", "-f", "-g", "-n", "-C", f"{self.inner}/etc/asterisk.conf"],
+            argv,
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         log.close()
@@ -916,7 +948,8 @@ class Lab:
             "asterisk.conf": render_template("asterisk.conf", INNER=i, MODDIR=self._module_dir(),
                                              LANGUAGE=self.language),
             "modules.conf": "[modules]\nautoload = no\n" + "".join(
-                f"load = {m}.so\n" for m in [*MODULES, *(["cel_manager"] if self.cel else [])]
+                f"load = {m}.so\n" for m in [*MODULES, *(["cel_manager"] if self.cel else []),
+                                              *(CORE_MODULES if self.core_src is not None else [])]
                 if m not in self.skip_modules),
             "logger.conf": render_template("logger.conf", VERBOSE=verbose),
             "manager.conf": render_template(
@@ -927,8 +960,14 @@ class Lab:
             "confbridge.conf": render_template("confbridge.conf"),
             "extensions.conf": render_template("extensions.conf", ROOM_CONTEXT=ROOM_CONTEXT,
                                                BENCH_ROOM_CONTEXT=BENCH_ROOM_CONTEXT, INNER=i,
-                                               JOIN_DIALPLAN=self.join_dialplan_text),
+                                               JOIN_DIALPLAN=self.join_dialplan_text)
+            + (f"\n; ---- Lab(extra_dialplan=) ----\n{self.extra_dialplan}\n" if self.extra_dialplan else ""),
         }
+        if self.core_src is not None:
+            lua = self.host(f"{self.core_src}/Core/Asterisk/Configs/lua/extensions.lua")
+            if not lua.is_file():
+                raise LabError(f"Lab(core_src=): no Core Lua dialplan at {lua}")
+            files["extensions.lua"] = lua.read_text()
         if self.cel:
             files["cel.conf"] = CEL_CONF
         if self.moh_file is not None:
@@ -936,6 +975,7 @@ class Lab:
             moh.mkdir(exist_ok=True)
             shutil.copy(self.moh_file, moh / "music.wav")
             files["musiconhold.conf"] = f"[default]\nmode = files\ndirectory = {i}/moh\n"
+        files.update(self.configs)
         for empty in EMPTY_CONFIGS:
             files.setdefault(empty, "")
         return files
@@ -1111,7 +1151,9 @@ class Lab:
             control_endpoint = f"tcp://127.0.0.1:{free_port_block()}"
         out_links = []
         for link in links:
-            d = {"enabled": True, "endpoint": self.endpoints[0], **link}
+            # A link through the PBX's outgoing routes has no endpoint of its own.
+            own = {} if link.get("dial_via") == "routes" else {"endpoint": self.endpoints[0]}
+            d = {"enabled": True, **own, **link}
             for k in ("id", "room", "number", "dtmf", "callerid", "endpoint"):
                 if k in d:
                     d[k] = str(d[k])  # the contract wants strings; yaml.safe_dump then quotes digits

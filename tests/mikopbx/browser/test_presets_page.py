@@ -196,3 +196,74 @@ def test_each_preset_shows_its_fields_checks_them_and_saves_what_the_builder_bui
     php = admin.php_problems()
     assert not php, "PHP logged while serving the pages:\n" + "\n".join(php)
     assert not problems, "the browser reported:\n" + "\n".join(problems)
+
+
+def test_dial_through_the_pbx_routes_needs_no_provider(site: Any) -> None:
+    """"Dial through": this provider (the default; a provider is required) or the PBX's outgoing
+    routes (no provider: the field goes away, the row keeps none)."""
+    rig, admin, room, _provider = site
+    before = len(links(rig))
+    with Browser(admin.base_url) as browser:
+        page = open_form(browser, admin)
+        select = page.locator('select[name="dial_via"]')
+        assert select.input_value() == "provider"
+        options = [str(t).strip() for t in select.locator("option").all_inner_texts()]
+        assert options == [EN["module_conflink_dial_via_provider"], EN["module_conflink_dial_via_routes"]]
+        provider_field = page.locator("#conflink-provider-field")
+        assert provider_field.is_visible() and "required" in (provider_field.get_attribute("class") or "")
+
+        # Through a provider, none chosen: the page names the field, nothing is saved.
+        choose(page, "conference_uniqid", room["extension"], exact=False)
+        page.fill("#dst_number", "74951234567")
+        page.click("#submitbutton")
+        page_until(page, "the provider error", lambda: "error" in (provider_field.get_attribute("class") or ""))
+        page_until(page, "the error text", lambda: EN["module_conflink_error_provider_required"]
+                   in page.locator("#conflink-form .ui.error.message").inner_text())
+        assert len(links(rig)) == before
+
+        # Through the PBX's routes: the provider field goes, the link saves without one.
+        choose(page, "dial_via", EN["module_conflink_dial_via_routes"])
+        page_until(page, "the provider field hidden", lambda: not provider_field.is_visible())
+        assert EN["module_conflink_error_provider_required"] not in page.locator("#conflink-form").inner_text()
+        _shot(page)
+        page.click("#submitbutton")
+        # (a save refused by the model, e.g. '' in a NOT NULL column, would stay on this URL)
+        page.wait_for_url(re.compile(r".*/modify/\d+$"), timeout=20000)
+        rows = links(rig)
+        assert len(rows) == before + 1, rows
+        row = rows[-1]
+        assert (row["dial_via"], row["provider_uniqid"], row["dst_number"]) == ("routes", "", "74951234567"), row
+        page.context.close()
+
+        # Reopened: routes chosen, no provider field.
+        page = open_form(browser, admin, f"{MODULE_URL}/modify/{row['id']}")
+        assert page.locator('select[name="dial_via"]').input_value() == "routes"
+        assert not page.locator("#conflink-provider-field").is_visible()
+        page.context.close()
+        problems = browser.problems()
+    php = admin.php_problems()
+    assert not php, "PHP logged while serving the pages:\n" + "\n".join(php)
+    assert not problems, "the browser reported:\n" + "\n".join(problems)
+
+
+def _shot(page: Any) -> None:
+    """The README's screenshot of the link form's first section (refreshed in docs/ui only with
+    CONFLINK_UI_SHOTS=1, as test_admin_pages.py's)."""
+    import os
+    import shutil
+
+    from chromium import ARTIFACTS
+
+    # after the dropdown's closing animation
+    menus = "#conflink-form .ui.dropdown .menu.visible, #conflink-form .ui.dropdown .menu.animating"
+    page_until(page, "the dropdown closed", lambda: page.locator(menus).count() == 0)
+    top = page.locator("#conflink-form").bounding_box()
+    bottom = page.locator(".field:has(#dst_number)").bounding_box()
+    assert top is not None and bottom is not None
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "link-form-en.png"
+    page.screenshot(path=str(shot), clip={"x": top["x"], "y": top["y"], "width": top["width"],
+                                          "height": bottom["y"] + bottom["height"] - top["y"]})
+    if os.environ.get("CONFLINK_UI_SHOTS") == "1":
+        (REPO / "docs" / "ui").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shot, REPO / "docs" / "ui" / "link-form-en.png")

@@ -36,6 +36,11 @@ namespace MikoPBX\Modules\Models {
         {
         }
 
+        /** @param list<string> $attributes */
+        protected function allowEmptyStringValues(array $attributes): void
+        {
+        }
+
         public static function find($parameters = null): \MikoPBX\Modules\Models\StubResultset
         {
             return new StubResultset(self::$rows[static::class] ?? []);

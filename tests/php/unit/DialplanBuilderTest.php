@@ -183,6 +183,9 @@ final class DialplanBuilderTest extends TestCase
         self::assertSame([
             'GotoIf($[${REGEX("^[0-9+*#]{1,32}$" ${EXTEN})} = 1]?number)',
             'Hangup(28)',
+            'Set(FEATUREMAP(blindxfer)=)',
+            'Set(FEATUREMAP(atxfer)=)',
+            'Set(FEATUREMAP(parkcall)=)',
             'Set(CONFLINK_CALLERID=${FILTER(0-9+,${CONFLINK_CALLERID})})',
             'ExecIf($["${CONFLINK_CALLERID}" != ""]?Set(CALLERID(all)=${CONFLINK_CALLERID} <${CONFLINK_CALLERID}>))',
             'Goto(outgoing,${EXTEN},1)',

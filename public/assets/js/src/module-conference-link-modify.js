@@ -116,8 +116,14 @@ const ConferenceLinkModify = {
             const routes = self.dialVia() === 'routes';
             $('#conflink-provider-field').toggle(!routes).toggleClass('required', !routes);
             if (routes) {
-                // An error shown for the provider no longer applies.
-                $('#conflink-provider-field').removeClass('error').find('.prompt').remove();
+                // An error shown for the provider no longer applies (its prompt and its line
+                // in the form's error list).
+                self.$formObj.form('remove prompt', 'provider_uniqid');
+                const gone = self.t('module_conflink_error_provider_required');
+                self.$formObj.find('.ui.error.message li').filter((i, li) => $(li).text() === gone).remove();
+                if (self.$formObj.find('.field.error').length === 0) {
+                    self.$formObj.removeClass('error');
+                }
             }
         };
         $('select[name="dial_via"]').on('change', update);
