@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from lab import Lab, LabError, Sipp, Worker, free_port_block, observe, write_yaml
-from lab import wait_until as lab_wait_until
+from lab import Lab, LabError, Sipp, Worker, free_port_block, observe, wait_value, write_yaml
 
 CTL = [sys.executable, "-m", "conflink.ctl"]
 TOKEN = "e2e-control-token"
@@ -50,20 +49,9 @@ def links_by_id(st: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def wait_until(pred: Callable[[], Any], timeout: float, what: str, worker: Worker | None = None) -> Any:
-    """lab.wait_until that returns what `pred` returned, with the worker's log on failure."""
-    got: Any = None
-
-    def holds() -> bool:
-        nonlocal got
-        got = pred()
-        return bool(got)
-
-    try:
-        lab_wait_until(holds, timeout, what, interval=0.1)
-    except AssertionError as exc:
-        tail = worker.log()[-3000:] if worker is not None else ""
-        raise AssertionError(f"{exc}\n{tail}") from None
-    return got
+    """lab.wait_value with the worker's log on failure."""
+    return wait_value(pred, timeout, what, (lambda: worker.log()[-3000:]) if worker is not None else None,
+                      interval=0.1)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any
 
 import farend as fe
 import pytest
-from e2e_support import E2E, REPO
+from e2e_support import E2E, REPO, labmod
 
 # Prompts in the lab are this much longer than the nominal lengths the fixed pauses were
 # tuned for: the prompt-aware sequence must not care, the fixed one must lose digits.
@@ -61,6 +61,7 @@ class StatusWatch:
         self.e2e, self.period = e2e, period
         self.seen: dict[str, list[tuple[float, str, Any, Any]]] = {}
         self.last: dict[str, dict[str, Any]] = {}
+        self.polls = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -78,7 +79,13 @@ class StatusWatch:
                 seen = self.seen.setdefault(link["id"], [])
                 if not seen or seen[-1][1:] != entry[1:]:
                     seen.append(entry)
+            self.polls += 1
             time.sleep(self.period)
+
+    def wait_fresh(self) -> None:
+        """Until two polls completed after now: what `seen` holds includes the present state."""
+        target = self.polls + 2
+        labmod.wait_until(lambda: self.polls >= target, 10, "two fresh status polls")
 
     def states(self, link_id: str) -> list[str]:
         out: list[str] = []
@@ -96,14 +103,8 @@ class StatusWatch:
 
 
 def wait_until(pred: Any, timeout: float, what: str, e2e: E2E) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{e2e.dump()[-8000:]}")
-        time.sleep(0.2)
+    """lab.wait_value with the lab's dump on failure."""
+    return labmod.wait_value(pred, timeout, what, lambda: e2e.dump()[-8000:], interval=0.2)
 
 
 def preset_cases() -> list[Case]:
@@ -179,7 +180,7 @@ def test_presets_send_each_field_after_its_prompt_and_fixed_pauses_lose_digits(e
         wait_until(lambda: watch.states(link_of[lobby.name])[-1:] == ["in_meeting"]
                    and "waiting" in watch.states(link_of[lobby.name]), 60,
                    f"{lobby.name}: waiting during the lobby music, then in the meeting", e2e)
-        time.sleep(1.0)  # the last polls
+        watch.wait_fresh()
     finally:
         watch.stop()
     joins = {e["Uniqueid"]: e for e in e2e.ext_joins()}
@@ -264,7 +265,7 @@ def test_dead_air_redials_and_a_meeting_ended_twice_stops(e2e: E2E) -> None:
         status = watch.last["2"]
         assert [r["result"] for r in status["attempt_log"]] == ["meeting ended", "meeting ended"], status
         assert "meeting_ended" in status["stopped_reason"] and status["state"] == "failed", status
-        time.sleep(5)
+        labmod.observe(5, "a redial after meeting_ended")
         assert len(s_ends.invites()) == 2, "no redial after meeting_ended"
     finally:
         watch.stop()
@@ -276,7 +277,6 @@ def test_no_hold_music_reaches_the_far_end_while_the_room_lingers(tmp_path: Any,
     join context differs only in the external user's music_on_hold_when_empty=yes: there the far
     end's recorder does measure music, so the check can fail. (A worker hangs up conflink- calls
     it does not own, so each variant gets its own Asterisk and worker.)"""
-    import lab as labmod
     from e2e_support import ASTERISK_VERSIONS
 
     product = labmod.render_join_dialplan()
@@ -287,7 +287,7 @@ def test_no_hold_music_reaches_the_far_end_while_the_room_lingers(tmp_path: Any,
     labs = [labmod.Lab(name=f"no_hold_music_{i}", join_dialplan=text, moh_file=moh)
             for i, text in enumerate((product, variant))]
     try:
-        sipps, handles = [], []
+        sipps, handles, workers = [], [], []
         for i, (L, rec) in enumerate(zip(labs, recorders, strict=True)):
             L.start()
             ASTERISK_VERSIONS.add(L.asterisk_version)
@@ -295,16 +295,17 @@ def test_no_hold_music_reaches_the_far_end_while_the_room_lingers(tmp_path: Any,
             sipps.append(L.sipp(str(far.scenario(tmp_path / f"far{i}", f"far{i}"))))
             cfg = tmp_path / f"worker{i}.yaml"
             L.write_worker_config(cfg, [{"id": "1", "room": "901", "number": "100", "dtmf": "", "linger": 8}])
-            L.start_worker(cfg, tmp_path / f"worker{i}.log")
-        time.sleep(1.0)  # the workers log in and resync
+            workers.append(L.start_worker(cfg, tmp_path / f"worker{i}.log"))
+        for w in workers:
+            labmod.wait_until(lambda w=w: "AMI ready" in w.log(), 15, "the worker logged in to AMI")
         for L in labs:
             handles.append(L.join("901"))
         for L in labs:
             L.a.wait_event(lambda e: e.get("Event") == "ConfbridgeJoin"
                            and str(e.get("Uniqueid", "")).startswith("conflink-1-"), 15)
-        time.sleep(2.0)
+        labmod.observe(2.0, "the external call in the room beside an internal one")
         left = [L.leave(h) for L, h in zip(labs, handles, strict=True)]  # room empty; linger keeps the call
-        time.sleep(7.5)
+        labmod.observe(7.5, "hold music reaching the far end while the room lingers")
         figures = [rec.loud_share(t + 1.0, t + 7.0) for rec, t in zip(recorders, left, strict=True)]
         for s in sipps:
             s.wait_for(lambda s=s: s.byes("in"), 1, timeout=10)  # linger over: hung up

@@ -21,13 +21,7 @@ def link(**kw: Any) -> dict[str, Any]:
 
 
 def wait_for(check: Any, what: str, timeout: float = 8.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
+    return labmod.wait_value(check, timeout, what, interval=0.1)
 
 
 def muted_flag(e2e: E2E, channel: str) -> str:
@@ -108,7 +102,7 @@ def test_daily_budget_cuts_the_call_and_survives_a_worker_restart(e2e: E2E) -> N
     assert 6.0 < bye.t - joined["_t"] < 11.0, f"cut after {bye.t - joined['_t']:.1f} s, budget left 8 s"
     st = wait_for(lambda: (s := e2e.status()["links"][0])["stop"] == "daily_budget" and s, "stop daily_budget")
     assert 59 <= st["used_today"] <= 63 and st["daily_minutes"] == 1
-    time.sleep(2.5)  # the back-off is 1 s: an automatic redial would have happened by now
+    labmod.observe(2.5, "an automatic redial (the back-off is 1 s)")
     assert len(sipp.invites()) == 1
     saved = json.loads(usage.read_text())["links"]["1"]
     assert saved["limited"] == "daily_budget" and saved["day"] == today
@@ -117,7 +111,7 @@ def test_daily_budget_cuts_the_call_and_survives_a_worker_restart(e2e: E2E) -> N
     e2e.start_worker()
     st = e2e.status()["links"][0]
     assert st["stop"] == "daily_budget" and st["used_today"] >= 59, st
-    time.sleep(2.0)
+    labmod.observe(2.0, "a restarted worker dialling over today's budget")
     assert len(sipp.invites()) == 1, "a restarted worker must not dial over today's budget"
     # Call now still works (and counts).
     res = e2e.ctl("dial", "1")
@@ -139,7 +133,7 @@ def test_schedule_no_dial_outside_dial_when_open_and_hang_up_after_the_linger_at
     e2e.lab.join(ROOM)
     st = wait_for(lambda: (s := e2e.status()["links"][0])["stop"] == "off_schedule" and s, "off_schedule")
     assert st["state"] == "off_schedule" and st["in_schedule"] is False
-    time.sleep(1.5)
+    labmod.observe(1.5, "a dial outside the schedule")
     assert sipp.invites() == [], "nothing is dialled outside the schedule"
 
     mark = e2e.lab.a.mark()
@@ -153,7 +147,7 @@ def test_schedule_no_dial_outside_dial_when_open_and_hang_up_after_the_linger_at
     e2e.record("window_end_to_bye", bye.t - t_close)
     assert 0.8 < bye.t - t_close < 4.0, f"hung up {bye.t - t_close:.1f} s after the window ended (linger 1 s)"
     wait_for(lambda: e2e.status()["links"][0]["state"] == "off_schedule", "off_schedule after the window")
-    time.sleep(2.0)  # the back-off is 1 s: a redial would have happened by now
+    labmod.observe(2.0, "a redial after the window closed (the back-off is 1 s)")
     assert len(sipp.invites()) == 1
 
 

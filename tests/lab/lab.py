@@ -542,6 +542,26 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str, interva
     return time.monotonic() - t0
 
 
+def wait_value(check: Callable[[], Any], timeout: float, what: str, detail: Callable[[], str] | None = None,
+               interval: float = 0.02) -> Any:
+    """wait_until for a check that returns what it found: that (truthy) value. On timeout the
+    AssertionError adds `detail()` (a worker log, a lab dump) when given."""
+    found: Any = None
+
+    def holds() -> bool:
+        nonlocal found
+        found = check()
+        return bool(found)
+
+    try:
+        wait_until(holds, timeout, what, interval)
+    except AssertionError as exc:
+        if detail is None:
+            raise
+        raise AssertionError(f"{exc}\n{detail()}") from None
+    return found
+
+
 def observe(seconds: float, why: str) -> None:
     """A window in which something must NOT happen (a second dial, a stray hang-up): the only
     fixed pause the suites use. `why` says what would show up in it; never synchronisation."""
@@ -1213,5 +1233,5 @@ __all__ = [
     "BENCH_ROOM_CONTEXT", "INTERNAL_PREFIX", "JOIN_CONTEXT", "ROOM_CONTEXT", "AmiClient", "JoinHandle", "Lab",
     "LabError", "SipMsg", "Sipp", "Worker", "asterisk_root", "check_prerequisites", "free_port_block",
     "observe", "parse_sipp_messages", "release_port_block", "remove_stale_instances", "render_join_dialplan",
-    "sound_names", "wait_until", "worker_bin", "write_yaml",
+    "sound_names", "wait_until", "wait_value", "worker_bin", "write_yaml",
 ]

@@ -11,7 +11,7 @@ Candidates, each in its own small context on the channel before any bridge:
 - confbridge:   in a ConfBridge with talk_detection_events (dsp_silence_threshold 1000) →
                 ConfbridgeTalking off, and TALK_DETECT on the same channel alongside.
 Plus a far end that answers and sends no RTP at all, to see which ones report speech that
-never was. Prints one table; docs/architecture.md quotes it.
+never was. Prints one table; docs/far-end.md quotes it.
 """
 
 from __future__ import annotations

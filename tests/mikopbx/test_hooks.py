@@ -68,22 +68,17 @@ def settle(rig: Rig, timeout: float = 20.0) -> None:
     """Waits until no config change is marked: pushed at its batch end, or — when Core ended that
     batch before the change was noted — by the wrapper once the mark is stale (ConfigBatch)."""
     mark = rig.path(f"/var/run/custom_modules/{MODULE}/config.dirty")
-    deadline = time.monotonic() + timeout
-    while mark.exists():
-        assert time.monotonic() < deadline, "a config change stayed marked and was never pushed"
-        time.sleep(0.2)
+    labmod.wait_until(lambda: not mark.exists(), timeout, "the config change marked dirty was pushed", interval=0.2)
 
 
 def expect_pushes(rig: Rig, before: int, n: int, timeout: float = 20.0) -> None:
     """Exactly n more pushes: the batch end pushes, or — when Core ended that batch before the
     change was noted, or a busy machine let the mark go stale first — the wrapper does, which
     may finish just after the batch script. Waits for n, then checks no further one follows."""
-    deadline = time.monotonic() + timeout
-    while pushes(rig) < before + n:
-        assert time.monotonic() < deadline, f"expected {n} push(es), saw {pushes(rig) - before}\n{diagnostics(rig)}"
-        time.sleep(0.2)
+    labmod.wait_value(lambda: pushes(rig) >= before + n, timeout, f"{n} push(es) after {before}",
+                      lambda: f"saw {pushes(rig) - before}\n{diagnostics(rig)}", interval=0.2)
     settle(rig)
-    time.sleep(1.0)
+    labmod.observe(1.0, "a push beyond the expected ones")
     assert pushes(rig) == before + n, f"expected {n} push(es), saw {pushes(rig) - before}\n{diagnostics(rig)}"
 
 

@@ -176,6 +176,7 @@ def test_each_preset_shows_its_fields_checks_them_and_saves_what_the_builder_bui
         sequence = builder("zoom", meeting_id="12345678901", passcode="4321")
         shown = f"{EN['module_conflink_dtmf_preview']} {sequence}"
         page_until(page, "the built sequence", lambda: preview(page) == shown)
+        _shot(page, "link-preset-en", ".two.fields:has(#preset)", "#conflink-dtmf-preview-line")
         page.click("#submitbutton")
         page.wait_for_url(re.compile(r".*/modify/\d+$"), timeout=20000)
         rows = links(rig)
@@ -246,9 +247,10 @@ def test_dial_through_the_pbx_routes_needs_no_provider(site: Any) -> None:
     assert not problems, "the browser reported:\n" + "\n".join(problems)
 
 
-def _shot(page: Any) -> None:
-    """The README's screenshot of the link form's first section (refreshed in docs/ui only with
-    CONFLINK_UI_SHOTS=1, as test_admin_pages.py's)."""
+def _shot(page: Any, name: str = "link-form-en", top: str = "#conflink-form",
+          bottom: str = ".field:has(#dst_number)") -> None:
+    """A README screenshot of a part of the link form, from `top` to `bottom` (refreshed in
+    docs/ui only with CONFLINK_UI_SHOTS=1, as test_admin_pages.py's)."""
     import os
     import shutil
 
@@ -257,13 +259,17 @@ def _shot(page: Any) -> None:
     # after the dropdown's closing animation
     menus = "#conflink-form .ui.dropdown .menu.visible, #conflink-form .ui.dropdown .menu.animating"
     page_until(page, "the dropdown closed", lambda: page.locator(menus).count() == 0)
-    top = page.locator("#conflink-form").bounding_box()
-    bottom = page.locator(".field:has(#dst_number)").bounding_box()
-    assert top is not None and bottom is not None
+    # At the page's top the admin's fixed top bar stays at the top of a full-page shot, out of the clip.
+    page.evaluate("window.scrollTo(0, 0)")
+    first = page.locator(top).first.bounding_box()
+    last = page.locator(bottom).first.bounding_box()
+    assert first is not None and last is not None
+    scroll = page.evaluate("[window.scrollX, window.scrollY]")  # boxes are in the viewport; clips in the page
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "link-form-en.png"
-    page.screenshot(path=str(shot), clip={"x": top["x"], "y": top["y"], "width": top["width"],
-                                          "height": bottom["y"] + bottom["height"] - top["y"]})
+    shot = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(shot), full_page=True,
+                    clip={"x": first["x"] + scroll[0], "y": first["y"] + scroll[1], "width": first["width"],
+                          "height": last["y"] + last["height"] - first["y"]})
     if os.environ.get("CONFLINK_UI_SHOTS") == "1":
         (REPO / "docs" / "ui").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(shot, REPO / "docs" / "ui" / "link-form-en.png")
+        shutil.copy2(shot, REPO / "docs" / "ui" / f"{name}.png")
