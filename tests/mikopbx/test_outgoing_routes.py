@@ -16,7 +16,8 @@ after the providers' uniqids (Core's dial string is PJSIP/<number>@<uniqid>), ea
 
 What is shown: provider mode ignores the routes (the number as entered reaches the link's
 provider); routes mode applies Core's prepend/trim, fails over to B when A refuses, joins the
-room with the exact ChannelId (the Local ;1 half) and hangs up when the room empties; a routed
+room with the exact ChannelId (the Local ;1 half), keeps the room controls (keys from the room,
+DTMF, mute) and hangs up when the room empties; a routed
 failure says why in last_error (busy, all routes failing, no answer, no route), and a number no
 route takes is retried per back-off, one attempt at a time.
 """
@@ -187,6 +188,34 @@ def test_routes_mode_applies_cores_prepend_and_trim_joins_and_leaves_with_the_ro
     env.wait_no_conflink_channels()
     assert "hangup_chan" in core_cdr_actions(lab, mark, call_id)
     assert env.link("1")["state"] == "idle"
+
+
+def test_room_controls_work_on_the_routed_call(routed: RoutedLab, env: LabDriver) -> None:
+    """Keys from the room, the administrator's digits and mute act on our ;1 half and reach
+    the provider behind Core's route (## is MikoPBX's attended-transfer code: still digits)."""
+    lab = routed.lab
+    sa = lab.sipp("answer-and-hold", endpoint=routed.a)
+    env.write_config([link(dial_via="routes", room_keys="##")])
+    env.start_worker()
+    mark = lab.a.mark()
+    inside = lab.join(ROOM)
+    invite = sa.wait_for(sa.invites, 1, timeout=10)[0]
+    ext = env.wait_ext_join(mark, ROOM, timeout=10)["Channel"]
+    for digit in "##":
+        resp = lab.a.action({"Action": "PlayDTMF", "Channel": inside.channel, "Digit": digit,
+                             "Duration": "120", "Receive": "true"})
+        assert resp[0].get("Response") == "Success", resp
+    wait_until(lambda: sa.digits(invite.call_id) == "##", 10, "the room's ## at the far end")
+    res = env.ctl("dtmf", "1", "**7")
+    assert res.returncode == 0, res.stdout + res.stderr
+    wait_until(lambda: sa.digits(invite.call_id) == "##**7", 10, "the administrator's **7 at the far end")
+    assert env.ctl("mute", "1").returncode == 0
+    wait_until(lambda: {m.get("Channel"): m.get("Muted") for m in lab.confbridge_list(ROOM)}.get(ext) == "Yes", 10,
+               "ConfBridge shows our ;1 half muted")
+    env.wait_link("1", lambda lk: lk["external_muted"] and lk["state"] == "connected", 10, "status: muted")
+    lab.leave(inside)
+    sa.wait_for(lambda: sa.byes("in"), 1, timeout=10)
+    env.wait_no_conflink_channels()
 
 
 @pytest.mark.parametrize("refusal", ["unavailable-503", "notfound-404"])
