@@ -40,8 +40,8 @@ lint: deps
 	@echo "php -l: $(words $(PHP_FILES)) file(s) clean"
 
 # One run measures coverage too; the floors are where the code stands (raise them, never lower).
-COVERAGE_FLOORS = fsm:96 engine:91 config:92 control:90 rules:100 causes:95 sched:85 ami:85 worker:80
-COVERAGE_TOTAL ?= 89
+COVERAGE_FLOORS = fsm:97 engine:92 config:94 control:92 rules:100 causes:97 sched:100 schedule:100 localtime:100 ami:92 worker:84
+COVERAGE_TOTAL ?= 90
 test-unit: deps
 	$(PYTEST) -q python-worker/tests --cov=conflink --cov-report=
 	@for pair in $(COVERAGE_FLOORS); do \
