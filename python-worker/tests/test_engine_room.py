@@ -77,6 +77,28 @@ async def test_digits_sent_to_a_channel_or_by_the_external_leg_are_not_room_keys
 
 
 @pytest.mark.asyncio
+async def test_digits_pressed_in_the_room_or_elsewhere_are_never_logged_or_kept(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The AMI user reads every DTMFEnd on the PBX (PINs typed into IVRs and voicemail too):
+    only the configured room keys are ever named; other digits leave no trace in the log or
+    status, and a participant's half-typed keys are dropped with the participant."""
+    caplog.set_level("DEBUG")
+    engine, ami, _ = await in_call(room_keys="*6")
+    await engine.settle()
+    before = len(caplog.records)
+    for uid in ("in-1", "somebody-elsewhere"):
+        for digit in "739182#":
+            ami.on_event("DTMFEnd", dtmf_event(uid, digit))
+    await engine.settle()
+    assert plays(ami) == []
+    assert [r.getMessage() for r in caplog.records[before:]] == [], "a keypress was logged"
+    assert "739182" not in repr(engine.status())
+    ami.member_left(ROOM, "in-1", "PJSIP/201-1")
+    assert "in-1" not in engine.machines["1"]._keys
+    await engine.stop()
+
+
+@pytest.mark.asyncio
 async def test_dtmf_command_plays_each_digit_in_order_and_refuses_without_a_call() -> None:
     engine, ami, call_id = await in_call()
     assert await engine.send_dtmf("1", "12#") == {"ok": True, "message": "sending 3 digit(s)"}
