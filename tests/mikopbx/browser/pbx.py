@@ -111,3 +111,9 @@ def links(rig: Rig) -> list[dict[str, Any]]:
 def worker_pids(rig: Rig) -> list[int]:
     """The module's Python worker processes in the session."""
     return [pid for pid, args in rig.processes() if "conflink.worker" in args and "python" in args]
+
+
+def wrapper_pids(rig: Rig) -> list[int]:
+    """The module's PHP wrapper (supervisor) processes in the session, as Core's
+    Processes::getPidOfProcess finds them (a live one makes Core's 'start' do nothing)."""
+    return [pid for pid, args in rig.processes() if "WorkerConferenceLinkPy" in args]

@@ -452,7 +452,7 @@ def test_module_toggle_stops_and_starts_the_worker(live: Live, browser: Browser)
     page = open_page(browser, site, f"{MODULE_URL}/modify/{link_id}")
     page_until(page, "the panel live", lambda: status_text(page, "state") not in ("—", ""), timeout=30)
 
-    def toggle_and_deliver(expect_stage: str) -> None:
+    def toggle_and_deliver(expect_stage: str) -> list[dict[str, Any]]:
         """Click Core's module toggle, then play nchan: deliver what Core published to the page."""
         page.click("#module-status-toggle")
         events: list[dict[str, Any]] = []
@@ -466,14 +466,21 @@ def test_module_toggle_stops_and_starts_the_worker(live: Live, browser: Browser)
         # Core's status script reloads the page after the event.
         page.wait_for_load_state("load")
         page.wait_for_load_state("networkidle")
+        return events
 
     toggle_and_deliver("Stage_I_ModuleDisable")
-    until("the worker gone", lambda: not pbx.worker_pids(rig), timeout=20)
+    # The wrapper too: while one lives Core's enable does not start another (Processes 'start').
+    until("the worker and its wrapper gone", lambda: not pbx.worker_pids(rig) and not pbx.wrapper_pids(rig),
+          timeout=20)
     page_until(page, "the worker warning", lambda: page.locator("#conflink-status-message").is_visible(), timeout=30)
     assert buttons_disabled(page) == [True, True, True]
 
-    toggle_and_deliver("Stage_I_ModuleEnable")
-    until("the worker back", lambda: pbx.worker_pids(rig), timeout=30)
+    enabled = toggle_and_deliver("Stage_I_ModuleEnable")
+    try:
+        until("the worker back", lambda: pbx.worker_pids(rig), timeout=30)
+    except AssertionError as exc:
+        stage = [e.get("data") for e in enabled if e.get("data", {}).get("stage") == "Stage_I_ModuleEnable"]
+        raise AssertionError(f"{exc}\nCore's enable result: {stage}\nprocesses: {rig.processes()}") from None
     page_until(page, "the panel live again", lambda: not page.locator("#conflink-status-message").is_visible()
                and status_text(page, "state") == EN["module_conflink_state_idle"], timeout=40)
     assert buttons_disabled(page) == [False, False, False]
@@ -484,6 +491,9 @@ def test_module_toggle_stops_and_starts_the_worker(live: Live, browser: Browser)
 
 def test_russian_pages(live: Live, browser: Browser) -> None:
     site = live.site
+    if not pbx.worker_pids(live.rig):  # an earlier test left the module disabled: not this test's subject
+        pbx.enable(live.rig)
+    until("the worker running", lambda: pbx.worker_pids(live.rig), timeout=30)
     if not pbx.links(live.rig):  # run alone: the link the earlier test adds through the page
         pbx.add_link(live.rig, live.room["uniqid"], live.provider, NUMBER)
     link_id = pbx.links(live.rig)[0]["id"]
